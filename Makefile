@@ -1,0 +1,37 @@
+PY ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+SHARED_DATA ?= ../shared/data/ohlcv/binance
+
+.PHONY: install test test-all lint format demo bench bench-quick clean
+
+install:  ## create .venv and install the package with dev tools
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+
+test:  ## run the default test suite (no network, no slow tests)
+	$(BIN)/pytest -q
+
+test-all:  ## include slow tests (still no network)
+	$(BIN)/pytest -q -m 'not live'
+
+lint:
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format:
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+demo:  ## end to end on CPU: import (or fetch) candles, features, train, backtest, forecast
+	SHARED_DATA=$(SHARED_DATA) PATH=$(CURDIR)/$(BIN):$$PATH bash scripts/demo.sh
+
+bench:  ## every benchmark, results in bench/results/, table in bench/RESULTS.md
+	$(BIN)/python -m bench.run
+
+bench-quick:  ## smoke mode of every benchmark (CI runs it)
+	$(BIN)/python -m bench.run --quick
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache build *.egg-info

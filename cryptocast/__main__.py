@@ -1,0 +1,3 @@
+from cryptocast.cli import main
+
+main()

@@ -1,0 +1,241 @@
+"""One typed config for every stage, loaded from YAML.
+
+Sections: ``data``, ``features``, ``split``, ``model``, ``train``, ``output``, ``backtest``.
+Unknown keys and wrong types are errors that name the dotted key; cross-field checks run here,
+before any work starts. pydantic does the type checking (strict where it matters, ``extra=forbid``)
+because it reports the exact dotted location of each problem.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from cryptocast.errors import ConfigError
+
+DEFAULT_SYMBOLS = ["BTC/USDT", "ETH/USDT", "LTC/USDT"]
+DEFAULT_TIMEFRAMES = ["1h", "1d"]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class DataConfig(_Section):
+    exchange: str = "binance"
+    symbol: str = "BTC/USDT"
+    timeframe: str = "1d"
+    start: str | None = None  # ISO date; first candle used (inclusive)
+    end: str | None = None  # ISO date; last candle used (exclusive)
+
+
+class IndicatorSpec(_Section):
+    """One ``ta`` indicator output: ``name`` from the indicator catalogue, ``params`` for it."""
+
+    name: str
+    params: dict[str, int | float | str | bool] = Field(default_factory=dict)
+
+
+class FeaturesConfig(_Section):
+    # None = the default indicator set (see cryptocast.features.DEFAULT_INDICATORS)
+    indicators: list[IndicatorSpec] | None = None
+    log_returns: bool = True
+    range_features: bool = True
+    calendar: bool = True
+    lookback: int = Field(30, gt=0)
+    horizon: int = Field(1, gt=0)
+    # log_return: log(close[t+h] / close[t]); price: close[t+h] / close[t] (price normalised
+    # by the last close of the window, so it is scale free across 2018-2023)
+    target: Literal["log_return", "price"] = "log_return"
+    scaler: Literal["standard", "robust"] = "standard"
+    # windows spanning a gap of more than this many missing candles are dropped
+    gap_tolerance: int = Field(0, ge=0)
+
+
+class SplitConfig(_Section):
+    method: Literal["fraction", "date"] = "fraction"
+    train: float = Field(0.7, gt=0, lt=1)
+    val: float = Field(0.15, ge=0, lt=1)
+    val_start: str | None = None
+    test_start: str | None = None
+    # drop lookback + horizon rows between segments so no window or target straddles a boundary
+    embargo: bool = True
+
+    @model_validator(mode="after")
+    def _check(self) -> SplitConfig:
+        if self.method == "fraction" and self.train + self.val >= 1:
+            raise ValueError("split.train + split.val must be < 1 to leave a test segment")
+        if self.method == "date" and not (self.val_start and self.test_start):
+            raise ValueError("split.method=date needs split.val_start and split.test_start")
+        return self
+
+
+class ModelConfig(_Section):
+    name: str = "performer_bilstm"
+    d_model: int = Field(64, gt=0)
+    n_heads: int = Field(4, gt=0)
+    n_layers: int = Field(2, gt=0)
+    dropout: float = Field(0.1, ge=0, lt=1)
+    # performer_bilstm
+    nb_features: int | None = Field(None, gt=0)  # None: about d_head * ln(d_head)
+    redraw_interval: int = Field(1000, ge=0)  # 0: never redraw
+    lstm_hidden: int = Field(64, gt=0)  # BiLSTM feed-forward hidden size (per direction)
+    # transformer
+    dim_feedforward: int = Field(128, gt=0)
+    # lstm / gru
+    hidden_size: int = Field(64, gt=0)
+    num_layers: int = Field(2, gt=0)
+    pooling: Literal["last", "mean"] = "last"
+
+    @model_validator(mode="after")
+    def _check(self) -> ModelConfig:
+        if self.d_model % self.n_heads:
+            raise ValueError(
+                f"model.d_model ({self.d_model}) must be divisible by model.n_heads ({self.n_heads})"
+            )
+        return self
+
+
+class TrainConfig(_Section):
+    epochs: int = Field(30, gt=0)
+    batch_size: int = Field(256, gt=0)
+    optimizer: Literal["adamw", "adam", "sgd"] = "adamw"
+    lr: float = Field(1e-3, gt=0)
+    schedule: Literal["none", "cosine", "plateau"] = "cosine"
+    weight_decay: float = Field(1e-4, ge=0)
+    grad_clip: float = Field(1.0, ge=0)  # 0: off
+    patience: int = Field(5, ge=0)  # 0: no early stopping
+    loss: Literal["mse", "huber"] = "mse"
+    seed: int = 0
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    num_threads: int | None = Field(None, gt=0)
+
+
+class OutputConfig(_Section):
+    runs_dir: str = "runs"
+    name: str | None = None  # default: model name
+
+
+class BacktestConfig(_Section):
+    models: list[str] = Field(
+        default_factory=lambda: [
+            "performer_bilstm",
+            "lstm",
+            "gru",
+            "transformer",
+            "persistence",
+            "drift",
+        ]
+    )
+    symbols: list[str] = Field(default_factory=lambda: list(DEFAULT_SYMBOLS))
+    timeframes: list[str] = Field(default_factory=lambda: list(DEFAULT_TIMEFRAMES))
+    test_start: str | None = None
+    test_end: str | None = None
+    test_fraction: float = Field(0.2, gt=0, lt=1)  # used when test_start is not given
+    fold_length: int = Field(90, gt=0)  # candles per fold
+    window: Literal["expanding", "rolling"] = "expanding"
+    train_length: int | None = Field(None, gt=0)  # rolling window length (candles)
+    retrain_every: int = Field(1, gt=0)  # folds between retrains
+    val_fraction: float = Field(0.15, gt=0, lt=1)  # validation tail of each training window
+    fee_bps: float = Field(10.0, ge=0)
+    slippage_bps: float = Field(5.0, ge=0)
+    long_short: bool = False
+    metrics: list[str] | None = None  # None: all
+    workers: int = Field(1, gt=0)
+    report_dir: str = "reports/latest"
+
+    @model_validator(mode="after")
+    def _check(self) -> BacktestConfig:
+        if self.window == "rolling" and self.train_length is None:
+            raise ValueError("backtest.window=rolling needs backtest.train_length")
+        return self
+
+
+class Config(_Section):
+    data: DataConfig = Field(default_factory=DataConfig)
+    features: FeaturesConfig = Field(default_factory=FeaturesConfig)
+    split: SplitConfig = Field(default_factory=SplitConfig)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    output: OutputConfig = Field(default_factory=OutputConfig)
+    backtest: BacktestConfig = Field(default_factory=BacktestConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+    def hash(self) -> str:
+        """Stable 12-hex-digit hash of the resolved config."""
+        blob = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
+def _format_validation_error(err: ValidationError, source: str) -> str:
+    first = err.errors()[0]
+    loc = ".".join(str(p) for p in first["loc"]) or "(top level)"
+    msg = first["msg"]
+    if first["type"] == "extra_forbidden":
+        msg = "unknown key"
+    extra = f" (+{err.error_count() - 1} more)" if err.error_count() > 1 else ""
+    return f"{source}: {loc}: {msg}{extra}"
+
+
+def _parse_scalar(text: str) -> Any:
+    """Parse a ``--set`` value with YAML rules (numbers, booleans, lists, null)."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply ``section.key=value`` overrides to a raw config mapping (in place, returned)."""
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"--set {item!r}: expected section.key=value")
+        key, value = item.split("=", 1)
+        parts = key.strip().split(".")
+        if len(parts) < 2 or not all(parts):
+            raise ConfigError(f"--set {item!r}: key must be dotted, like train.epochs=5")
+        node = raw
+        for p in parts[:-1]:
+            child = node.setdefault(p, {})
+            if not isinstance(child, dict):
+                raise ConfigError(f"--set {item!r}: {p} is not a section")
+            node = child
+        node[parts[-1]] = _parse_scalar(value)
+    return raw
+
+
+def config_from_dict(raw: dict[str, Any], source: str = "config") -> Config:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: expected a mapping of sections at the top level")
+    try:
+        return Config.model_validate(raw)
+    except ValidationError as err:
+        raise ConfigError(_format_validation_error(err, source)) from None
+
+
+def load_config(path: str | Path | None, overrides: list[str] | None = None) -> Config:
+    """Load a YAML config (or the defaults when ``path`` is None) and apply ``--set`` overrides."""
+    raw: dict[str, Any] = {}
+    source = "defaults"
+    if path is not None:
+        p = Path(path)
+        source = str(p)
+        if not p.is_file():
+            raise ConfigError(
+                f"config file {p} not found; pass an existing file, e.g. configs/tiny.yaml"
+            )
+        try:
+            raw = yaml.safe_load(p.read_text()) or {}
+        except yaml.YAMLError as err:
+            line = getattr(getattr(err, "problem_mark", None), "line", None)
+            where = f" (line {line + 1})" if line is not None else ""
+            raise ConfigError(f"{p}: not valid YAML{where}") from None
+    raw = apply_overrides(raw, overrides or [])
+    return config_from_dict(raw, source)

@@ -1,0 +1,52 @@
+"""Timeframe strings ("1m", "15m", "1h", "4h", "1d", "1w") and their durations."""
+
+from __future__ import annotations
+
+import re
+
+import pandas as pd
+
+from cryptocast.errors import ConfigError
+
+_UNITS = {"m": "min", "h": "h", "d": "D", "w": "W"}
+_MS = {"m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
+_RE = re.compile(r"^(\d+)([mhdw])$")
+SUPPORTED = ("1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "3d", "1w")
+
+
+def _parse(timeframe: str) -> tuple[int, str]:
+    m = _RE.match(timeframe or "")
+    if not m or int(m.group(1)) == 0:
+        raise ConfigError(f"unknown timeframe {timeframe!r}; use one of {', '.join(SUPPORTED)}")
+    return int(m.group(1)), m.group(2)
+
+
+def validate_timeframe(timeframe: str) -> str:
+    """Return ``timeframe`` if it is well formed, else raise ConfigError listing valid ones."""
+    _parse(timeframe)
+    return timeframe
+
+
+def timeframe_ms(timeframe: str) -> int:
+    n, unit = _parse(timeframe)
+    return n * _MS[unit]
+
+
+def timeframe_delta(timeframe: str) -> pd.Timedelta:
+    return pd.Timedelta(milliseconds=timeframe_ms(timeframe))
+
+
+def periods_per_year(timeframe: str) -> float:
+    """Candles per year for a market that trades around the clock (crypto): 365 days."""
+    return 365 * 86_400_000 / timeframe_ms(timeframe)
+
+
+def symbol_slug(symbol: str) -> str:
+    """``BTC/USDT`` -> ``BTC-USDT`` (file-name safe)."""
+    if "/" not in symbol:
+        raise ConfigError(f"symbol {symbol!r} must look like BASE/QUOTE, e.g. BTC/USDT")
+    base, quote = symbol.split("/", 1)
+    quote = quote.split(":", 1)[0]
+    if not base or not quote:
+        raise ConfigError(f"symbol {symbol!r} must look like BASE/QUOTE, e.g. BTC/USDT")
+    return f"{base.upper()}-{quote.upper()}"

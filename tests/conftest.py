@@ -1,0 +1,70 @@
+"""Shared fixtures: a seeded synthetic OHLCV generator, the reference candles, a tiny config."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED_OHLCV = Path(
+    os.environ.get("CRYPTOCAST_SHARED_DATA", REPO.parent / "shared" / "data" / "ohlcv" / "binance")
+)
+TINY_CONFIG = REPO / "configs" / "tiny.yaml"
+
+_FREQ = {"1h": "1h", "1d": "1D", "4h": "4h", "15m": "15min", "1m": "1min"}
+
+
+def make_ohlcv(
+    n: int = 500,
+    timeframe: str = "1d",
+    start: str = "2020-01-01",
+    seed: int = 0,
+    price: float = 100.0,
+    drop: list[int] | None = None,
+) -> pd.DataFrame:
+    """Seeded geometric-random-walk candles in the project's schema.
+
+    ``drop`` removes rows by position, to make gaps.
+    """
+    rng = np.random.default_rng(seed)
+    ts = pd.date_range(start, periods=n, freq=_FREQ[timeframe], tz="UTC")
+    ret = rng.normal(0.0002, 0.02, n)
+    close = price * np.exp(np.cumsum(ret))
+    open_ = np.concatenate([[price], close[:-1]])
+    spread = np.abs(rng.normal(0, 0.01, n))
+    high = np.maximum(open_, close) * (1 + spread)
+    low = np.minimum(open_, close) * (1 - spread)
+    volume = rng.lognormal(3, 0.5, n)
+    df = pd.DataFrame(
+        {"timestamp": ts, "open": open_, "high": high, "low": low, "close": close, "volume": volume}
+    )
+    df["timestamp"] = df["timestamp"].astype("datetime64[ns, UTC]")
+    if drop:
+        df = df.drop(index=drop).reset_index(drop=True)
+    return df
+
+
+@pytest.fixture
+def ohlcv() -> pd.DataFrame:
+    return make_ohlcv()
+
+
+@pytest.fixture(scope="session")
+def shared_ohlcv() -> Path:
+    """Folder of the real reference candles; skips the test when it is absent."""
+    if not (SHARED_OHLCV / "BTC-USDT_1d.parquet").is_file():
+        pytest.skip(
+            f"reference candles not found at {SHARED_OHLCV} (the shared/ folder beside the repo)"
+        )
+    return SHARED_OHLCV
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    d = tmp_path / "data"
+    d.mkdir()
+    return d

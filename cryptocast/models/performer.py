@@ -1,0 +1,100 @@
+"""Performer encoder with FAVOR+ attention and a BiLSTM feed-forward block.
+
+The forecasting model of Khaniki & Manthouri (2024), "Enhancing Price Prediction in
+Cryptocurrency Using Transformer Neural Network and Technical Indicators": a Performer
+(Choromanski et al. 2020, FAVOR+ attention, see ``favor.py``) whose position-wise MLP is replaced
+by a bidirectional LSTM, so each block mixes time both globally (attention) and sequentially (LSTM).
+
+(B, L, F) -> Linear F->D + sinusoidal positions -> N x [FAVOR+ MHA, residual, LayerNorm;
+BiLSTM (hidden per direction), Linear 2*hidden->D, dropout, residual, LayerNorm] -> pool -> (B, H).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from cryptocast.models.common import EncoderStem, ForecastHead
+from cryptocast.models.favor import FastAttention, FavorSelfAttention
+from cryptocast.models.registry import register
+
+
+class PerformerBiLSTMBlock(nn.Module):
+    """One post-norm encoder block: (B, L, D) -> (B, L, D)."""
+
+    def __init__(
+        self,
+        d_model: int,
+        n_heads: int,
+        nb_features: int | None,
+        redraw_interval: int,
+        lstm_hidden: int,
+        dropout: float,
+    ) -> None:
+        super().__init__()
+        self.attn = FavorSelfAttention(d_model, n_heads, nb_features, redraw_interval, dropout)
+        self.norm1 = nn.LayerNorm(d_model)
+        self.lstm = nn.LSTM(d_model, lstm_hidden, batch_first=True, bidirectional=True)
+        self.ff_out = nn.Linear(2 * lstm_hidden, d_model)
+        self.dropout = nn.Dropout(dropout)
+        self.norm2 = nn.LayerNorm(d_model)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.norm1(x + self.attn(x))  # (B, L, D)
+        h, _ = self.lstm(x)  # (B, L, 2*hidden)
+        return self.norm2(x + self.dropout(self.ff_out(h)))  # (B, L, D)
+
+
+class PerformerBiLSTM(nn.Module):
+    def __init__(
+        self,
+        n_features: int,
+        horizon: int,
+        lookback: int,
+        d_model: int = 64,
+        n_heads: int = 4,
+        n_layers: int = 2,
+        nb_features: int | None = None,
+        redraw_interval: int = 1000,
+        lstm_hidden: int = 64,
+        dropout: float = 0.1,
+        pooling: str = "last",
+    ) -> None:
+        super().__init__()
+        self.stem = EncoderStem(n_features, d_model, lookback, dropout)
+        self.blocks = nn.ModuleList(
+            PerformerBiLSTMBlock(
+                d_model, n_heads, nb_features, redraw_interval, lstm_hidden, dropout
+            )
+            for _ in range(n_layers)
+        )
+        self.head = ForecastHead(d_model, horizon, pooling)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.stem(x)  # (B, L, F) -> (B, L, D)
+        for block in self.blocks:
+            h = block(h)  # (B, L, D)
+        return self.head(h)  # (B, H)
+
+    def redraw_projections(self) -> None:
+        """Redraw every layer's FAVOR+ random features now (e.g. at the start of training)."""
+        for m in self.modules():
+            if isinstance(m, FastAttention):
+                m.redraw_projection()
+
+
+@register("performer_bilstm")
+def build_performer_bilstm(cfg, n_features: int, horizon: int, lookback: int) -> PerformerBiLSTM:
+    return PerformerBiLSTM(
+        n_features,
+        horizon,
+        lookback,
+        d_model=cfg.d_model,
+        n_heads=cfg.n_heads,
+        n_layers=cfg.n_layers,
+        nb_features=cfg.nb_features,
+        redraw_interval=cfg.redraw_interval,
+        lstm_hidden=cfg.lstm_hidden,
+        dropout=cfg.dropout,
+        pooling=cfg.pooling,
+    )

@@ -1,0 +1,103 @@
+"""Vanilla Transformer encoder baseline (Vaswani et al. 2017, "Attention Is All You Need").
+
+Same skeleton as ``performer_bilstm`` so the comparison isolates the attention and feed-forward
+choices: softmax multi-head attention (``scaled_dot_product_attention``, which picks a fused kernel)
+and a GELU MLP feed-forward of width ``dim_feedforward`` (set explicitly: PyTorch's default 2048
+is several times slower here for nothing).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from cryptocast.models.common import EncoderStem, ForecastHead
+from cryptocast.models.registry import register
+
+
+class SoftmaxSelfAttention(nn.Module):
+    """Exact multi-head self-attention: (B, L, D) -> (B, L, D)."""
+
+    def __init__(self, d_model: int, n_heads: int, dropout: float) -> None:
+        super().__init__()
+        if d_model % n_heads:
+            raise ValueError(f"d_model ({d_model}) must be divisible by n_heads ({n_heads})")
+        self.n_heads = n_heads
+        self.head_dim = d_model // n_heads
+        self.qkv = nn.Linear(d_model, 3 * d_model)
+        self.out = nn.Linear(d_model, d_model)
+        self.attn_dropout = dropout
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        B, L, D = x.shape
+        qkv = self.qkv(x).view(B, L, 3, self.n_heads, self.head_dim).permute(2, 0, 3, 1, 4)
+        y = F.scaled_dot_product_attention(
+            qkv[0], qkv[1], qkv[2], dropout_p=self.attn_dropout if self.training else 0.0
+        )  # (B, H, L, Dh)
+        y = y.transpose(1, 2).reshape(B, L, D)  # (B, L, D)
+        return self.dropout(self.out(y))
+
+
+class TransformerBlock(nn.Module):
+    """Post-norm encoder block: (B, L, D) -> (B, L, D)."""
+
+    def __init__(self, d_model: int, n_heads: int, dim_feedforward: int, dropout: float) -> None:
+        super().__init__()
+        self.attn = SoftmaxSelfAttention(d_model, n_heads, dropout)
+        self.norm1 = nn.LayerNorm(d_model)
+        self.ff = nn.Sequential(
+            nn.Linear(d_model, dim_feedforward),
+            nn.GELU(),
+            nn.Dropout(dropout),
+            nn.Linear(dim_feedforward, d_model),
+        )
+        self.dropout = nn.Dropout(dropout)
+        self.norm2 = nn.LayerNorm(d_model)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.norm1(x + self.attn(x))  # (B, L, D)
+        return self.norm2(x + self.dropout(self.ff(x)))  # (B, L, D)
+
+
+class TransformerForecaster(nn.Module):
+    def __init__(
+        self,
+        n_features: int,
+        horizon: int,
+        lookback: int,
+        d_model: int = 64,
+        n_heads: int = 4,
+        n_layers: int = 2,
+        dim_feedforward: int = 128,
+        dropout: float = 0.1,
+        pooling: str = "last",
+    ) -> None:
+        super().__init__()
+        self.stem = EncoderStem(n_features, d_model, lookback, dropout)
+        self.blocks = nn.ModuleList(
+            TransformerBlock(d_model, n_heads, dim_feedforward, dropout) for _ in range(n_layers)
+        )
+        self.head = ForecastHead(d_model, horizon, pooling)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.stem(x)  # (B, L, F) -> (B, L, D)
+        for block in self.blocks:
+            h = block(h)  # (B, L, D)
+        return self.head(h)  # (B, H)
+
+
+@register("transformer")
+def build_transformer(cfg, n_features: int, horizon: int, lookback: int) -> TransformerForecaster:
+    return TransformerForecaster(
+        n_features,
+        horizon,
+        lookback,
+        d_model=cfg.d_model,
+        n_heads=cfg.n_heads,
+        n_layers=cfg.n_layers,
+        dim_feedforward=cfg.dim_feedforward,
+        dropout=cfg.dropout,
+        pooling=cfg.pooling,
+    )

@@ -1,0 +1,204 @@
+"""The Parquet candle store: one path-naming function, the schema enforced on every write.
+
+Layout: ``data_dir/{kind}/{exchange}/{BASE}-{QUOTE}_{timeframe}.parquet``. Candles are
+``timestamp`` (datetime64[ns, UTC], candle open time) + float64 ``open high low close volume``,
+sorted by time with unique timestamps. Writes are atomic (temp file in the same folder, fsync,
+``os.replace``) and a file lock per data folder keeps two writers from interleaving. An existing file
+that cannot be read or has the wrong schema is never overwritten: the user decides what to do.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from cryptocast.errors import DataError, LockedError
+from cryptocast.timeframes import symbol_slug, validate_timeframe
+
+OHLCV_COLUMNS = ["timestamp", "open", "high", "low", "close", "volume"]
+PRICE_COLUMNS = OHLCV_COLUMNS[1:]
+KINDS = ("ohlcv", "features", "forecasts")
+TS_DTYPE = "datetime64[ns, UTC]"
+
+
+def series_path(
+    data_dir: Path, exchange: str, symbol: str, timeframe: str, kind: str = "ohlcv"
+) -> Path:
+    """Where one series lives: ``data_dir/kind/exchange/BASE-QUOTE_timeframe.parquet``."""
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+    validate_timeframe(timeframe)
+    return Path(data_dir) / kind / exchange / f"{symbol_slug(symbol)}_{timeframe}.parquet"
+
+
+def _to_utc_timestamps(col: pd.Series, source: str) -> pd.Series:
+    if pd.api.types.is_numeric_dtype(col):
+        raise DataError(f"{source}: timestamp column is numeric; convert epoch values first")
+    try:
+        ts = pd.to_datetime(col, utc=True)
+    except (ValueError, TypeError) as err:
+        raise DataError(f"{source}: timestamp column is not a date/time ({err})") from None
+    return ts.astype(TS_DTYPE)
+
+
+def validate_ohlcv(df: pd.DataFrame, source: str) -> pd.DataFrame:
+    """Coerce candles to the store schema: sorted, unique timestamps, float64 prices.
+
+    Duplicate timestamps keep the LAST row (later data wins, the same rule as merging); the
+    number dropped is in ``result.attrs["duplicates_dropped"]``.
+
+    Args:
+        df: candles with at least the columns of ``OHLCV_COLUMNS`` (extra columns are dropped).
+        source: what the data came from (a file name, ``BTC/USDT 1h from binance``), for errors.
+
+    Raises:
+        DataError: naming ``source`` when columns are missing, values are not numeric, or a row
+            has a missing value.
+    """
+    missing = [c for c in OHLCV_COLUMNS if c not in df.columns]
+    if missing:
+        raise DataError(
+            f"{source}: missing column(s) {', '.join(missing)}; expected {', '.join(OHLCV_COLUMNS)}"
+        )
+    out = pd.DataFrame({"timestamp": _to_utc_timestamps(df["timestamp"], source)})
+    for c in PRICE_COLUMNS:
+        try:
+            out[c] = pd.to_numeric(df[c].to_numpy(), errors="raise").astype("float64")
+        except (ValueError, TypeError):
+            raise DataError(f"{source}: column {c} has non-numeric values") from None
+    bad = int(out.isna().any(axis=1).sum())
+    if bad:
+        raise DataError(f"{source}: {bad} row(s) with missing values; clean the file and retry")
+    n = len(out)
+    out = out.sort_values("timestamp", kind="stable")
+    out = out.drop_duplicates("timestamp", keep="last").reset_index(drop=True)
+    out.attrs["duplicates_dropped"] = n - len(out)
+    return out
+
+
+def _check_schema(df: pd.DataFrame, path: Path) -> None:
+    if list(df.columns) != OHLCV_COLUMNS:
+        raise DataError(
+            f"{path} has columns {list(df.columns)}, not {OHLCV_COLUMNS}; "
+            "move it aside or delete it, then fetch again"
+        )
+    if str(df["timestamp"].dtype) != TS_DTYPE or any(
+        df[c].dtype != np.float64 for c in PRICE_COLUMNS
+    ):
+        raise DataError(
+            f"{path} has the wrong column types (want timestamp {TS_DTYPE}, prices float64); "
+            "move it aside or delete it, then fetch again"
+        )
+    ts = df["timestamp"]
+    if not ts.is_monotonic_increasing or ts.duplicated().any():
+        raise DataError(
+            f"{path} is not sorted by unique timestamps; move it aside or delete it, then fetch again"
+        )
+
+
+def read_ohlcv(path: Path) -> pd.DataFrame:
+    """Read a stored candle file, checking the schema. DataError naming the file if it is bad."""
+    path = Path(path)
+    try:
+        df = pd.read_parquet(path)
+    except FileNotFoundError:
+        raise DataError(f"{path} not found") from None
+    except Exception as err:  # pyarrow raises many types for a corrupt file
+        reason = str(err).splitlines()[0][:120] if str(err) else type(err).__name__
+        raise DataError(
+            f"{path} is unreadable ({reason}); move it aside or delete it, then fetch again"
+        ) from None
+    _check_schema(df, path)
+    return df
+
+
+def load_series(data_dir: Path, exchange: str, symbol: str, timeframe: str) -> pd.DataFrame:
+    """Stored candles of one series; DataError saying which fetch to run when there are none."""
+    path = series_path(data_dir, exchange, symbol, timeframe)
+    if not path.is_file():
+        raise DataError(
+            f"no candles stored for {symbol} {timeframe} in {path.parent}; "
+            f"run `cryptocast fetch --symbol {symbol} --timeframe {timeframe}`"
+        )
+    return read_ohlcv(path)
+
+
+def merge_ohlcv(old: pd.DataFrame | None, new: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """Merge two validated frames; on equal timestamps the NEW candle wins.
+
+    Returns the merged frame and the number of overlapping (de-duplicated) candles.
+    """
+    if old is None or old.empty:
+        return new.reset_index(drop=True), 0
+    if new.empty:
+        return old.reset_index(drop=True), 0
+    both = pd.concat([old, new], ignore_index=True)
+    both = both.sort_values("timestamp", kind="stable")
+    merged = both.drop_duplicates("timestamp", keep="last").reset_index(drop=True)
+    return merged, len(both) - len(merged)
+
+
+def write_parquet_atomic(df: pd.DataFrame, path: Path) -> None:
+    """Write ``df`` to ``path`` so a reader sees either the old file or the complete new one.
+
+    The temp file sits in the same folder (``os.replace`` is atomic only within a filesystem); it is
+    fsynced before the rename and the folder after it, so a crash cannot leave a torn file.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        df.to_parquet(tmp, index=False, compression="zstd")
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+    with contextlib.suppress(OSError):  # not every platform can fsync a directory
+        fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def store_candles(
+    data_dir: Path, exchange: str, symbol: str, timeframe: str, new: pd.DataFrame
+) -> tuple[pd.DataFrame, int]:
+    """Merge validated ``new`` candles into the stored series and write it atomically.
+
+    Call under ``data_lock``. Returns the merged series and the overlap de-duplicated.
+    """
+    path = series_path(data_dir, exchange, symbol, timeframe)
+    old = read_ohlcv(path) if path.exists() else None
+    merged, dupes = merge_ohlcv(old, new)
+    if old is None or len(merged) != len(old) or not merged.equals(old):
+        write_parquet_atomic(merged, path)
+    return merged, dupes
+
+
+@contextlib.contextmanager
+def data_lock(data_dir: Path, timeout: float = 30.0) -> Iterator[None]:
+    """Hold the data folder's lock (``data_dir/.lock``); LockedError after ``timeout`` seconds."""
+    from filelock import FileLock, Timeout
+
+    data_dir = Path(data_dir)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(data_dir / ".lock"))
+    try:
+        lock.acquire(timeout=timeout)
+    except Timeout:
+        raise LockedError(
+            f"another cryptocast process is writing to {data_dir} (lock {data_dir / '.lock'}); "
+            "wait for it to finish or retry"
+        ) from None
+    try:
+        yield
+    finally:
+        lock.release()

@@ -77,6 +77,7 @@ class FakeExchange:
         self.series: dict[tuple[str, str], _Series] = {}  # (BTCUSDT, 1h) -> series
         self.assets: dict[str, tuple[str, str]] = {}  # BTCUSDT -> (BTC, USDT)
         self.counts: Counter[str] = Counter()
+        self.log: list[str] = []  # every request's path?query, in arrival order
         self.faults = Faults()
         self.fault_counts: Counter[str] = Counter()
         self._lock = threading.Lock()
@@ -108,6 +109,7 @@ class FakeExchange:
         with self._lock:
             self.counts.clear()
             self.fault_counts.clear()
+            self.log.clear()
 
     def set_faults(self, rate: float = 0.0, **kw: object) -> None:
         self.faults = Faults(rate=rate, **kw)  # type: ignore[arg-type]
@@ -119,7 +121,7 @@ class FakeExchange:
         return f"http://{host}:{port}"
 
     def start(self) -> FakeExchange:
-        self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True)
         self._thread.start()
         return self
 
@@ -244,6 +246,7 @@ def _make_handler(fx: FakeExchange) -> type[BaseHTTPRequestHandler]:
             path = url.path
             with fx._lock:
                 fx.counts[path] += 1
+                fx.log.append(self.path)
             fault = fx.pick_fault(path)
             try:
                 if fault == "drop":

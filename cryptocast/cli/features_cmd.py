@@ -1,1 +1,86 @@
-"""Commands (being written)."""
+"""``cryptocast features``: stored candles -> cached feature tables, one summary row per series."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from cryptocast.cli.app import (
+    ConfigOpt,
+    DataDirOpt,
+    ExchangeOpt,
+    SetOpt,
+    SymbolOpt,
+    TimeframeOpt,
+    app,
+    console,
+    err_console,
+)
+
+
+@app.command()
+def features(
+    symbol: SymbolOpt = None,
+    timeframe: TimeframeOpt = None,
+    exchange: ExchangeOpt = "binance",
+    data_dir: DataDirOpt = Path("data"),
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Rebuild even when the cached table is fresh.")
+    ] = False,
+) -> None:
+    """Compute causal indicator features and targets for stored candles (cached as Parquet)."""
+    from rich.table import Table
+
+    from cryptocast.config import DEFAULT_SYMBOLS, DEFAULT_TIMEFRAMES, load_config
+    from cryptocast.errors import CryptocastError, PartialFailure
+    from cryptocast.features import build_features, feature_columns, indicator_specs
+    from cryptocast.timeframes import symbol_slug, validate_timeframe
+
+    cfg = load_config(config, set_ or []).features
+    indicator_specs(cfg)  # an unknown indicator or parameter stops here, before any work
+    symbols = symbol or list(DEFAULT_SYMBOLS)
+    timeframes = timeframe or list(DEFAULT_TIMEFRAMES)
+    for s in symbols:
+        symbol_slug(s)
+    for tf in timeframes:
+        validate_timeframe(tf)
+    series = [(s, tf) for s in symbols for tf in timeframes]
+
+    table = Table(title=f"features ({exchange}, {data_dir})")
+    table.add_column("series", no_wrap=True)
+    for col in ("rows in", "rows out", "warm-up", "gap rows", "features"):
+        table.add_column(col, justify="right")
+    table.add_column("status")
+    table.add_column("output", overflow="fold")
+    failures: list[CryptocastError] = []
+    for s, tf in series:
+        try:
+            df = build_features(data_dir, exchange, s, tf, cfg, force=force)
+        except CryptocastError as err:
+            if len(series) == 1:
+                raise
+            failures.append(err)
+            err_console.print(f"[red]{s} {tf}: failed:[/] {err}", highlight=False, soft_wrap=True)
+            continue
+        a = df.attrs
+        table.add_row(
+            f"{s} {tf}",
+            str(a.get("rows_in", "?")),
+            str(len(df)),
+            str(a.get("warmup_dropped", "?")),
+            str(int((df["gap_before"] > 0).sum())),
+            str(len(feature_columns(df))),
+            "cached" if a.get("cached") else "built",
+            str(a.get("path", "")),
+        )
+    if table.row_count:
+        console.print(table)
+    if failures:
+        raise PartialFailure(
+            f"{len(failures)} of {len(series)} series failed (messages above); "
+            "fix them and re-run `cryptocast features`"
+        )

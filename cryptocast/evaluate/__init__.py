@@ -5,7 +5,13 @@ matplotlib and rich lazily, so importing this package stays cheap.
 """
 
 from cryptocast.evaluate.folds import Fold, make_folds
-from cryptocast.evaluate.metrics import METRICS, fold_rmse, point_metrics, select_metrics
+from cryptocast.evaluate.metrics import (
+    METRICS,
+    evaluate_forecasts,
+    fold_rmse,
+    point_metrics,
+    select_metrics,
+)
 from cryptocast.evaluate.significance import diebold_mariano, dm_between, dm_vs_persistence
 from cryptocast.evaluate.trading import TradeResult, TradeStats, simulate
 
@@ -17,6 +23,7 @@ __all__ = [
     "diebold_mariano",
     "dm_between",
     "dm_vs_persistence",
+    "evaluate_forecasts",
     "fold_rmse",
     "make_folds",
     "point_metrics",

@@ -200,3 +200,40 @@ def fold_rmse(y_true, y_pred, last_close, folds, step: int | None = None) -> dic
         e = yt[sel, col] - yp[sel, col]
         out[int(f)] = float(np.sqrt(np.mean(e**2))) if e.size else float("nan")
     return out
+
+
+def evaluate_forecasts(
+    symbol: str,
+    timeframe: str,
+    model: str,
+    last_close,
+    y_true,
+    y_pred,
+    fee_bps: float = 10.0,
+    slippage_bps: float = 5.0,
+    long_short: bool = False,
+):
+    """One job's forecasts -> (summary record, TradeResult): the glue a backtest runner calls.
+
+    The record holds every point metric at step H (plus ``per_step``), the DM test against
+    persistence at step H (squared loss: ``dm_stat_vs_persistence``/``dm_pvalue_vs_persistence``;
+    absolute loss: ``dm_pvalue_abs_vs_persistence``) and the trading statistics of the step-1
+    sign strategy (``sharpe``, ``max_drawdown``, ... and ``bh_*`` for buy-and-hold). Origins without
+    a realised next close are left out of the trading simulation. The record is always complete;
+    a user's metric filter applies to what is displayed (``report.results_table(columns=...)``).
+    """
+    from cryptocast.evaluate.significance import dm_vs_persistence
+    from cryptocast.evaluate.trading import simulate
+
+    yt, yp, lc = as_2d(y_true, y_pred, last_close)
+    rec: dict = {"symbol": symbol, "timeframe": timeframe, "model": model}
+    rec.update(point_metrics(yt, yp, lc))
+    stat, p = dm_vs_persistence(yt, yp, lc, loss="squared")
+    rec["dm_stat_vs_persistence"], rec["dm_pvalue_vs_persistence"] = stat, p
+    rec["dm_pvalue_abs_vs_persistence"] = dm_vs_persistence(yt, yp, lc, loss="absolute")[1]
+    ok = np.isfinite(yt[:, 0]) & np.isfinite(lc) & (lc > 0)
+    trade = simulate(
+        lc[ok], yt[ok, 0], yp[ok, 0] / lc[ok] - 1.0, timeframe, fee_bps, slippage_bps, long_short
+    )
+    rec.update(trade.to_dict())
+    return rec, trade

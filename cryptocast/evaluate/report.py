@@ -1,0 +1,369 @@
+"""Backtest report: tidy forecasts, summary.json, PNG plots, report.md, and the rich results table.
+
+``write_report`` builds the whole folder in a hidden temporary sibling and renames it into place
+at the end, so a run that fails part-way leaves either the previous report or nothing, never a
+half-written folder that looks complete.
+
+Inputs are tidy, so the runner can concatenate them across jobs:
+
+- forecasts: one row per (origin, step), columns ``FORECAST_COLUMNS`` (see ``forecasts_frame``);
+- summary: a JSON-able dict whose ``results`` list has one record per symbol x timeframe x model
+  with at least ``REQUIRED_RESULT_FIELDS``;
+- equity: optional rows (timestamp, symbol, timeframe, model, equity), buy-and-hold as model
+  ``BUY_HOLD`` (see ``equity_frame``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from cryptocast.errors import ConfigError, DataError
+from cryptocast.evaluate.metrics import METRICS, as_2d
+from cryptocast.timeframes import symbol_slug, timeframe_delta
+
+FORECAST_COLUMNS = [
+    "timestamp", "symbol", "timeframe", "model", "fold", "step", "last_close", "y_true", "y_pred",
+]  # fmt: skip
+REQUIRED_RESULT_FIELDS = [
+    "symbol", "timeframe", "model", "n", "rmse", "mae", "mape", "directional_accuracy",
+    "skill_rmse", "dm_pvalue_vs_persistence", "sharpe", "max_drawdown",
+]  # fmt: skip
+TABLE_COLUMNS = [
+    "n", "rmse", "mae", "mape", "directional_accuracy", "skill_rmse", "mase",
+    "dm_pvalue_vs_persistence", "sharpe", "max_drawdown",
+]  # fmt: skip
+BUY_HOLD = "buy_and_hold"
+
+
+def forecasts_frame(
+    timestamps, symbol: str, timeframe: str, model: str, folds, last_close, y_true, y_pred
+) -> pd.DataFrame:
+    """Tidy rows (one per origin x step) from one job's arrays: (n,), (n,), (n, H), (n, H)."""
+    yt, yp, lc = as_2d(y_true, y_pred, last_close)
+    n, horizon = yt.shape
+    ts = pd.DatetimeIndex(pd.to_datetime(np.asarray(timestamps), utc=True))
+    return pd.DataFrame(
+        {
+            "timestamp": np.repeat(ts.to_numpy(), horizon),
+            "symbol": symbol,
+            "timeframe": timeframe,
+            "model": model,
+            "fold": np.repeat(np.asarray(folds, dtype=np.int64), horizon),
+            "step": np.tile(np.arange(1, horizon + 1, dtype=np.int64), n),
+            "last_close": np.repeat(lc, horizon),
+            "y_true": yt.reshape(-1),
+            "y_pred": yp.reshape(-1),
+        }
+    ).astype({"timestamp": "datetime64[ns, UTC]"})
+
+
+def series_arrays(forecasts: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Inverse of ``forecasts_frame`` for ONE (symbol, timeframe, model): the arrays metrics take.
+
+    Returns ``timestamps`` (n,), ``fold`` (n,), ``last_close`` (n,), ``y_true`` (n, H), ``y_pred``.
+    """
+    keys = forecasts[["symbol", "timeframe", "model"]].drop_duplicates()
+    if len(keys) != 1:
+        raise DataError(f"series_arrays needs one symbol/timeframe/model, got {len(keys)}")
+    wide = forecasts.pivot(index="timestamp", columns="step", values=["y_true", "y_pred"])
+    first = forecasts[forecasts["step"] == forecasts["step"].min()].set_index("timestamp")
+    first = first.loc[wide.index]
+    return {
+        "timestamps": wide.index.to_numpy(),
+        "fold": first["fold"].to_numpy(),
+        "last_close": first["last_close"].to_numpy(np.float64),
+        "y_true": wide["y_true"].to_numpy(np.float64),
+        "y_pred": wide["y_pred"].to_numpy(np.float64),
+    }
+
+
+def equity_frame(
+    timestamps, timeframe: str, symbol: str, curves: Mapping[str, np.ndarray]
+) -> pd.DataFrame:
+    """Tidy equity rows from ``TradeResult.equity`` arrays (n + 1 points each) keyed by model.
+
+    Point 0 sits at the first decision close, point i at the close of the candle after origin i-1.
+    """
+    ts = pd.DatetimeIndex(pd.to_datetime(np.asarray(timestamps), utc=True))
+    times = ts[:1].append(ts + timeframe_delta(timeframe))
+    frames = []
+    for model, eq in curves.items():
+        eq = np.asarray(eq, dtype=np.float64)
+        if eq.size != times.size:
+            raise DataError(f"equity of {model} has {eq.size} points, expected {times.size}")
+        frames.append(
+            pd.DataFrame(
+                {
+                    "timestamp": times,
+                    "symbol": symbol,
+                    "timeframe": timeframe,
+                    "model": model,
+                    "equity": eq,
+                }
+            )  # fmt: skip
+        )
+    return pd.concat(frames, ignore_index=True)
+
+
+def to_jsonable(obj):
+    """numpy scalars/arrays -> Python; NaN and inf -> None (strict JSON has neither)."""
+    if isinstance(obj, Mapping):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple, np.ndarray)):
+        return [to_jsonable(v) for v in obj]
+    if isinstance(obj, (np.integer, np.bool_)):
+        return obj.item()
+    if isinstance(obj, (float, np.floating)):
+        return float(obj) if math.isfinite(obj) else None
+    if isinstance(obj, (pd.Timestamp, Path)):
+        return str(obj)
+    return obj
+
+
+def _check_inputs(forecasts: pd.DataFrame, summary: Mapping) -> None:
+    missing = [c for c in FORECAST_COLUMNS if c not in forecasts.columns]
+    if missing:
+        raise DataError(f"forecasts table lacks columns {', '.join(missing)}")
+    results = summary.get("results")
+    if not isinstance(results, list):
+        raise DataError("summary needs a 'results' list (one record per symbol/timeframe/model)")
+    for rec in results:
+        lack = [f for f in REQUIRED_RESULT_FIELDS if f not in rec]
+        if lack:
+            raise DataError(f"result record {rec.get('model', '?')} lacks {', '.join(lack)}")
+
+
+def write_report(
+    report_dir: Path | str,
+    forecasts: pd.DataFrame,
+    summary: Mapping,
+    equity: pd.DataFrame | None = None,
+    *,
+    plot_days: float = 90.0,
+) -> Path:
+    """Write forecasts.parquet, equity.parquet, summary.json, PNG plots and report.md atomically.
+
+    Args:
+        report_dir: target folder; replaced if it holds a previous report (has summary.json).
+        forecasts: tidy forecasts, ``FORECAST_COLUMNS``.
+        summary: JSON-able dict with ``results`` records (``REQUIRED_RESULT_FIELDS``) and any
+            metadata (config hash, data ranges, package versions); NaN is written as null.
+        equity: optional tidy equity curves (``equity_frame``), for the equity plot.
+        plot_days: actual-vs-predicted plots show the last ``plot_days`` days of the test period.
+
+    Returns:
+        The report folder.
+
+    Raises:
+        DataError: inputs lack required columns/fields.
+        ConfigError: ``report_dir`` exists and is not a cryptocast report.
+    """
+    _check_inputs(forecasts, summary)
+    report_dir = Path(report_dir)
+    if report_dir.exists() and not (
+        report_dir.is_dir()
+        and (not any(report_dir.iterdir()) or (report_dir / "summary.json").exists())
+    ):
+        raise ConfigError(
+            f"report folder {report_dir} exists and is not a cryptocast report; pick another --report"
+        )
+    report_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{report_dir.name}.tmp-", dir=report_dir.parent))
+    try:
+        forecasts.to_parquet(tmp / "forecasts.parquet", index=False)
+        if equity is not None:
+            equity.to_parquet(tmp / "equity.parquet", index=False)
+        images: dict[tuple[str, str], list[str]] = {}
+        for (symbol, tf), part in forecasts.groupby(["symbol", "timeframe"], sort=True):
+            stem = f"{symbol_slug(symbol)}_{tf}"
+            names = [_plot_actual_vs_pred(part, tmp / f"actual_vs_pred_{stem}.png", plot_days)]
+            names.append(_plot_fold_errors(part, tmp / f"fold_error_{stem}.png"))
+            if equity is not None:
+                eq = equity[(equity["symbol"] == symbol) & (equity["timeframe"] == tf)]
+                if len(eq):
+                    names.append(_plot_equity(eq, tmp / f"equity_{stem}.png"))
+            images[(symbol, tf)] = names
+        text = json.dumps(to_jsonable(summary), indent=2, allow_nan=False)
+        (tmp / "summary.json").write_text(text + "\n", encoding="utf-8")
+        (tmp / "report.md").write_text(_markdown(summary, images), encoding="utf-8")
+        _swap_into_place(tmp, report_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return report_dir
+
+
+def _swap_into_place(tmp: Path, report_dir: Path) -> None:
+    old = None
+    if report_dir.exists():
+        old = report_dir.parent / f".{report_dir.name}.old-{uuid.uuid4().hex[:8]}"
+        report_dir.rename(old)
+    tmp.rename(report_dir)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _fmt(v) -> str:
+    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+        return "–"
+    if isinstance(v, (int, np.integer)):
+        return str(int(v))
+    if isinstance(v, (float, np.floating)):
+        return f"{v:.4g}" if abs(v) < 1e5 else f"{v:,.0f}"
+    return str(v)
+
+
+def best_rows(records: Sequence[Mapping], column: str) -> set[int]:
+    """Indices of the best value of ``column`` (by ``METRICS`` direction); none if not ranked."""
+    info = METRICS.get(column)
+    if info is None or info.kind == "significance":
+        return set()  # a small p-value can mean significantly WORSE: not a "best"
+    vals = [r.get(column) for r in records]
+    ok = [(i, float(v)) for i, v in enumerate(vals) if v is not None and math.isfinite(float(v))]
+    if len(ok) < 2:
+        return set()
+    best = (max if info.higher_is_better else min)(v for _, v in ok)
+    return {i for i, v in ok if v == best}
+
+
+def _columns(records: Sequence[Mapping], columns: Iterable[str] | None) -> list[str]:
+    cols = list(columns) if columns is not None else TABLE_COLUMNS
+    return [c for c in cols if any(c in r for r in records)]
+
+
+def _groups(records: Sequence[Mapping]) -> dict[tuple[str, str], list[Mapping]]:
+    out: dict[tuple[str, str], list[Mapping]] = {}
+    for r in records:
+        out.setdefault((r["symbol"], r["timeframe"]), []).append(r)
+    return out
+
+
+def _markdown(summary: Mapping, images: Mapping[tuple[str, str], list[str]]) -> str:
+    lines = ["# Backtest report", ""]
+    for key in ("config_hash", "created_utc", "models", "test_start", "test_end"):
+        if key in summary:
+            lines.append(f"- {key}: `{summary[key]}`")
+    lines += [
+        "",
+        "Headline metrics at the last horizon step; **bold** = best in column. skill_rmse > 0 "
+        "and mase < 1 beat persistence; dm_pvalue_vs_persistence is two-sided.",
+        "",
+    ]
+    groups = _groups(summary["results"])
+    for key in sorted(set(groups) | set(images)):
+        recs = groups.get(key, [])
+        lines += [f"## {key[0]} {key[1]}", ""]
+        if recs:
+            cols = _columns(recs, None)
+            best = {c: best_rows(recs, c) for c in cols}
+            lines.append("| model | " + " | ".join(cols) + " |")
+            lines.append("|---|" + "---:|" * len(cols))
+            for i, r in enumerate(recs):
+                cells = [f"**{_fmt(r.get(c))}**" if i in best[c] else _fmt(r.get(c)) for c in cols]
+                lines.append(f"| {r['model']} | " + " | ".join(cells) + " |")
+            lines.append("")
+        for name in images.get(key, []):
+            lines += [f"![{name}]({name})", ""]
+    return "\n".join(lines)
+
+
+def results_table(records: Sequence[Mapping], columns: Iterable[str] | None = None, title=None):
+    """A rich Table of the records (one series), best value per column in bold green."""
+    from rich.table import Table
+
+    recs = list(records)
+    cols = _columns(recs, columns)
+    if title is None and recs:
+        title = f"{recs[0]['symbol']} {recs[0]['timeframe']}"
+    table = Table(title=title)
+    table.add_column("model")
+    for c in cols:
+        table.add_column(c, justify="right")
+    best = {c: best_rows(recs, c) for c in cols}
+    for i, r in enumerate(recs):
+        cells = [
+            f"[bold green]{_fmt(r.get(c))}[/]" if i in best[c] else _fmt(r.get(c)) for c in cols
+        ]
+        table.add_row(str(r["model"]), *cells)
+    return table
+
+
+def results_tables(records: Sequence[Mapping], columns: Iterable[str] | None = None) -> list:
+    """One ``results_table`` per (symbol, timeframe), in first-seen order."""
+    return [results_table(recs, columns) for recs in _groups(records).values()]
+
+
+# --- plots -----------------------------------------------------------------------------------
+# matplotlib's object API (Figure, no pyplot): no global state, no GUI backend, safe in workers.
+
+
+def _figure(title: str):
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(10, 4.5), dpi=100, layout="constrained")
+    ax = fig.add_subplot()
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    return fig, ax
+
+
+def _save(fig, path: Path) -> str:
+    fig.savefig(path)
+    return path.name
+
+
+def _plot_actual_vs_pred(part: pd.DataFrame, path: Path, days: float) -> str:
+    """Step-1 forecasts of every model against the realised close, last ``days`` of the test."""
+    symbol, tf = part["symbol"].iloc[0], part["timeframe"].iloc[0]
+    one = part[part["step"] == 1]
+    target_time = one["timestamp"] + timeframe_delta(tf)
+    recent = target_time >= target_time.max() - pd.Timedelta(days=days)
+    one, target_time = one[recent], target_time[recent]
+    fig, ax = _figure(f"{symbol} {tf}: actual vs 1-step forecast (last {days:g} days)")
+    actual = one.assign(t=target_time).drop_duplicates("t").sort_values("t")
+    ax.plot(actual["t"], actual["y_true"], color="black", lw=1.6, label="actual")
+    for model, m in one.assign(t=target_time).groupby("model", sort=True):
+        m = m.sort_values("t")
+        ax.plot(m["t"], m["y_pred"], lw=0.9, label=model)
+    ax.set_ylabel("close")
+    ax.legend(fontsize=8, ncol=4)
+    return _save(fig, path)
+
+
+def _plot_fold_errors(part: pd.DataFrame, path: Path) -> str:
+    """RMSE at the last horizon step per fold, one line per model."""
+    symbol, tf = part["symbol"].iloc[0], part["timeframe"].iloc[0]
+    last = part[part["step"] == part["step"].max()]
+    err = (last["y_true"] - last["y_pred"]) ** 2
+    rmse = np.sqrt(err.groupby([last["model"], last["fold"]]).mean()).unstack("model")
+    fig, ax = _figure(f"{symbol} {tf}: RMSE per fold (step {int(part['step'].max())})")
+    for model in rmse.columns:
+        ax.plot(rmse.index, rmse[model], marker="o", ms=3, lw=1, label=model)
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("fold")
+    ax.set_ylabel("RMSE (price)")
+    ax.legend(fontsize=8, ncol=4)
+    return _save(fig, path)
+
+
+def _plot_equity(eq: pd.DataFrame, path: Path) -> str:
+    """Equity curves of every model's strategy against buy-and-hold (dashed black)."""
+    symbol, tf = eq["symbol"].iloc[0], eq["timeframe"].iloc[0]
+    fig, ax = _figure(f"{symbol} {tf}: equity (start 1.0, after costs)")
+    for model, m in eq.groupby("model", sort=True):
+        style = dict(color="black", ls="--", lw=1.4) if model == BUY_HOLD else dict(lw=1)
+        ax.plot(m["timestamp"], m["equity"], label=model, **style)
+    ax.set_ylabel("equity")
+    ax.legend(fontsize=8, ncol=4)
+    return _save(fig, path)

@@ -1,0 +1,145 @@
+"""Report folder: atomic write, summary.json fields, plots, report.md, results table highlight."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from rich.console import Console
+
+from cryptocast.errors import ConfigError, DataError
+from cryptocast.evaluate import evaluate_forecasts
+from cryptocast.evaluate.report import (
+    BUY_HOLD,
+    REQUIRED_RESULT_FIELDS,
+    equity_frame,
+    forecasts_frame,
+    results_table,
+    results_tables,
+    series_arrays,
+    write_report,
+)
+
+H = 2
+
+
+def _job(model: str, noise: float, n: int = 120, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    close = 100 * np.exp(np.cumsum(rng.normal(0, 0.02, n + H)))
+    last = close[:n]
+    true = np.stack([close[1 + h : n + 1 + h] for h in range(H)], axis=1)
+    pred = (
+        true * np.exp(rng.normal(0, noise, true.shape)) if noise else np.repeat(last[:, None], H, 1)
+    )
+    ts = pd.date_range("2023-01-01", periods=n, freq="1D", tz="UTC")
+    folds = np.arange(n) // 30
+    rec, trade = evaluate_forecasts("BTC/USDT", "1d", model, last, true, pred)
+    fc = forecasts_frame(ts, "BTC/USDT", "1d", model, folds, last, true, pred)
+    return rec, trade, fc, ts
+
+
+@pytest.fixture(scope="module")
+def inputs():
+    recs, fcs, curves = [], [], {}
+    for model, noise in [("lstm", 0.01), ("persistence", 0.0)]:
+        rec, trade, fc, ts = _job(model, noise)
+        recs.append(rec)
+        fcs.append(fc)
+        curves[model] = trade.equity
+    curves[BUY_HOLD] = trade.buy_hold_equity
+    equity = equity_frame(ts, "1d", "BTC/USDT", curves)
+    summary = {"config_hash": "abc123", "results": recs}
+    return pd.concat(fcs, ignore_index=True), summary, equity
+
+
+def test_record_has_required_fields_and_roundtrips(inputs):
+    forecasts, summary, _ = inputs
+    for rec in summary["results"]:
+        assert set(REQUIRED_RESULT_FIELDS) <= set(rec)
+    pers = summary["results"][1]
+    assert pers["skill_rmse"] == pytest.approx(0.0) and pers["n_trades"] == 0
+    arrays = series_arrays(forecasts[forecasts["model"] == "lstm"])
+    assert arrays["y_true"].shape == (120, H)
+    again, _ = evaluate_forecasts(
+        "BTC/USDT", "1d", "lstm", arrays["last_close"], arrays["y_true"], arrays["y_pred"]
+    )
+    assert again["rmse"] == pytest.approx(summary["results"][0]["rmse"])
+
+
+def test_write_report_complete_folder(tmp_path, inputs):
+    forecasts, summary, equity = inputs
+    out = write_report(tmp_path / "rep", forecasts, summary, equity)
+    files = {p.name for p in out.iterdir()}
+    assert {"forecasts.parquet", "summary.json", "report.md", "equity.parquet"} <= files
+    pngs = sorted(f for f in files if f.endswith(".png"))
+    assert pngs == [
+        "actual_vs_pred_BTC-USDT_1d.png",
+        "equity_BTC-USDT_1d.png",
+        "fold_error_BTC-USDT_1d.png",
+    ]
+    assert all((out / p).read_bytes()[:4] == b"\x89PNG" for p in pngs)
+    data = json.loads((out / "summary.json").read_text())
+    assert data["config_hash"] == "abc123" and len(data["results"]) == 2
+    assert data["results"][1]["directional_accuracy"] is None  # NaN -> null, strict JSON
+    md = (out / "report.md").read_text()
+    assert "| lstm |" in md and "![equity_BTC-USDT_1d.png](equity_BTC-USDT_1d.png)" in md
+    back = pd.read_parquet(out / "forecasts.parquet")
+    assert len(back) == len(forecasts) and list(back.columns)[:4] == [
+        "timestamp", "symbol", "timeframe", "model",
+    ]  # fmt: skip
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp left
+
+
+def test_failed_write_leaves_previous_report_and_no_temp(tmp_path, inputs, monkeypatch):
+    forecasts, summary, equity = inputs
+    out = write_report(tmp_path / "rep", forecasts, summary)
+    before = (out / "summary.json").read_text()
+    import cryptocast.evaluate.report as rep
+
+    def boom(*a, **k):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(rep, "_markdown", boom)
+    with pytest.raises(RuntimeError):
+        write_report(out, forecasts, {**summary, "config_hash": "new"})
+    assert (out / "summary.json").read_text() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["rep"]
+
+
+def test_bad_inputs(tmp_path, inputs):
+    forecasts, summary, _ = inputs
+    with pytest.raises(DataError, match="lacks sharpe"):
+        bad = {"results": [{k: v for k, v in summary["results"][0].items() if k != "sharpe"}]}
+        write_report(tmp_path / "a", forecasts, bad)
+    with pytest.raises(DataError, match="lacks columns y_pred"):
+        write_report(tmp_path / "b", forecasts.drop(columns="y_pred"), summary)
+    other = tmp_path / "mine"
+    other.mkdir()
+    (other / "notes.txt").write_text("keep me")
+    with pytest.raises(ConfigError, match="not a cryptocast report"):
+        write_report(other, forecasts, summary)
+    assert (other / "notes.txt").exists()
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_results_table_highlights_best():
+    recs = [
+        {"symbol": "BTC/USDT", "timeframe": "1d", "model": "a", "rmse": 2.0, "sharpe": 0.5,
+         "dm_pvalue_vs_persistence": 0.01},
+        {"symbol": "BTC/USDT", "timeframe": "1d", "model": "b", "rmse": 1.0, "sharpe": float("nan"),
+         "dm_pvalue_vs_persistence": 0.5},
+        {"symbol": "ETH/USDT", "timeframe": "1d", "model": "a", "rmse": 3.0, "sharpe": 1.0,
+         "dm_pvalue_vs_persistence": 0.2},
+    ]  # fmt: skip
+    table = results_table(recs[:2])
+    assert table.title == "BTC/USDT 1d"
+    cols = {c.header: list(c._cells) for c in table.columns}
+    assert cols["rmse"] == ["2", "[bold green]1[/]"]
+    assert cols["sharpe"] == ["0.5", "–"]  # a single finite value is not "best"
+    assert not any("green" in s for s in cols["dm_pvalue_vs_persistence"])
+    assert [t.title for t in results_tables(recs)] == ["BTC/USDT 1d", "ETH/USDT 1d"]
+    console = Console(record=True, width=120)
+    console.print(table)
+    assert "rmse" in console.export_text()

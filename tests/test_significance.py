@@ -9,7 +9,12 @@ import pytest
 from scipy import stats
 
 from cryptocast.errors import ConfigError
-from cryptocast.evaluate.significance import diebold_mariano, dm_between, dm_vs_persistence
+from cryptocast.evaluate.significance import (
+    diebold_mariano,
+    dm_between,
+    dm_vs_best_other,
+    dm_vs_persistence,
+)
 
 E1 = np.array([1.0, -2.0, 3.0, 0.0, 2.0, -1.0])
 E2 = np.array([2.0, 1.0, -1.0, 1.0, 1.0, 2.0])
@@ -95,3 +100,20 @@ def test_vs_persistence_and_between_models():
     assert s < 0 and p < 0.01
     s, p = dm_between(true, true, true + 1.0)
     assert s == -math.inf and p == 0.0
+
+
+def test_vs_best_other_candidate():
+    rng = np.random.default_rng(4)
+    true = 100 + rng.normal(0, 1, (50, 1))
+    preds = {
+        "lstm": true + rng.normal(0, 0.5, (50, 1)),
+        "gru": true + rng.normal(0, 1.0, (50, 1)),
+        "persistence": true + 3.0,
+    }
+    rmse = {m: float(np.sqrt(np.mean((true - p) ** 2))) for m, p in preds.items()}
+    out = dm_vs_best_other(true, preds, rmse, candidates=["lstm", "gru"])
+    assert out["gru"][0] == "lstm" and out["lstm"][0] == "gru"
+    assert out["persistence"][0] == "lstm" and out["persistence"][1] > 0
+    assert out["lstm"][1] == pytest.approx(-out["gru"][1])
+    only = dm_vs_best_other(true, preds, rmse, candidates=["lstm"])
+    assert only["lstm"][0] is None and math.isnan(only["lstm"][2])

@@ -12,7 +12,12 @@ from cryptocast.evaluate.metrics import (
     point_metrics,
     select_metrics,
 )
-from cryptocast.evaluate.significance import diebold_mariano, dm_between, dm_vs_persistence
+from cryptocast.evaluate.significance import (
+    diebold_mariano,
+    dm_between,
+    dm_vs_best_other,
+    dm_vs_persistence,
+)
 from cryptocast.evaluate.trading import TradeResult, TradeStats, simulate
 
 __all__ = [
@@ -22,6 +27,7 @@ __all__ = [
     "TradeStats",
     "diebold_mariano",
     "dm_between",
+    "dm_vs_best_other",
     "dm_vs_persistence",
     "evaluate_forecasts",
     "fold_rmse",

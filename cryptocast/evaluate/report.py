@@ -39,7 +39,7 @@ REQUIRED_RESULT_FIELDS = [
 ]  # fmt: skip
 TABLE_COLUMNS = [
     "n", "rmse", "mae", "mape", "directional_accuracy", "skill_rmse", "mase",
-    "dm_pvalue_vs_persistence", "sharpe", "max_drawdown",
+    "dm_pvalue_vs_persistence", "dm_pvalue_vs_best", "sharpe", "max_drawdown",
 ]  # fmt: skip
 BUY_HOLD = "buy_and_hold"
 

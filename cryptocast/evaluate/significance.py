@@ -14,6 +14,7 @@ h > 1; then the lag-0 variance is used instead (as ``dm.test`` does).
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Mapping
 
 import numpy as np
 
@@ -120,3 +121,39 @@ def dm_between(
     step = step or yt.shape[1]
     col = step - 1
     return diebold_mariano(yt[:, col] - yp1[:, col], yt[:, col] - yp2[:, col], h=step, loss=loss)
+
+
+def dm_vs_best_other(
+    y_true,
+    preds: Mapping[str, np.ndarray],
+    rmse: Mapping[str, float],
+    candidates: Iterable[str],
+    step: int | None = None,
+    loss: str = "squared",
+) -> dict[str, tuple[str | None, float, float]]:
+    """DM test of every model against the best OTHER candidate (lowest RMSE) on the same points.
+
+    Args:
+        y_true: realised prices (n, H), shared by all models (same origins).
+        preds: model name -> predicted prices (n, H).
+        rmse: model name -> headline RMSE, to pick the best other candidate.
+        candidates: models eligible as the comparison (e.g. the neural ones).
+        step: horizon step (1-based; default H).
+        loss: ``"squared"`` or ``"absolute"``.
+
+    Returns:
+        model -> ``(best_other_name, statistic, p_value)``; ``(None, nan, nan)`` when no other
+        candidate exists. Negative statistic = the model beats that candidate. Store them in the
+        records as ``dm_best_other``, ``dm_stat_vs_best``, ``dm_pvalue_vs_best`` (a table column).
+    """
+    pool = [c for c in candidates if c in preds and np.isfinite(rmse.get(c, np.nan))]
+    out: dict[str, tuple[str | None, float, float]] = {}
+    for model, pred in preds.items():
+        others = [c for c in pool if c != model]
+        if not others:
+            out[model] = (None, float("nan"), float("nan"))
+            continue
+        best = min(others, key=lambda c: rmse[c])
+        stat, p = dm_between(y_true, pred, preds[best], step=step, loss=loss)
+        out[model] = (best, stat, p)
+    return out

@@ -129,7 +129,7 @@ def _base_features(df: pd.DataFrame, cfg: FeaturesConfig, timeframe: str) -> dic
             out["hour_sin"] = np.sin(2 * np.pi * hour / 24)
             out["hour_cos"] = np.cos(2 * np.pi * hour / 24)
         if timeframe_ms(timeframe) < 7 * 86_400_000:
-            dow = ts.dayofweek.to_numpy()
+            dow = ts.day_of_week.to_numpy()
             out["dow_sin"] = np.sin(2 * np.pi * dow / 7)
             out["dow_cos"] = np.cos(2 * np.pi * dow / 7)
     return out

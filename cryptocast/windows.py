@@ -33,7 +33,9 @@ class Scaler:
     @classmethod
     def fit(cls, X: np.ndarray, kind: str = "standard") -> Scaler:
         """Fit on ``X`` (n, F), ignoring NaNs. ``standard``: mean/std; ``robust``: median/IQR."""
-        X = np.asarray(X, dtype="float64")
+        # C order: the float summation order (and so the last bit) must not depend on how the
+        # caller's frame happened to be laid out in memory.
+        X = np.ascontiguousarray(X, dtype="float64")
         if X.ndim != 2 or X.shape[0] == 0:
             raise DataError(f"cannot fit a scaler on an array of shape {X.shape}; need (rows>0, F)")
         if kind == "standard":

@@ -1,0 +1,83 @@
+"""Self-describing checkpoints: weights plus everything ``forecast`` and ``backtest`` need.
+
+Saved with ``torch.save`` of plain containers (tensors, dicts, lists, str, numbers) and loaded with
+``torch.load(weights_only=True)``, so a tampered file cannot execute code: the unpickler refuses
+anything but those types.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from cryptocast.errors import CheckpointError
+
+FORMAT = "cryptocast-checkpoint"
+VERSION = 1
+
+
+def save_checkpoint(path: Path, model: Any, meta: dict[str, Any]) -> None:
+    """Atomically write ``{format, version, state_dict, meta}`` to ``path``."""
+    import torch
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    payload = {"format": FORMAT, "version": VERSION, "state_dict": state, "meta": meta}
+    fd, tmp = tempfile.mkstemp(prefix=".ckpt-", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            torch.save(payload, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read_checkpoint(path: Path) -> dict[str, Any]:
+    """Load the raw payload safely; any problem becomes a one-line CheckpointError."""
+    import torch
+
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} not found; train a model with `cryptocast train`")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # unpickling refusals, truncated zips, random bytes
+        reason = str(err).strip().splitlines()[0][:120] if str(err).strip() else type(err).__name__
+        raise CheckpointError(
+            f"{path} is not a readable cryptocast checkpoint ({reason}); retrain or restore it"
+        ) from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise CheckpointError(
+            f"{path} is not a cryptocast checkpoint; retrain with `cryptocast train`"
+        )
+    if payload.get("version") != VERSION:
+        raise CheckpointError(
+            f"{path} has checkpoint version {payload.get('version')}, this cryptocast reads {VERSION}"
+        )
+    return payload
+
+
+def load_checkpoint(path: Path) -> tuple[Any, dict[str, Any]]:
+    """Rebuild the model from a checkpoint; returns ``(model in eval mode, meta)``."""
+    from cryptocast.config import ModelConfig
+    from cryptocast.models.registry import build_model
+
+    payload = read_checkpoint(path)
+    meta = payload["meta"]
+    try:
+        cfg = ModelConfig.model_validate(meta["model_config"])
+        model = build_model(
+            cfg, int(meta["n_features"]), int(meta["horizon"]), int(meta["lookback"])
+        )
+        model.load_state_dict(payload["state_dict"], strict=True)
+    except (KeyError, RuntimeError, ValueError, TypeError) as err:
+        first = str(err).strip().splitlines()[0][:120] if str(err).strip() else type(err).__name__
+        raise CheckpointError(f"{path}: checkpoint does not match its model ({first})") from None
+    model.eval()
+    return model, meta

@@ -1,0 +1,89 @@
+"""One prediction path for backtest and forecast: model + scalers + feature list -> prices.
+
+``Predictor`` bundles what turns a feature table into price forecasts. The backtest builds it
+from a freshly trained fold (``from_prepared``); the daily forecast job builds it from a checkpoint
+(``from_checkpoint``). Both call ``predict_rows``, so a forecast equals what the backtest harness
+would have predicted for the same window.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from cryptocast.errors import CheckpointError, DataError
+
+
+@dataclass
+class Predictor:
+    model: Any
+    feature_names: list[str]
+    x_scaler: Any
+    y_scaler: Any
+    lookback: int
+    horizon: int
+    target: str
+    meta: dict[str, Any] | None = None
+
+    @classmethod
+    def from_prepared(cls, model: Any, data: Any) -> Predictor:
+        return cls(
+            model,
+            list(data.feature_names),
+            data.x_scaler,
+            data.y_scaler,
+            data.lookback,
+            data.horizon,
+            data.target,
+        )
+
+    @classmethod
+    def from_checkpoint(cls, path: Path) -> Predictor:
+        from cryptocast.checkpoint import load_checkpoint
+        from cryptocast.windows import Scaler
+
+        model, meta = load_checkpoint(path)
+        try:
+            return cls(
+                model,
+                list(meta["feature_names"]),
+                Scaler.from_dict(meta["x_scaler"]),
+                Scaler.from_dict(meta["y_scaler"]),
+                int(meta["lookback"]),
+                int(meta["horizon"]),
+                str(meta["target"]),
+                meta,
+            )
+        except KeyError as err:
+            raise CheckpointError(f"{path}: checkpoint lacks {err.args[0]!r}; retrain") from None
+
+    def scaled_table(self, df: pd.DataFrame) -> np.ndarray:
+        """Feature table -> (N, F) float32 scaled with this predictor's training statistics."""
+        from cryptocast.windows import apply_scalers
+
+        return apply_scalers(df, self.feature_names, self.x_scaler)
+
+    def predict_rows(
+        self, X: np.ndarray, close: np.ndarray, ends: np.ndarray, device: str = "cpu"
+    ) -> np.ndarray:
+        """Price forecasts (n, H) for the windows whose last input row is ``ends``."""
+        from cryptocast.features import target_to_price
+        from cryptocast.train import predict_scaled
+
+        ends = np.asarray(ends, dtype=np.int64)
+        if len(ends) and (ends.min() < self.lookback - 1 or ends.max() >= len(X)):
+            raise DataError(
+                f"window ends {ends.min()}..{ends.max()} need rows outside the table "
+                f"(lookback {self.lookback}, {len(X)} rows)"
+            )
+        scaled = predict_scaled(self.model, X, ends, self.lookback, device=device)
+        raw = self.y_scaler.inverse_transform(scaled)
+        return target_to_price(raw, np.asarray(close, dtype=np.float64)[ends], self.target)
+
+    def predict_frame(self, df: pd.DataFrame, ends: np.ndarray) -> np.ndarray:
+        """Price forecasts (n, H) for rows ``ends`` of an unscaled feature table."""
+        return self.predict_rows(self.scaled_table(df), df["close"].to_numpy("float64"), ends)

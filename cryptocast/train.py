@@ -1,0 +1,264 @@
+"""One training loop for every registered model, on CPU or CUDA.
+
+The loop works on pre-built tensors: the scaled feature table ``X`` (N, F) and targets ``Y``
+(N, H) live on the device once, and each batch is gathered from window end rows by index
+arithmetic (``windows.gather_windows``) — no DataLoader, no per-batch pandas.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from cryptocast.config import TrainConfig
+from cryptocast.errors import ConfigError
+
+
+@dataclass
+class TrainResult:
+    """What a fit did: per-epoch history and where it stopped."""
+
+    history: list[dict[str, float]] = field(default_factory=list)
+    best_epoch: int = 0
+    best_val_loss: float = float("nan")
+    stopped_early: bool = False
+    device: str = "cpu"
+    seconds: float = 0.0
+    windows_per_s: float = 0.0
+    trained: bool = True
+
+
+def resolve_device(name: str) -> Any:
+    """``auto`` -> cuda if available else cpu; ``cuda`` without a GPU is a ConfigError."""
+    import torch
+
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(
+            "train.device=cuda but no CUDA GPU is available; use train.device=auto or cpu"
+        )
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(name)
+
+
+def seed_everything(seed: int) -> None:
+    import random
+
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def _optimizer(model: Any, cfg: TrainConfig) -> Any:
+    import torch
+
+    params = [p for p in model.parameters() if p.requires_grad]
+    if cfg.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    return torch.optim.SGD(params, lr=cfg.lr, momentum=0.9, weight_decay=cfg.weight_decay)
+
+
+def _loss_fn(name: str) -> Any:
+    import torch
+
+    return torch.nn.MSELoss() if name == "mse" else torch.nn.HuberLoss(delta=1.0)
+
+
+def _autocast(device: Any) -> Any:
+    """bf16 autocast on CUDA where supported; a no-op context on CPU."""
+    import contextlib
+
+    import torch
+
+    if device.type == "cuda" and torch.cuda.is_bf16_supported():
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def _to_device(data: Any, device: Any) -> tuple[Any, Any]:
+    import torch
+
+    X = torch.from_numpy(np.ascontiguousarray(data.X, dtype=np.float32))
+    Y = torch.from_numpy(np.nan_to_num(np.ascontiguousarray(data.Y, dtype=np.float32)))
+    if device.type == "cuda":
+        X, Y = X.pin_memory(), Y.pin_memory()
+    return X.to(device, non_blocking=True), Y.to(device, non_blocking=True)
+
+
+def fit_naive_model(model: Any, data: Any) -> None:
+    """Fit a no-training baseline (persistence, drift) from the training targets only."""
+    from cryptocast.features import identity_target
+
+    ends = data.ends["train"]
+    y_train = data.Y[ends]
+    identity = np.full((1, data.horizon), identity_target(data.target), dtype=np.float64)
+    identity_scaled = data.y_scaler.transform(identity)[0]
+    model.fit_naive(y_train, identity_scaled)
+
+
+def fit(
+    model: Any,
+    data: Any,
+    cfg: TrainConfig,
+    progress_cb: Callable[[dict[str, float]], None] | None = None,
+) -> TrainResult:
+    """Train ``model`` on ``data.ends['train']``, early-stop on ``data.ends['val']``.
+
+    The best weights (lowest validation loss) are restored at the end. Models registered as not
+    trainable (naive baselines) are fitted from the training targets and returned at once.
+    """
+    import torch
+
+    from cryptocast.models.registry import is_trainable
+    from cryptocast.windows import gather_windows
+
+    device = resolve_device(cfg.device)
+    if cfg.num_threads:
+        torch.set_num_threads(cfg.num_threads)
+    name = getattr(model, "registry_name", None)
+    if name is not None and not is_trainable(name):
+        fit_naive_model(model, data)
+        model.eval()
+        return TrainResult(device=str(device), trained=False)
+
+    train_ends = np.asarray(data.ends["train"], dtype=np.int64)
+    val_ends = np.asarray(data.ends.get("val", np.empty(0, np.int64)), dtype=np.int64)
+    if len(train_ends) == 0:
+        raise ConfigError("no training windows: lower features.lookback or use more data")
+    model.to(device)
+    X, Y = _to_device(data, device)
+    tr = torch.from_numpy(train_ends).to(device)
+    L, bs = data.lookback, cfg.batch_size
+    opt = _optimizer(model, cfg)
+    steps_per_epoch = math.ceil(len(train_ends) / bs)
+    sched = None
+    if cfg.schedule == "cosine":
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs * steps_per_epoch)
+    elif cfg.schedule == "plateau":
+        sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=2)
+    loss_fn = _loss_fn(cfg.loss)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    result = TrainResult(device=str(device))
+    best_state: dict[str, Any] | None = None
+    bad_epochs, t_start, n_seen = 0, time.perf_counter(), 0
+
+    for epoch in range(1, cfg.epochs + 1):
+        t0 = time.perf_counter()
+        model.train()
+        perm = tr[torch.randperm(len(tr), generator=gen).to(device)]
+        total, count = 0.0, 0
+        for i in range(0, len(perm), bs):
+            ends = perm[i : i + bs]
+            xb = gather_windows(X, ends, L)  # (B, L, F)
+            yb = Y[ends]  # (B, H)
+            with _autocast(device):
+                pred = model(xb)  # (B, H)
+            loss = loss_fn(pred.float(), yb)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if cfg.grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            opt.step()
+            if cfg.schedule == "cosine":
+                sched.step()
+            total += loss.item() * len(ends)
+            count += len(ends)
+        n_seen += count
+        train_loss = total / max(count, 1)
+        val_loss = evaluate_loss(model, X, Y, val_ends, L, bs, cfg.loss, device)
+        if cfg.schedule == "plateau" and not math.isnan(val_loss):
+            sched.step(val_loss)
+        row = {
+            "epoch": epoch,
+            "train_loss": train_loss,
+            "val_loss": val_loss,
+            "lr": opt.param_groups[0]["lr"],
+            "seconds": time.perf_counter() - t0,
+        }
+        result.history.append(row)
+        if progress_cb is not None:
+            progress_cb(row)
+        score = val_loss if not math.isnan(val_loss) else train_loss
+        if best_state is None or score < result.best_val_loss:
+            result.best_val_loss, result.best_epoch, bad_epochs = score, epoch, 0
+            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        else:
+            bad_epochs += 1
+            if cfg.patience and bad_epochs >= cfg.patience:
+                result.stopped_early = True
+                break
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    model.eval()
+    result.seconds = time.perf_counter() - t_start
+    result.windows_per_s = n_seen / result.seconds if result.seconds > 0 else 0.0
+    return result
+
+
+def evaluate_loss(
+    model: Any, X: Any, Y: Any, ends: np.ndarray, lookback: int, bs: int, loss: str, device: Any
+) -> float:
+    """Mean loss over the windows ending at ``ends`` (eval mode, no grad); nan when empty."""
+    import torch
+
+    if len(ends) == 0:
+        return float("nan")
+    pred = _predict_tensor(
+        model, X, torch.from_numpy(np.asarray(ends)).to(device), lookback, bs, device
+    )
+    return float(_loss_fn(loss)(pred, Y[torch.from_numpy(np.asarray(ends)).to(device)]).item())
+
+
+def _predict_tensor(model: Any, X: Any, ends: Any, lookback: int, bs: int, device: Any) -> Any:
+    import torch
+
+    from cryptocast.windows import gather_windows
+
+    was_training = model.training
+    model.eval()
+    outs = []
+    with torch.no_grad():
+        for i in range(0, len(ends), bs):
+            xb = gather_windows(X, ends[i : i + bs], lookback)  # (B, L, F)
+            with _autocast(device):
+                outs.append(model(xb).float())  # (B, H)
+    model.train(was_training)
+    return torch.cat(outs) if outs else torch.empty(0)
+
+
+def predict_scaled(
+    model: Any,
+    X: np.ndarray,
+    ends: np.ndarray,
+    lookback: int,
+    batch_size: int = 1024,
+    device: str = "cpu",
+) -> np.ndarray:
+    """Model outputs (n, H) in the scaled target space for windows ending at ``ends``."""
+    import torch
+
+    dev = resolve_device(device)
+    model.to(dev)
+    Xt = torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32)).to(dev)
+    et = torch.from_numpy(np.asarray(ends, dtype=np.int64)).to(dev)
+    if len(et) == 0:
+        return np.empty((0, getattr(model, "horizon", 1)), dtype=np.float64)
+    return _predict_tensor(model, Xt, et, lookback, batch_size, dev).cpu().double().numpy()
+
+
+def predict_prices(model: Any, data: Any, ends: np.ndarray, device: str = "cpu") -> np.ndarray:
+    """Price forecasts (n, H) for windows ending at ``ends``: unscale, then invert the target."""
+    from cryptocast.features import target_to_price
+
+    scaled = predict_scaled(model, data.X, ends, data.lookback, device=device)
+    raw = data.y_scaler.inverse_transform(scaled)
+    return target_to_price(raw, data.close[np.asarray(ends)], data.target)

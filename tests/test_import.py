@@ -108,7 +108,7 @@ def test_each_format_imports_exactly(writer, candles, data_dir, tmp_path):
 def test_cdd_in_seconds_and_symbol_override(candles, data_dir, tmp_path):
     src = _write_cdd(candles, tmp_path, unit="s")
     renamed = src.rename(tmp_path / "export.csv")
-    (rep,) = import_path(data_dir, renamed, exchange="kraken", timeframe="1h")
+    (rep,) = import_path(data_dir, renamed, exchange="kraken", timeframes=["1h"])
     assert rep["rows"] == 298
     assert series_path(data_dir, "kraken", "BTC/USDT", "1h").is_file()
 
@@ -118,7 +118,7 @@ def test_unknown_series_needs_symbol_and_timeframe(candles, data_dir, tmp_path):
     p.write_text(_kline_csv(candles))
     with pytest.raises(ConfigError, match="mystery.csv: cannot tell the symbol/timeframe"):
         import_path(data_dir, p)
-    (rep,) = import_path(data_dir, p, symbol="ETH/BTC", timeframe="1h")
+    (rep,) = import_path(data_dir, p, symbols=["ETH/BTC"], timeframes=["1h"])
     assert rep["symbol"] == "ETH/BTC"
 
 
@@ -155,3 +155,14 @@ def test_import_reference_folder_is_fast_and_exact(shared_ohlcv, data_dir):
     for src in shared_ohlcv.glob("*.parquet"):
         got = pd.read_parquet(data_dir / "ohlcv" / "binance" / src.name)
         pd.testing.assert_frame_equal(got, pd.read_parquet(src), check_exact=True)
+
+
+def test_symbol_and_timeframe_select_files_in_a_folder(candles, data_dir, tmp_path):
+    _write_freqtrade_feather(candles, tmp_path)
+    daily = make_ohlcv(20, "1d", seed=2)
+    daily.rename(columns={"timestamp": "date"}).to_feather(tmp_path / "ETH_USDT-1d.feather")
+    (rep,) = import_path(data_dir, tmp_path, timeframes=["1d"])
+    assert (rep["symbol"], rep["timeframe"], rep["rows"]) == ("ETH/USDT", "1d", 20)
+    assert not series_path(data_dir, "binance", "BTC/USDT", "1h").exists()
+    with pytest.raises(DataError, match="no candle file matches"):
+        import_path(data_dir, tmp_path, symbols=["LTC/USDT"])

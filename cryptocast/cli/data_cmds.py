@@ -1,1 +1,215 @@
-"""Commands (being written)."""
+"""``cryptocast fetch`` (exchange or local files -> Parquet store) and ``cryptocast data``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from cryptocast.cli.app import (
+    DataDirOpt,
+    ExchangeOpt,
+    ExchangeUrlOpt,
+    SymbolOpt,
+    TimeframeOpt,
+    app,
+    console,
+    err_console,
+)
+
+_COLUMNS = ("rows", "first", "last", "gaps", "missing", "largest", "dupes", "zero vol", "OHLC bad")
+
+
+def _print_table(table: Any) -> None:
+    # piped or captured output gets a fixed wide layout instead of rich's 80-column squeeze
+    if console.is_terminal:
+        console.print(table)
+        return
+    saved = console.width
+    console.width = max(saved, 160)
+    try:
+        console.print(table)
+    finally:
+        console.width = saved
+
+
+def _fmt_ts(ts: Any, timeframe: str) -> str:
+    if ts is None:
+        return "-"
+    return ts.strftime("%Y-%m-%d" if timeframe.endswith(("d", "w")) else "%Y-%m-%d %H:%M")
+
+
+def integrity_table(
+    rows: list[dict[str, Any]], title: str, extra: tuple[tuple[str, str], ...] = ()
+):
+    """A rich table of integrity reports; each row has exchange/symbol/timeframe + report keys.
+
+    ``extra`` adds leading (key, header) columns such as new candles and requests.
+    """
+    from rich.table import Table
+
+    table = Table(title=title)
+    table.add_column("series", no_wrap=True)
+    for col in tuple(h for _, h in extra) + _COLUMNS:
+        table.add_column(col, justify="right", no_wrap=col in ("first", "last"))
+    table.add_column("status", overflow="fold")
+    for r in rows:
+        name = f"{r['exchange']} {r['symbol']} {r['timeframe']}"
+        if r.get("error"):
+            blanks = ["-"] * (len(extra) + len(_COLUMNS))
+            table.add_row(name, *blanks, f"[red]{r['error']}[/]")
+            continue
+        tf = r["timeframe"]
+        warn = r["gaps"] or r["zero_volume"] or r["ohlc_violations"]
+        table.add_row(
+            name,
+            *(f"{r[k]:,}" for k, _ in extra),
+            f"{r['rows']:,}",
+            _fmt_ts(r["first"], tf),
+            _fmt_ts(r["last"], tf),
+            str(r["gaps"]),
+            f"{r['missing']:,}",
+            str(r["largest_gap"]),
+            f"{r['duplicates_dropped']:,}",
+            str(r["zero_volume"]),
+            f"[red]{r['ohlc_violations']}[/]" if r["ohlc_violations"] else "0",
+            "[yellow]check gaps/flags[/]" if warn else "[green]ok[/]",
+        )
+    return table
+
+
+@app.command()
+def fetch(
+    symbol: SymbolOpt = None,
+    timeframe: TimeframeOpt = None,
+    exchange: ExchangeOpt = "binance",
+    since: Annotated[
+        str, typer.Option("--since", help="First candle wanted (UTC date or date time).")
+    ] = "2018-01-01",
+    until: Annotated[
+        str | None,
+        typer.Option("--until", help="Stop before this UTC date/time (default: up to now)."),
+    ] = None,
+    exchange_url: ExchangeUrlOpt = None,
+    data_dir: DataDirOpt = Path("data"),
+    import_path: Annotated[
+        Path | None,
+        typer.Option(
+            "--import",
+            help="Import local files instead of downloading: a Parquet file/folder in the store "
+            "schema, freqtrade .feather/.json caches, cryptodatadownload CSV, or Binance "
+            "public-data kline CSV/zip. --symbol/--timeframe override what file names say.",
+        ),
+    ] = None,
+) -> None:
+    """Download candles into the Parquet store (incremental), or import local candle files.
+
+    Resumes after the last stored candle, never stores the still-open candle, retries network faults with backoff, and prints an integrity report per series.
+    """
+    from cryptocast.config import DEFAULT_SYMBOLS, DEFAULT_TIMEFRAMES
+    from cryptocast.errors import PartialFailure
+
+    if import_path is not None:
+        from cryptocast.data.importers import import_path as do_import
+
+        reports = do_import(data_dir, import_path, exchange, symbol, timeframe)
+        rows = [{"exchange": exchange, **r} for r in reports]
+        title = f"imported from {import_path} into {data_dir}"
+        _print_table(integrity_table(rows, title, (("new_candles", "new"),)))
+        return
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from cryptocast.data.fetch import fetch_many
+
+    symbols = symbol or list(DEFAULT_SYMBOLS)
+    timeframes = timeframe or list(DEFAULT_TIMEFRAMES)
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=True,
+    ) as bar:
+        tasks: dict[str, Any] = {}
+
+        def progress(key: str, done: int, total: int) -> None:
+            if key not in tasks:
+                tasks[key] = bar.add_task(key, total=total)
+            bar.update(tasks[key], completed=done, total=total)
+
+        reports = fetch_many(
+            data_dir, exchange, symbols, timeframes, since, until, exchange_url, progress
+        )
+    rows = []
+    for r in reports:
+        if r.error and len(reports) > 1:  # a single series' error is the final message
+            err_console.print(
+                f"[bold red]error:[/] {r.symbol} {r.timeframe}: {r.error}", soft_wrap=True
+            )
+        rows.append(
+            {"exchange": r.exchange, "symbol": r.symbol, "timeframe": r.timeframe,
+             "new_candles": r.new_candles, "requests": r.requests, "error": r.error, **r.integrity}
+        )  # fmt: skip
+    title = (
+        f"fetched from {exchange}{' via ' + exchange_url if exchange_url else ''} into {data_dir}"
+    )
+    _print_table(integrity_table(rows, title, (("new_candles", "new"), ("requests", "requests"))))
+    failed = [r for r in reports if r.error]
+    if failed and len(failed) == len(reports) and failed[0].error_type is not None:
+        # nothing worked: the first cause, with its own exit code (e.g. 2 for an unknown symbol)
+        raise failed[0].error_type(failed[0].error)
+    if failed:
+        names = ", ".join(f"{r.symbol} {r.timeframe}" for r in failed)
+        raise PartialFailure(
+            f"{len(failed)} of {len(reports)} series failed ({names}); fix the cause and rerun fetch"
+        )
+
+
+@app.command()
+def data(
+    data_dir: DataDirOpt = Path("data"),
+    exchange: Annotated[
+        str | None, typer.Option("--exchange", help="Only this exchange (default: all).")
+    ] = None,
+    symbol: SymbolOpt = None,
+    timeframe: TimeframeOpt = None,
+) -> None:
+    """Show the stored candles: rows, first/last candle, gaps, duplicates, zero volume, OHLC issues."""
+    from cryptocast.data.integrity import integrity_report
+    from cryptocast.data.store import read_ohlcv
+    from cryptocast.errors import CryptocastError, DataError
+    from cryptocast.timeframes import symbol_slug
+
+    root = data_dir / "ohlcv"
+    files = sorted(root.glob(f"{exchange or '*'}/*_*.parquet")) if root.is_dir() else []
+    wanted_sym = {symbol_slug(s) for s in symbol or []}
+    rows, bad = [], []
+    for path in files:
+        slug, tf = path.stem.rsplit("_", 1)
+        if (wanted_sym and slug not in wanted_sym) or (timeframe and tf not in timeframe):
+            continue
+        row: dict[str, Any] = {
+            "exchange": path.parent.name,
+            "symbol": slug.replace("-", "/", 1),
+            "timeframe": tf,
+        }
+        try:
+            row.update(integrity_report(read_ohlcv(path), tf))
+        except CryptocastError as err:
+            row["error"] = str(err)
+            bad.append(path)
+        rows.append(row)
+    if not rows:
+        console.print(
+            f"no candles stored in {root}; run `cryptocast fetch` (or `cryptocast fetch --import PATH`)"
+        )
+        return
+    _print_table(integrity_table(rows, f"stored candles in {root}"))
+    if bad:
+        raise DataError(
+            f"{len(bad)} stored file(s) unreadable ({', '.join(map(str, bad))}); "
+            "move them aside or delete them, then fetch again"
+        )

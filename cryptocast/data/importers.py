@@ -226,32 +226,43 @@ def import_path(
     data_dir: Path,
     path: Path,
     exchange: str = "binance",
-    symbol: str | None = None,
-    timeframe: str | None = None,
+    symbols: list[str] | None = None,
+    timeframes: list[str] | None = None,
     lock_timeout: float = 30.0,
 ) -> list[dict]:
     """Import every candle file under ``path`` into the store; returns one report per series.
 
-    ``symbol``/``timeframe`` override what the file names say (needed when a name does not tell).
-    Files of the same series are combined (later files win on equal timestamps).
+    ``symbols``/``timeframes`` select files whose names tell their series, and name the series of
+    files whose names do not (then exactly one of each is needed). Files of the same series are
+    combined (later files win on equal timestamps).
 
     Raises:
-        DataError: a file is unreadable or has the wrong columns (nothing is written then).
+        DataError: a file is unreadable or has the wrong columns (nothing is written then), or no
+            file matches the selection.
         ConfigError: the series of a file cannot be inferred and was not given.
     """
-    if timeframe is not None:
-        validate_timeframe(timeframe)
+    for tf in timeframes or []:
+        validate_timeframe(tf)
+    want_sym = {s.upper() for s in symbols or []}
+    want_tf = set(timeframes or [])
     groups: dict[tuple[str, str], list[pd.DataFrame]] = {}
     for f in find_files(path):
         imp = read_file(f)
-        sym, tf = symbol or imp.symbol, timeframe or imp.timeframe
+        if (imp.symbol and want_sym and imp.symbol not in want_sym) or (
+            imp.timeframe and want_tf and imp.timeframe not in want_tf
+        ):
+            continue  # another series than the one asked for
+        sym = imp.symbol or (symbols[0] if symbols and len(symbols) == 1 else None)
+        tf = imp.timeframe or (timeframes[0] if timeframes and len(timeframes) == 1 else None)
         if not sym or not tf:
             raise ConfigError(
                 f"{f}: cannot tell the symbol/timeframe from the file name; "
-                "pass --symbol and --timeframe"
+                "pass one --symbol and one --timeframe"
             )
         validate_timeframe(tf)
         groups.setdefault((sym, tf), []).append(validate_ohlcv(imp.candles, str(f)))
+    if not groups:
+        raise DataError(f"{path}: no candle file matches the requested symbols/timeframes")
     reports = []
     with data_lock(data_dir, lock_timeout):
         for sym, tf in groups:  # an unreadable stored file stops the import before any write

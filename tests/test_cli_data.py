@@ -1,0 +1,110 @@
+"""`cryptocast fetch` / `cryptocast data` through CliRunner against the fake exchange."""
+
+from __future__ import annotations
+
+import pytest
+from typer.testing import CliRunner
+
+from cryptocast.cli import app
+from cryptocast.data.store import series_path, write_parquet_atomic
+from tests.conftest import make_ohlcv
+from tests.fake_exchange import FakeExchange
+
+
+@pytest.fixture
+def fx():
+    with FakeExchange() as server:
+        server.set_series("BTC", "USDT", "1h", make_ohlcv(1500, "1h", start="2022-01-01"))
+        server.set_series("BTC", "USDT", "1d", make_ohlcv(400, "1d", start="2022-01-01", seed=1))
+        server.set_series("ETH", "USDT", "1d", make_ohlcv(400, "1d", start="2022-01-01", seed=2))
+        yield server
+
+
+def _run(*args: str, env: dict | None = None):
+    return CliRunner().invoke(app, list(args), env=env)
+
+
+def _snapshot(data_dir):
+    return {p: p.read_bytes() for p in data_dir.rglob("*") if p.is_file() and p.name != ".lock"}
+
+
+def test_fetch_then_data_shows_the_series(fx, data_dir):
+    env = {"CRYPTOCAST_EXCHANGE_URL": fx.url, "CRYPTOCAST_DATA_DIR": str(data_dir)}
+    res = _run(
+        "fetch", "-s", "BTC/USDT", "-s", "ETH/USDT", "-t", "1d", "--since", "2022-01-01", env=env
+    )
+    assert res.exit_code == 0, res.output
+    assert "BTC/USDT 1d" in res.output and "ETH/USDT 1d" in res.output
+    assert series_path(data_dir, "binance", "ETH/USDT", "1d").is_file()
+    res = _run("data", "--data-dir", str(data_dir))
+    assert res.exit_code == 0, res.output
+    assert "BTC/USDT 1d" in res.output and "400" in res.output
+
+
+def test_one_failing_series_gives_partial_failure_exit(fx, data_dir):
+    res = _run(
+        "fetch", "-s", "BTC/USDT", "-s", "DOGE/USDT", "-t", "1d", "--since", "2022-01-01",
+        "--exchange-url", fx.url, "--data-dir", str(data_dir),
+    )  # fmt: skip
+    assert res.exit_code == 8, res.output
+    assert "DOGE/USDT" in res.output and "1 of 2 series failed" in res.output
+    assert series_path(data_dir, "binance", "BTC/USDT", "1d").is_file()
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "needle"),
+    [
+        (["-s", "XRP/USDT", "-t", "1d"], 2, "unknown symbol 'XRP/USDT'"),
+        (["-s", "BTC/USDT", "-t", "7x"], 2, "unknown timeframe '7x'"),
+        (["--exchange", "notanexchange"], 2, "unknown exchange 'notanexchange'"),
+        (["--since", "2023-01-01", "--until", "2022-01-01"], 2, "--since 2023-01-01 is not before"),
+        (["-s", "BTC/USDT", "-t", "1d"], 3, "BTC-USDT_1d.parquet is unreadable"),
+    ],
+)
+def test_bad_inputs_one_line_error_and_store_untouched(fx, data_dir, args, code, needle):
+    write_parquet_atomic(make_ohlcv(5, "1h"), series_path(data_dir, "binance", "BTC/USDT", "1h"))
+    series_path(data_dir, "binance", "BTC/USDT", "1d").write_bytes(b"corrupt, not parquet")
+    before = _snapshot(data_dir)
+    res = _run("fetch", *args, "--exchange-url", fx.url, "--data-dir", str(data_dir))
+    assert res.exit_code == code, res.output
+    errors = [ln for ln in res.output.splitlines() if ln.startswith("error:")]
+    assert errors and needle in errors[-1]
+    assert _snapshot(data_dir) == before
+
+
+def test_import_with_wrong_columns_is_rejected(data_dir, tmp_path):
+    write_parquet_atomic(make_ohlcv(5, "1h"), series_path(data_dir, "binance", "BTC/USDT", "1h"))
+    before = _snapshot(data_dir)
+    bad = tmp_path / "BTC_USDT-1h.feather"
+    make_ohlcv(10, "1h").rename(columns={"timestamp": "date", "close": "last"}).to_feather(bad)
+    res = _run("fetch", "--import", str(bad), "--data-dir", str(data_dir))
+    assert res.exit_code == 3
+    assert "BTC_USDT-1h.feather: missing column(s) close" in res.output
+    assert _snapshot(data_dir) == before
+
+
+def test_import_reference_folder_then_data(shared_ohlcv, data_dir):
+    res = _run("fetch", "--import", str(shared_ohlcv), "--data-dir", str(data_dir), "-t", "1d")
+    assert res.exit_code == 0, res.output
+    assert res.output.count("2,007") >= 3
+    res = _run("data", "--data-dir", str(data_dir), "-s", "ETH/USDT")
+    assert "ETH/USDT 1d" in res.output and "BTC/USDT" not in res.output
+
+
+def test_data_on_empty_and_corrupt_store(data_dir):
+    res = _run("data", "--data-dir", str(data_dir))
+    assert res.exit_code == 0 and "no candles stored" in res.output
+    p = series_path(data_dir, "binance", "BTC/USDT", "1h")
+    p.parent.mkdir(parents=True)
+    p.write_bytes(b"junk")
+    res = _run("data", "--data-dir", str(data_dir))
+    assert res.exit_code == 3 and "unreadable" in res.output
+
+
+@pytest.mark.parametrize("command", ["fetch", "data"])
+def test_every_data_command_has_help(command):
+    res = _run(command, "--help")
+    assert res.exit_code == 0
+    doc = app.registered_commands
+    assert any(c.name == command or c.callback.__name__ == command for c in doc)
+    assert "--data-dir" in res.output and len(res.output.splitlines()) > 8

@@ -5,6 +5,9 @@ keyword parameters, and returns named columns. Rules each entry follows:
 
 - ``ta`` is always called with ``fillna=False``: its fill is a backward fill, which copies future
   values into the warm-up rows. Warm-up stays NaN and ``features.compute_features`` drops it.
+- Six entries (PSAR, ADX, ATR, CCI, MFI, Aroon) run ``cryptocast.ta_ports``: the same formulas
+  as ta on arrays, since ta's per-row pandas loops cost ~8 s per hourly series (tests compare
+  each port with ta itself).
 - ``ta`` is always called on a RangeIndex frame: with pandas 3 its PSAR writes by label, which on
   a DatetimeIndex silently gives wrong values (``compute_indicator`` resets the index).
 - Price-like outputs (moving averages, MACD, Ichimoku lines, VWAP, PSAR, ATR) are divided by the
@@ -21,7 +24,13 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
+from cryptocast import ta_ports as P
 from cryptocast.errors import ConfigError
+
+
+def _a(s: pd.Series) -> np.ndarray:
+    return s.to_numpy("float64")
+
 
 Indicator = Callable[..., dict[str, pd.Series]]
 CATALOGUE: dict[str, Indicator] = {}
@@ -143,29 +152,28 @@ def _macd(
 
 @_register("adx")
 def _adx(df: pd.DataFrame, window: int = 14) -> dict[str, pd.Series]:
-    from ta.trend import ADXIndicator
-
-    adx = ADXIndicator(df.high, df.low, df.close, window, fillna=False).adx() / 100.0
+    adx = pd.Series(P.adx_values(_a(df.high), _a(df.low), _a(df.close), window), index=df.index)
     # ta fills its first 2*window rows with 0.0 instead of NaN: mark them as warm-up.
     adx.iloc[: 2 * window] = np.nan
-    # Only adx() is used: ta's adx_pos/adx_neg leave the LAST row at 0 until the next candle
+    # Only adx() is offered: ta's adx_pos/adx_neg leave the LAST row at 0 until the next candle
     # arrives, so they are not causal.
-    return {"": adx}
+    return {"": adx / 100.0}
 
 
 @_register("cci")
 def _cci(df: pd.DataFrame, window: int = 20, constant: float = 0.015) -> dict[str, pd.Series]:
-    from ta.trend import CCIIndicator
-
-    return {"": CCIIndicator(df.high, df.low, df.close, window, constant, fillna=False).cci() / 100}
+    cci = P.cci_values(_a(df.high), _a(df.low), _a(df.close), window, constant)
+    return {"": pd.Series(cci / 100.0, index=df.index)}
 
 
 @_register("aroon")
 def _aroon(df: pd.DataFrame, window: int = 25) -> dict[str, pd.Series]:
-    from ta.trend import AroonIndicator
-
-    a = AroonIndicator(df.high, df.low, window, fillna=False)
-    return {"up": a.aroon_up() / 100.0, "down": a.aroon_down() / 100.0}
+    up = P.aroon_values(_a(df.high), window, use_max=True)
+    down = P.aroon_values(_a(df.low), window, use_max=False)
+    return {
+        "up": pd.Series(up / 100.0, index=df.index),
+        "down": pd.Series(down / 100.0, index=df.index),
+    }
 
 
 @_register("ichimoku")
@@ -186,51 +194,9 @@ def _ichimoku(
     }
 
 
-def psar_values(
-    high: np.ndarray, low: np.ndarray, close: np.ndarray, step: float, max_step: float
-) -> np.ndarray:
-    """Parabolic SAR, a line-for-line port of ``ta.trend.PSARIndicator.psar`` to plain arrays.
-
-    ta's loop reads and writes pandas scalars one at a time (~6 s for 48k hourly candles, and
-    wrong on a DatetimeIndex); this gives the same numbers on a RangeIndex in ~50 ms.
-    tests/test_features.py checks it against ta.
-    """
-    h, lo = high.tolist(), low.tolist()
-    psar = [float(x) for x in close]
-    up, af = True, step
-    up_high, down_low = h[0], lo[0]
-    for i in range(2, len(psar)):
-        reversal = False
-        if up:
-            p = psar[i - 1] + af * (up_high - psar[i - 1])
-            if lo[i] < p:
-                reversal, p, down_low, af = True, up_high, lo[i], step
-            else:
-                if h[i] > up_high:
-                    up_high, af = h[i], min(af + step, max_step)
-                if lo[i - 2] < p:
-                    p = lo[i - 2]
-                elif lo[i - 1] < p:
-                    p = lo[i - 1]
-        else:
-            p = psar[i - 1] - af * (psar[i - 1] - down_low)
-            if h[i] > p:
-                reversal, p, up_high, af = True, down_low, h[i], step
-            else:
-                if lo[i] < down_low:
-                    down_low, af = lo[i], min(af + step, max_step)
-                if h[i - 2] > p:
-                    p = h[i - 2]
-                elif h[i - 1] > p:
-                    p = h[i - 1]
-        psar[i] = p
-        up = up != reversal
-    return np.asarray(psar, dtype="float64")
-
-
 @_register("psar")
 def _psar(df: pd.DataFrame, step: float = 0.02, max_step: float = 0.2) -> dict[str, pd.Series]:
-    sar = psar_values(df.high.to_numpy(), df.low.to_numpy(), df.close.to_numpy(), step, max_step)
+    sar = P.psar_values(_a(df.high), _a(df.low), _a(df.close), step, max_step)
     dist = pd.Series(sar, index=df.index) / df.close - 1
     dist.iloc[:2] = np.nan  # the first two values are the closes themselves
     return {"": dist}
@@ -247,11 +213,8 @@ def _bollinger(df: pd.DataFrame, window: int = 20, window_dev: int = 2) -> dict[
 
 @_register("atr")
 def _atr(df: pd.DataFrame, window: int = 14) -> dict[str, pd.Series]:
-    from ta.volatility import AverageTrueRange
-
-    atr = AverageTrueRange(df.high, df.low, df.close, window, fillna=False).average_true_range()
-    atr.iloc[: window - 1] = np.nan  # ta writes 0.0 into the warm-up rows
-    return {"": atr / df.close}
+    atr = P.atr_values(_a(df.high), _a(df.low), _a(df.close), window)
+    return {"": pd.Series(atr, index=df.index) / df.close}
 
 
 @_register("keltner")
@@ -275,10 +238,8 @@ def _obv(df: pd.DataFrame, window: int = 20) -> dict[str, pd.Series]:
 
 @_register("mfi")
 def _mfi(df: pd.DataFrame, window: int = 14) -> dict[str, pd.Series]:
-    from ta.volume import MFIIndicator
-
-    mfi = MFIIndicator(df.high, df.low, df.close, df.volume, window, fillna=False)
-    return {"": mfi.money_flow_index() / 100.0}
+    mfi = P.mfi_values(_a(df.high), _a(df.low), _a(df.close), _a(df.volume), window)
+    return {"": pd.Series(mfi / 100.0, index=df.index)}
 
 
 @_register("cmf")

@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from cryptocast import ta_ports
 from cryptocast.config import FeaturesConfig, IndicatorSpec
 from cryptocast.errors import ConfigError, DataError
 from cryptocast.features import (
@@ -25,7 +26,8 @@ from cryptocast.features import (
     target_columns,
     target_to_price,
 )
-from cryptocast.indicators import CATALOGUE, compute_indicator, psar_values
+from cryptocast.indicators import CATALOGUE, compute_indicator
+from cryptocast.ta_ports import psar_values
 from tests.conftest import REPO, make_ohlcv
 
 Compute = Callable[[pd.DataFrame], pd.DataFrame]
@@ -141,6 +143,33 @@ def test_psar_on_datetime_index_equals_range_index_and_ta():
         ranged.high.to_numpy(), ranged.low.to_numpy(), ranged.close.to_numpy(), 0.02, 0.2
     )
     np.testing.assert_array_equal(mine, ref)
+
+
+def test_array_ports_give_ta_numbers(btc_1h_slice):
+    import ta
+
+    d = btc_1h_slice
+    h, lo, c, v = d.high, d.low, d.close, d.volume
+    H, L, C, V = (x.to_numpy() for x in (h, lo, c, v))
+    aroon = ta.trend.AroonIndicator(h, lo, 25, fillna=False)
+    atr = ta.volatility.AverageTrueRange(h, lo, c, 14, fillna=False).average_true_range()
+    atr.iloc[:13] = np.nan  # ta writes 0.0 into the warm-up rows; the port leaves NaN
+    pairs = {
+        "adx": (ta_ports.adx_values(H, L, C, 14), ta.trend.ADXIndicator(h, lo, c, 14).adx()),
+        "atr": (ta_ports.atr_values(H, L, C, 14), atr),
+        "cci": (
+            ta_ports.cci_values(H, L, C, 20, 0.015),
+            ta.trend.CCIIndicator(h, lo, c, 20, 0.015, fillna=False).cci(),
+        ),
+        "mfi": (
+            ta_ports.mfi_values(H, L, C, V, 14),
+            ta.volume.MFIIndicator(h, lo, c, v, 14, fillna=False).money_flow_index(),
+        ),
+        "aroon_up": (ta_ports.aroon_values(H, 25, True), aroon.aroon_up()),
+        "aroon_down": (ta_ports.aroon_values(L, 25, False), aroon.aroon_down()),
+    }
+    for name, (mine, ref) in pairs.items():
+        np.testing.assert_allclose(mine, ref.to_numpy(), rtol=1e-9, atol=1e-9, err_msg=name)
 
 
 def test_every_catalogue_entry_runs_with_defaults():

@@ -8,7 +8,9 @@ anything but those types.
 from __future__ import annotations
 
 import os
+import pickle
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -46,11 +48,18 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} not found; train a model with `cryptocast train`")
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # unpickling refusals, truncated zips, random bytes
-        reason = str(err).strip().splitlines()[0][:120] if str(err).strip() else type(err).__name__
+        with warnings.catch_warnings():  # e.g. "Detected pickle protocol 4": noise on stderr
+            warnings.simplefilter("ignore")
+            payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # refused unpickling (tampered), random bytes, truncated zips
+        # torch's own text is long and suggests weights_only=False: never for untrusted files
+        why = (
+            "content other than tensors and plain containers was refused"
+            if isinstance(err, pickle.UnpicklingError)
+            else f"{type(err).__name__}: unreadable, truncated or another format"
+        )
         raise CheckpointError(
-            f"{path} is not a readable cryptocast checkpoint ({reason}); retrain or restore it"
+            f"{path} is not a readable cryptocast checkpoint ({why}); retrain or restore it"
         ) from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(
@@ -69,8 +78,8 @@ def load_checkpoint(path: Path) -> tuple[Any, dict[str, Any]]:
     from cryptocast.models.registry import build_model
 
     payload = read_checkpoint(path)
-    meta = payload["meta"]
     try:
+        meta = payload["meta"]
         cfg = ModelConfig.model_validate(meta["model_config"])
         model = build_model(
             cfg, int(meta["n_features"]), int(meta["horizon"]), int(meta["lookback"])

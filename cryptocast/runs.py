@@ -117,11 +117,12 @@ def train_run(
     """Train ``cfg.model`` on ``cfg.data`` and write a complete run directory."""
     from cryptocast.checkpoint import save_checkpoint
     from cryptocast.evaluate.metrics import point_metrics
-    from cryptocast.models.registry import build_model
+    from cryptocast.models.registry import build_model, is_trainable
     from cryptocast.train import fit, predict_prices, resolve_device, seed_everything
     from cryptocast.windows import prepare, split_bounds
 
     resolve_device(cfg.train.device)  # fail fast, before any work
+    is_trainable(cfg.model.name)  # unknown model name: ConfigError before features are built
     df = load_feature_table(cfg, data_dir)
     f = cfg.features
     segments = split_bounds(df, cfg.split, f.lookback, f.horizon)

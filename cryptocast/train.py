@@ -124,8 +124,11 @@ def fit(
     device = resolve_device(cfg.device)
     if cfg.num_threads:
         torch.set_num_threads(cfg.num_threads)
+    # Models do not record their registry name, so a baseline is recognised by ``fit_naive``
+    # (it has no parameters: the optimiser would refuse an empty parameter list).
     name = getattr(model, "registry_name", None)
-    if name is not None and not is_trainable(name):
+    naive = not is_trainable(name) if name is not None else hasattr(model, "fit_naive")
+    if naive:
         fit_naive_model(model, data)
         model.eval()
         return TrainResult(device=str(device), trained=False)

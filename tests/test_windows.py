@@ -165,3 +165,21 @@ def test_gather_windows_is_index_arithmetic_and_dataset_agrees():
     e = int(data.ends["train"][3])
     assert torch.equal(x, torch.from_numpy(data.X[e - L + 1 : e + 1])) and y.shape == (2,)
     assert ds.X.data_ptr() == data.X.ctypes.data  # the dataset shares the table, no copies
+
+
+def test_window_i_ends_at_i_plus_l_minus_1_with_target_at_plus_h():
+    L, H = 12, 4
+    df = compute_features(
+        make_ohlcv(300, "1d", seed=2), FeaturesConfig(lookback=L, horizon=H), "1d"
+    )
+    n = len(df)
+    ends = window_ends(n, 0, n, L, H, df["gap_before"].to_numpy(), 0, embargo=True)
+    np.testing.assert_array_equal(ends, np.arange(L - 1, n - H))  # window i ends at row i+L-1
+    close = df["close"].to_numpy()
+    for i in (0, 7, len(ends) - 1):
+        e = ends[i]
+        assert e == i + L - 1
+        # the last target of window i is the close at row i+L-1+H, relative to the close at e
+        np.testing.assert_allclose(
+            df[f"target_{H}"].iloc[e], np.log(close[i + L - 1 + H] / close[e])
+        )

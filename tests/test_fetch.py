@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import random
+import threading
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
@@ -12,8 +13,8 @@ import pytest
 
 from cryptocast.data.exchange import RetryPolicy, call_with_retry, make_exchange
 from cryptocast.data.fetch import fetch_many, fetch_series
-from cryptocast.data.store import load_series, series_path
-from cryptocast.errors import ConfigError, DataError, ExchangeError
+from cryptocast.data.store import data_lock, load_series, series_path
+from cryptocast.errors import ConfigError, DataError, ExchangeError, LockedError
 from tests.conftest import make_ohlcv
 from tests.fake_exchange import FakeExchange
 
@@ -201,3 +202,42 @@ def test_live_binance_recent_daily_candles(tmp_path):
     rep = fetch_series(Path(tmp_path), "binance", "BTC/USDT", "1d", since)
     assert rep.error is None and 8 <= rep.new_candles <= 10
     assert rep.integrity["last"] < pd.Timestamp.now(tz="UTC") - pd.Timedelta(days=1)
+
+
+def test_earlier_since_fetches_the_missing_head_and_reports_progress(fx, data_dir):
+    full = _serve_synthetic(fx, n=3000)
+    fetch_series(data_dir, "binance", "BTC/USDT", "1h", "2021-02-01", exchange_url=fx.url)
+    head = int((full["timestamp"] < pd.Timestamp("2021-02-01", tz="UTC")).sum())
+    seen: list[tuple[str, int, int]] = []
+    rep = fetch_series(
+        data_dir, "binance", "BTC/USDT", "1h", "2021-01-01", exchange_url=fx.url,
+        progress=lambda key, done, total: seen.append((key, done, total)),
+    )  # fmt: skip
+    assert rep.new_candles == head
+    assert load_series(data_dir, "binance", "BTC/USDT", "1h").equals(full.reset_index(drop=True))
+    assert seen[-1] == ("BTC/USDT 1h", head, head)
+    assert [d for _, d, _ in seen] == sorted(d for _, d, _ in seen)
+
+
+def test_fetch_waits_for_the_data_lock(fx, data_dir):
+    _serve_synthetic(fx, n=50)
+    held, release = threading.Event(), threading.Event()
+
+    def holder():
+        with data_lock(data_dir):
+            held.set()
+            release.wait(5)
+
+    t = threading.Thread(target=holder)
+    t.start()
+    try:
+        assert held.wait(5)
+        with pytest.raises(LockedError, match="another cryptocast process"):
+            fetch_series(
+                data_dir, "binance", "BTC/USDT", "1h", "2021-01-01", exchange_url=fx.url,
+                lock_timeout=0.1,
+            )  # fmt: skip
+    finally:
+        release.set()
+        t.join()
+    assert not series_path(data_dir, "binance", "BTC/USDT", "1h").exists()

@@ -241,3 +241,29 @@ def test_fetch_waits_for_the_data_lock(fx, data_dir):
         release.set()
         t.join()
     assert not series_path(data_dir, "binance", "BTC/USDT", "1h").exists()
+
+
+def test_fake_exchange_follows_binance_kline_semantics(fx):
+    import json
+    import urllib.error
+    import urllib.request
+
+    df = _serve_synthetic(fx, n=30)
+    ms = (df["timestamp"].astype("int64") // 1_000_000).tolist()
+
+    def get(query: str):
+        try:
+            with urllib.request.urlopen(f"{fx.url}{KLINES}?{query}") as r:
+                return r.status, json.loads(r.read())
+        except urllib.error.HTTPError as err:
+            return err.code, json.loads(err.read())
+
+    status, rows = get(f"symbol=BTCUSDT&interval=1h&startTime={ms[5]}&limit=3")
+    assert status == 200 and [r[0] for r in rows] == ms[5:8] and len(rows[0]) == 12
+    _, rows = get(f"symbol=BTCUSDT&interval=1h&endTime={ms[9]}&limit=2")  # latest up to endTime
+    assert [r[0] for r in rows] == ms[8:10]
+    _, rows = get(f"symbol=BTCUSDT&interval=1h&startTime={ms[2]}&endTime={ms[4]}")
+    assert [r[0] for r in rows] == ms[2:5]
+    assert get("symbol=NOPEUSDT&interval=1h") == (400, {"code": -1121, "msg": "Invalid symbol."})
+    assert get("symbol=BTCUSDT&interval=7x")[1]["code"] == -1120
+    assert get("symbol=BTCUSDT&interval=1h&limit=1001")[0] == 400

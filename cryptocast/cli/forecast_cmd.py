@@ -1,1 +1,160 @@
-"""Commands (being written)."""
+"""``cryptocast forecast``: the unattended daily (or hourly) job, quiet when it works."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from cryptocast.cli.app import DataDirOpt, ExchangeUrlOpt, SetOpt, app, console, err_console
+
+
+def _fmt_time(ts: Any, timeframe: str) -> str:
+    return ts.strftime("%Y-%m-%d" if timeframe.endswith(("d", "w")) else "%Y-%m-%d %H:%M")
+
+
+def _pct(x: float) -> str:
+    return "-" if x is None or not math.isfinite(x) else f"{x:.2f}%"
+
+
+def _line(res: Any) -> str:
+    """One concise line for cron mail."""
+    tf = res.timeframe
+    steps = res.rows.iloc[[0, -1]] if len(res.rows) > 1 else res.rows
+    pred = ", ".join(
+        f"h{int(r.step)} {_fmt_time(r.target_time, tf)} {r.predicted_close:.6g} "
+        f"({r.predicted_return * 100:+.2f}%)"
+        for r in steps.itertuples()
+    )
+    if res.stale:
+        status = "[bold yellow]STALE[/] logged" if res.added else "[yellow]stale[/], already logged"
+    else:
+        status = "logged" if res.added else "already logged"
+    return (
+        f"{res.series}: last {_fmt_time(res.last_candle, tf)} close {res.last_close:.6g} -> "
+        f"{pred}  run {res.run_id}: {status}"
+    )
+
+
+def _score_lines(res: Any) -> list[str]:
+    if not res.live:
+        return [f"  live: no forecast of {res.series} scored yet (filled {res.scored} now)"]
+    out = []
+    for model, m in res.live.items():
+        da = m["directional_accuracy"]
+        out.append(
+            f"  live {model}: {m['n']} scored (+{res.scored} now)  "
+            f"MAE {m['mae']:.6g} vs persistence {m['persistence_mae']:.6g}  "
+            f"MAPE {_pct(m['mape'])} vs {_pct(m['persistence_mape'])}  "
+            f"direction {_pct(da * 100 if da == da else float('nan'))} (persistence calls none)"
+        )
+    return out
+
+
+@app.command()
+def forecast(
+    run: Annotated[
+        list[Path] | None,
+        typer.Option("--run", "-r", help="Run folder from `cryptocast train` (repeatable)."),
+    ] = None,
+    config: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--config", "-c", help="Config whose latest completed run to use (repeatable)."
+        ),
+    ] = None,
+    set_: SetOpt = None,
+    data_dir: DataDirOpt = Path("data"),
+    exchange_url: ExchangeUrlOpt = None,
+    no_fetch: Annotated[
+        bool, typer.Option("--no-fetch", help="Use the stored candles; do not call the exchange.")
+    ] = False,
+    allow_stale: Annotated[
+        bool,
+        typer.Option(
+            "--allow-stale", help="Forecast from old data anyway; rows are flagged stale."
+        ),
+    ] = False,
+    score: Annotated[
+        bool,
+        typer.Option(
+            "--score", help="Also fill realised closes of past forecasts and print live accuracy."
+        ),
+    ] = False,
+    timeframe: Annotated[
+        str | None,
+        typer.Option("--timeframe", "-t", help="Timeframe you expect; must match the checkpoint."),
+    ] = None,
+    grace: Annotated[
+        str | None,
+        typer.Option(
+            "--grace", help="Slack after a candle should have closed (e.g. 30min; default 10%)."
+        ),
+    ] = None,
+    lock_timeout: Annotated[
+        float, typer.Option("--lock-timeout", help="Seconds to wait for a concurrent run.")
+    ] = 10.0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print results as JSON.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only errors.")] = False,
+    now: Annotated[
+        str | None,
+        typer.Option("--now", envvar="CRYPTOCAST_NOW", hidden=True, help="Clock override (UTC)."),
+    ] = None,
+) -> None:
+    """Fetch new candles, predict the next horizon candles with a trained run, append to the log.
+
+    The log is data/forecasts/{exchange}/{BASE}-{QUOTE}_{timeframe}.parquet, one row per step.
+    Rerunning for the same candle adds nothing. Exit 0 when every series worked; otherwise the
+    error's code (5 stale data, 6 locked, 7 checkpoint, ...; 8 when only some series failed).
+    """
+    from cryptocast.errors import ConfigError, CryptocastError, PartialFailure
+    from cryptocast.forecast import forecast_series, run_from_config
+
+    jobs: list[tuple[str, Path]] = [("run", p) for p in run or []]
+    jobs += [("config", p) for p in config or []]
+    if not jobs:
+        raise ConfigError(
+            "nothing to forecast; pass --run runs/NAME-TIMESTAMP or --config configs/X.yaml"
+        )
+    results: list[dict[str, Any]] = []
+    errors: list[tuple[str, CryptocastError]] = []
+    for kind, path in jobs:
+        try:
+            run_dir = run_from_config(path, set_) if kind == "config" else path
+            res = forecast_series(
+                run_dir,
+                data_dir,
+                fetch=not no_fetch,
+                exchange_url=exchange_url,
+                allow_stale=allow_stale,
+                timeframe=timeframe,
+                now=now,
+                grace=grace,
+                score=score,
+                lock_timeout=lock_timeout,
+            )
+        except CryptocastError as err:
+            errors.append((str(path), err))
+            results.append({"source": str(path), "error": str(err), "exit_code": err.exit_code})
+            if len(jobs) > 1:
+                err_console.print(f"[bold red]error:[/] {path}: {err}", soft_wrap=True)
+            continue
+        results.append({"source": str(path), **res.to_dict()})
+        if not quiet and not as_json:
+            console.print(_line(res), soft_wrap=True, highlight=False)
+            if score:
+                for line in _score_lines(res):
+                    console.print(line, soft_wrap=True, highlight=False)
+    if as_json and not quiet:
+        typer.echo(json.dumps(results, indent=2))
+    if not errors:
+        return
+    if len(errors) == len(jobs):
+        raise errors[0][1]
+    raise PartialFailure(
+        f"{len(errors)} of {len(jobs)} forecasts failed ({', '.join(p for p, _ in errors)}); "
+        "see the messages above"
+    )

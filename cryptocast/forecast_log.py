@@ -1,0 +1,173 @@
+"""The forecast log: one Parquet file per series, one row per (forecast origin, run, step).
+
+``data/forecasts/{exchange}/{BASE}-{QUOTE}_{timeframe}.parquet`` with the columns of
+``LOG_COLUMNS``. A row is keyed by ``(last_candle, run_id, step)``: appending a key that is already
+there is a no-op, so a forecast job can run twice for the same candle. Every change goes through
+``log_lock`` (a file lock beside the log) and ``write_parquet_atomic``, so a reader sees either the
+old or the new file, never a torn one. Scoring fills ``realised_close`` and ``error`` once the
+target candle is stored and reports live accuracy next to persistence on the same forecasts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from cryptocast.errors import DataError, LockedError
+
+TS = "datetime64[ns, UTC]"
+#: Column -> dtype. ``error = realised_close - predicted_close`` (the sign convention of
+#: ``evaluate.metrics``); ``predicted_return = predicted_close / last_close - 1``.
+LOG_SCHEMA: dict[str, str] = {
+    "made_at": TS,
+    "last_candle": TS,
+    "step": "int64",
+    "target_time": TS,
+    "model": "str",
+    "run_id": "str",
+    "config_hash": "str",
+    "last_close": "float64",
+    "predicted_close": "float64",
+    "predicted_return": "float64",
+    "stale": "bool",
+    "realised_close": "float64",
+    "error": "float64",
+}
+LOG_COLUMNS = list(LOG_SCHEMA)
+KEY = ["last_candle", "run_id", "step"]
+
+
+def coerce_log(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` with exactly ``LOG_COLUMNS`` in order and the schema's dtypes."""
+    out = pd.DataFrame(index=range(len(df)))
+    for col, dtype in LOG_SCHEMA.items():
+        values = df[col].to_numpy() if col in df.columns else np.full(len(df), np.nan)
+        if dtype == TS:
+            out[col] = pd.to_datetime(values, utc=True).astype(TS)
+        elif dtype == "str":
+            out[col] = pd.Series(values, dtype=object).astype(str).to_numpy(object)
+        else:
+            out[col] = pd.Series(values).astype(dtype).to_numpy()
+    return out
+
+
+def empty_log() -> pd.DataFrame:
+    return coerce_log(pd.DataFrame(columns=LOG_COLUMNS))
+
+
+def read_log(path: Path) -> pd.DataFrame:
+    """The stored log (empty when the file does not exist yet).
+
+    Raises:
+        DataError: the file is unreadable or lacks log columns; it is never overwritten.
+    """
+    path = Path(path)
+    if not path.exists():
+        return empty_log()
+    try:
+        df = pd.read_parquet(path)
+    except Exception as err:  # pyarrow raises many types for a corrupt file
+        reason = str(err).splitlines()[0][:120] if str(err) else type(err).__name__
+        raise DataError(
+            f"forecast log {path} is unreadable ({reason}); move it aside and rerun"
+        ) from None
+    missing = [c for c in LOG_COLUMNS if c not in df.columns]
+    if missing:
+        raise DataError(
+            f"forecast log {path} lacks column(s) {', '.join(missing)}; move it aside and rerun"
+        )
+    return coerce_log(df)
+
+
+@contextlib.contextmanager
+def log_lock(path: Path, timeout: float = 10.0) -> Iterator[None]:
+    """Hold the lock of one forecast log (``<log>.lock``); LockedError after ``timeout`` s."""
+    from filelock import FileLock, Timeout
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock_path = path.with_name(path.name + ".lock")
+    lock = FileLock(str(lock_path))
+    try:
+        lock.acquire(timeout=timeout)
+    except Timeout:
+        raise LockedError(
+            f"another cryptocast forecast is working on {path} (lock {lock_path} held for more "
+            f"than {timeout:g} s); let it finish, then rerun"
+        ) from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def append_rows(log: pd.DataFrame, rows: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """Add the rows whose ``(last_candle, run_id, step)`` is not logged yet. (log, n added)."""
+    rows = coerce_log(rows)
+    if len(log):
+        have = set(zip(*(log[k] for k in KEY), strict=True))
+        new = [k not in have for k in zip(*(rows[k] for k in KEY), strict=True)]
+        rows = rows[np.asarray(new, dtype=bool)]
+    if rows.empty:
+        return log, 0
+    if log.empty:
+        return rows.reset_index(drop=True), len(rows)
+    out = pd.concat([log, rows], ignore_index=True)
+    out = out.sort_values(["last_candle", "made_at", "step"], kind="stable")
+    return out.reset_index(drop=True), len(rows)
+
+
+def fill_realised(log: pd.DataFrame, candles: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """Fill ``realised_close``/``error`` of unscored rows whose target candle is stored.
+
+    Returns the updated log and how many rows were filled.
+    """
+    if log.empty:
+        return log, 0
+    closes = pd.Series(
+        candles["close"].to_numpy("float64"), index=pd.DatetimeIndex(candles["timestamp"])
+    )
+    todo = log["realised_close"].isna().to_numpy()
+    realised = closes.reindex(pd.DatetimeIndex(log["target_time"])).to_numpy()
+    fill = todo & np.isfinite(realised)
+    if not fill.any():
+        return log, 0
+    log = log.copy()
+    log.loc[fill, "realised_close"] = realised[fill]
+    log.loc[fill, "error"] = realised[fill] - log.loc[fill, "predicted_close"].to_numpy()
+    return log, int(fill.sum())
+
+
+def live_metrics(log: pd.DataFrame) -> dict[str, dict[str, Any]]:
+    """Live accuracy per model over its scored forecasts, with persistence on the same rows.
+
+    Every scored row (any step, stale rows included) is one point. Returns
+    ``{model: {n, mae, mape, directional_accuracy, persistence_mae, persistence_mape,
+    persistence_directional_accuracy, mase}}``; persistence never calls a direction (NaN).
+    """
+    from cryptocast.evaluate.metrics import point_metrics
+
+    out: dict[str, dict[str, Any]] = {}
+    scored = log[log["realised_close"].notna()]
+    for model, grp in scored.groupby("model", sort=True):
+        yt = grp["realised_close"].to_numpy("float64")
+        yp = grp["predicted_close"].to_numpy("float64")
+        lc = grp["last_close"].to_numpy("float64")
+        m = point_metrics(yt, yp, lc, ["mae", "mape", "directional_accuracy", "mase"])
+        p = point_metrics(yt, lc, lc, ["mae", "mape", "directional_accuracy"])
+        out[str(model)] = {
+            "n": int(m["n"]),
+            "mae": m["mae"],
+            "mape": m["mape"],
+            "directional_accuracy": m["directional_accuracy"],
+            "persistence_mae": p["mae"],
+            "persistence_mape": p["mape"],
+            "persistence_directional_accuracy": p["directional_accuracy"],
+            "mase": m["mase"],
+        }
+    return out

@@ -68,3 +68,23 @@ def data_dir(tmp_path: Path) -> Path:
     d = tmp_path / "data"
     d.mkdir()
     return d
+
+
+# ---- forecast: one tiny model trained once per test session (tests/test_*forecast*.py) ----
+FORECAST_CANDLES = make_ohlcv(400, "1d", start="2020-01-01", seed=3)
+FORECAST_DAY_D = 398  # row of the last candle served on "day D"; the run is trained up to it
+
+
+@pytest.fixture(scope="session")
+def forecast_run(tmp_path_factory) -> Path:
+    """Run folder of configs/tiny.yaml (1 epoch, CPU) trained on FORECAST_CANDLES[: D + 1]."""
+    from cryptocast.config import load_config
+    from cryptocast.data.store import series_path, write_parquet_atomic
+    from cryptocast.runs import train_run
+
+    root = tmp_path_factory.mktemp("forecast_run")
+    data = root / "data"
+    candles = FORECAST_CANDLES.iloc[: FORECAST_DAY_D + 1]
+    write_parquet_atomic(candles, series_path(data, "binance", "BTC/USDT", "1d"))
+    overrides = ["train.epochs=1", "train.device=cpu", f"output.runs_dir={root / 'runs'}"]
+    return train_run(load_config(TINY_CONFIG, overrides), data).run_dir

@@ -1,0 +1,174 @@
+"""The forecast library: log dedup/scoring/metrics, staleness, one prediction path with backtest."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from cryptocast.data.store import series_path, write_parquet_atomic
+from cryptocast.errors import CheckpointError, ConfigError, DataError, StaleDataError
+from cryptocast.forecast import check_spacing, forecast_series, now_utc, parse_grace
+from cryptocast.forecast_log import (
+    LOG_COLUMNS,
+    append_rows,
+    coerce_log,
+    empty_log,
+    fill_realised,
+    live_metrics,
+    read_log,
+)
+from tests.conftest import FORECAST_CANDLES, FORECAST_DAY_D, make_ohlcv
+
+D = FORECAST_DAY_D
+DAY = pd.Timedelta("1D")
+
+
+def clock_after(i: int) -> pd.Timestamp:
+    """Five minutes after candle ``i`` closed."""
+    return FORECAST_CANDLES["timestamp"].iloc[i] + DAY + pd.Timedelta("5min")
+
+
+def _store(data_dir: Path, candles: pd.DataFrame, timeframe: str = "1d") -> None:
+    write_parquet_atomic(candles, series_path(data_dir, "binance", "BTC/USDT", timeframe))
+
+
+def _rows(last: str, run: str, steps: int = 2, pred: float = 101.0) -> pd.DataFrame:
+    t = pd.Timestamp(last, tz="UTC")
+    return coerce_log(
+        pd.DataFrame(
+            {
+                "made_at": t + DAY,
+                "last_candle": t,
+                "step": np.arange(1, steps + 1),
+                "target_time": [t + DAY * h for h in range(1, steps + 1)],
+                "model": "m",
+                "run_id": run,
+                "config_hash": "abc",
+                "last_close": 100.0,
+                "predicted_close": pred,
+                "predicted_return": pred / 100.0 - 1,
+                "stale": False,
+                "realised_close": np.nan,
+                "error": np.nan,
+            }
+        )
+    )
+
+
+# ---- the log -----------------------------------------------------------------------------------
+def test_append_is_idempotent_per_candle_run_and_step():
+    log, added = append_rows(empty_log(), _rows("2021-01-01", "r1"))
+    assert added == 2 and list(log.columns) == LOG_COLUMNS
+    log, added = append_rows(log, _rows("2021-01-01", "r1"))
+    assert added == 0 and len(log) == 2
+    log, added = append_rows(log, _rows("2021-01-01", "r2"))  # another run: its own rows
+    assert added == 2
+    log, added = append_rows(log, _rows("2021-01-02", "r1", steps=3))  # a new candle: new rows
+    assert added == 3 and len(log) == 7
+
+
+def test_read_log_refuses_a_corrupt_file(tmp_path):
+    bad = tmp_path / "log.parquet"
+    bad.write_bytes(b"not parquet")
+    with pytest.raises(DataError, match="forecast log .* unreadable"):
+        read_log(bad)
+    assert read_log(tmp_path / "absent.parquet").empty
+
+
+def test_scoring_fills_stored_targets_and_compares_with_persistence():
+    log, _ = append_rows(empty_log(), _rows("2021-01-01", "r1", steps=2, pred=101.0))
+    candles = make_ohlcv(3, "1d", start="2021-01-01")
+    candles["close"] = [100.0, 102.0, 99.0]
+    # only the step-1 target (2021-01-02) is stored if the third candle is missing
+    log1, filled = fill_realised(log, candles.iloc[:2])
+    assert filled == 1 and log1["realised_close"].isna().sum() == 1
+    log2, filled = fill_realised(log1, candles)
+    assert filled == 1
+    assert log2["realised_close"].tolist() == [102.0, 99.0]
+    assert log2["error"].tolist() == [1.0, -2.0]  # realised - predicted
+    m = live_metrics(log2)["m"]
+    assert m["n"] == 2
+    assert m["mae"] == pytest.approx(1.5) and m["persistence_mae"] == pytest.approx(1.5)
+    assert m["directional_accuracy"] == pytest.approx(0.5)  # up: right, down: wrong
+    assert np.isnan(m["persistence_directional_accuracy"])
+    _, again = fill_realised(log2, candles)
+    assert again == 0
+
+
+def test_clock_and_grace_parsing(monkeypatch):
+    monkeypatch.setenv("CRYPTOCAST_NOW", "2021-02-03 00:05")
+    assert now_utc() == pd.Timestamp("2021-02-03 00:05", tz="UTC")
+    assert now_utc("2020-01-01T00:00:00Z") == pd.Timestamp("2020-01-01", tz="UTC")
+    with pytest.raises(ConfigError, match="not a date"):
+        now_utc("yesterday-ish")
+    assert parse_grace(None, "1h") == pd.Timedelta("6min")
+    assert parse_grace("30min", "1d") == pd.Timedelta("30min")
+    with pytest.raises(ConfigError, match="--grace"):
+        parse_grace("soon", "1d")
+
+
+def test_spacing_check_catches_hourly_candles_for_a_daily_model():
+    check_spacing(make_ohlcv(50, "1d"), "1d", "x")
+    with pytest.raises(CheckpointError, match="trained on 1d"):
+        check_spacing(make_ohlcv(50, "1h"), "1d", "binance BTC/USDT 1d")
+
+
+# ---- the job (no fetch) -------------------------------------------------------------------------
+def test_stale_by_clock_writes_nothing_unless_allowed(forecast_run, data_dir):
+    _store(data_dir, FORECAST_CANDLES.iloc[: D + 1])
+    log_path = series_path(data_dir, "binance", "BTC/USDT", "1d", kind="forecasts")
+    late = clock_after(D) + DAY  # the next candle closed a day ago and is not stored
+    with pytest.raises(StaleDataError, match="binance BTC/USDT 1d: newest stored candle"):
+        forecast_series(forecast_run, data_dir, fetch=False, now=late)
+    assert not log_path.exists()
+    # within the grace period it is fresh; a longer grace makes the late clock acceptable too
+    ok = forecast_series(forecast_run, data_dir, fetch=False, now=late, grace="2D")
+    assert ok.added == 1 and not ok.stale
+    log_path.unlink()
+    res = forecast_series(forecast_run, data_dir, fetch=False, now=late, allow_stale=True)
+    assert res.stale and res.added == 1
+    assert read_log(log_path)["stale"].tolist() == [True]
+
+
+def test_forecast_equals_the_backtest_prediction_for_the_same_window(forecast_run, data_dir):
+    """Same window, same model: Predictor.from_prepared (backtest) == the logged forecast."""
+    from cryptocast.checkpoint import load_checkpoint
+    from cryptocast.config import load_config
+    from cryptocast.inference import Predictor
+    from cryptocast.runs import load_feature_table
+    from cryptocast.windows import prepare, split_bounds
+
+    _store(data_dir, FORECAST_CANDLES.iloc[: D + 1])
+    res = forecast_series(forecast_run, data_dir, fetch=False, now=clock_after(D))
+    logged = read_log(res.log_path)
+    assert logged["last_candle"].tolist() == [FORECAST_CANDLES["timestamp"].iloc[D]]
+
+    cfg = load_config(forecast_run / "config.yaml")
+    df = load_feature_table(cfg, data_dir)
+    f = cfg.features
+    data = prepare(df, f, split_bounds(df, cfg.split, f.lookback, f.horizon), cfg.split.embargo)
+    model, _ = load_checkpoint(forecast_run / "checkpoint.pt")
+    backtest = Predictor.from_prepared(model, data).predict_rows(
+        data.X, data.close, np.array([len(df) - 1])
+    )
+    np.testing.assert_allclose(logged["predicted_close"].to_numpy(), backtest[0], rtol=1e-12)
+    assert logged["last_close"].iloc[0] == FORECAST_CANDLES["close"].iloc[D]
+
+
+def test_feature_list_mismatch_is_a_checkpoint_error(forecast_run, data_dir, tmp_path):
+    import torch
+
+    payload = torch.load(forecast_run / "checkpoint.pt", weights_only=True)
+    payload["meta"]["features_config"]["calendar"] = False  # drops the day-of-week columns
+    bad_run = tmp_path / "runs" / "edited-run"
+    bad_run.mkdir(parents=True)
+    torch.save(payload, bad_run / "checkpoint.pt")
+    _store(data_dir, FORECAST_CANDLES.iloc[: D + 1])
+    with pytest.raises(CheckpointError, match="feature list differs"):
+        forecast_series(bad_run, data_dir, fetch=False, now=clock_after(D))
+    assert not (data_dir / "forecasts").exists() or not any(
+        (data_dir / "forecasts").rglob("*.parquet")
+    )

@@ -70,6 +70,10 @@ def orthogonal_gaussian_matrix(
     return multiplier.unsqueeze(1) * final
 
 
+_MIN_EXPONENT = -30.0  # e^-30 ≈ 1e-13 ≪ ε: clamping changes φ by < 1e-9 relative, and keeps
+# exp from producing float32 denormals, which made CPU matmuls over the features ~5x slower.
+
+
 def softmax_kernel(
     x: torch.Tensor, projection: torch.Tensor, is_query: bool, eps: float = 1e-4
 ) -> torch.Tensor:
@@ -78,6 +82,7 @@ def softmax_kernel(
     The stabiliser s (a max, detached from the gradient) keeps exp from overflowing for inputs with
     large norms; it cancels in D⁻¹ Q′(K′ᵀV) because it is constant per query row (queries) or per
     head (keys). The work runs in float32 even under autocast: exp of bf16 logits loses too much.
+    This is the readable reference; ``favor_attention`` computes the same thing fused.
 
     Args:
         x: (B, H, L, d) queries or keys.
@@ -98,14 +103,15 @@ def softmax_kernel(
         logits = torch.matmul(x, proj.t())  # (B, H, L, m) = ωᵀx′
         # ‖x′‖²/2 = ‖x‖² / (2√d): (B, H, L, 1)
         diag = x.pow(2).sum(dim=-1, keepdim=True) * (0.5 / math.sqrt(d))
+        z = logits - diag  # (B, H, L, m)
         with torch.no_grad():
-            if is_query:
-                stab = logits.amax(dim=-1, keepdim=True)  # (B, H, L, 1)
-            else:
-                stab = logits.amax(dim=(-2, -1), keepdim=True)  # (B, H, 1, 1)
-        # m^-½ folded into the exponent: m^-½·exp(z) = exp(z − ½ ln m). One fused pass for exp.
-        shift = diag + (stab + 0.5 * math.log(m))
-        feats = torch.exp(logits - shift) + eps / math.sqrt(m)
+            # Per row for queries (a per-row constant cancels in D⁻¹); per head for keys. Taken
+            # after subtracting ‖x′‖²/2 (the reference code takes it before; identical for queries)
+            # so the largest key feature is exp(0) even when every ‖k‖ is huge.
+            stab = z.amax(dim=-1 if is_query else (-2, -1), keepdim=True)
+        # m^-½ folded into the exponent: m^-½·exp(z) = exp(z − ½ ln m).
+        z = (z - (stab + 0.5 * math.log(m))).clamp(min=_MIN_EXPONENT)
+        feats = torch.exp(z) + eps / math.sqrt(m)
     return feats.to(orig_dtype)
 
 
@@ -129,13 +135,101 @@ def linear_attention(q_prime: torch.Tensor, k_prime: torch.Tensor, v: torch.Tens
     return out / denom
 
 
+def _feature_exponent(x: torch.Tensor, w_aug: torch.Tensor, is_query: bool) -> torch.Tensor:
+    """exp(ωᵀx′ − ‖x′‖²/2 − s − ½ ln m) without ε, fused as one matmul plus in-place passes.
+
+    ‖x′‖² rides along as an extra column of x (and −1/(2√d) as one of ω), so the matmul yields the
+    whole exponent. The stabiliser s is the max of that exponent (per row for queries, per head for
+    keys); it cancels in D⁻¹Q′(K′ᵀV), and taking the max after subtracting ‖x′‖²/2 (the reference
+    code takes it before) guarantees the largest feature is exp(0) even for huge-norm inputs.
+    """
+    x_aug = torch.cat([x, x.pow(2).sum(dim=-1, keepdim=True)], dim=-1)  # (B, H, L, d+1)
+    z = torch.matmul(x_aug, w_aug.t())  # (B, H, L, m)
+    dims = -1 if is_query else (-2, -1)
+    stab = z.detach().amax(dim=dims, keepdim=True) + 0.5 * math.log(w_aug.shape[0])
+    return z.sub_(stab).clamp_(min=_MIN_EXPONENT).exp_()
+
+
+class _FavorFunction(torch.autograd.Function):
+    """Fused non-causal FAVOR+ with a hand-written backward.
+
+    Same maths as ``softmax_kernel`` + ``linear_attention``, arranged so every (L × m) tensor is
+    touched as few times as possible: φ = E + ε′ (ε′ = ε·m^-½) is never materialised, its ε′ part
+    enters as rank-one corrections of the small (m × d) products; the denominator rides as a column
+    of ones appended to V; the gradient of ‖x′‖² rides as a column of ones appended to ω.
+    """
+
+    @staticmethod
+    def forward(ctx, q, k, v, projection, eps):
+        dtype = torch.float64 if q.dtype == torch.float64 else torch.float32
+        q, k, v = q.to(dtype), k.to(dtype), v.to(dtype)
+        d = q.shape[-1]
+        m = projection.shape[0]
+        c = 0.5 / math.sqrt(d)
+        proj = projection.to(dtype) * d**-0.25  # ω scaled by d^-¼, (m, d)
+        w_aug = torch.cat([proj, proj.new_full((m, 1), -c)], dim=-1)  # (m, d+1)
+        eq = _feature_exponent(q, w_aug, is_query=True)  # (B, H, L, m)
+        ek = _feature_exponent(k, w_aug, is_query=False)  # (B, H, S, m)
+        e_ = eps / math.sqrt(m)
+        v_aug = torch.cat([v, v.new_ones(v.shape[:-1] + (1,))], dim=-1)  # (B, H, S, dv+1)
+        # K′ᵀ[V | 1] = Eₖᵀ[V | 1] + ε′ 1 (1ᵀ[V | 1]): (B, H, m, dv+1); last column is K′ᵀ1.
+        kv = torch.matmul(ek.transpose(-2, -1), v_aug)
+        kv += e_ * v_aug.sum(dim=-2, keepdim=True)
+        # Q′(K′ᵀ[V | 1]) = E_q kv + ε′ 1 (1ᵀ kv): (B, H, L, dv+1); last column is D.
+        out_aug = torch.matmul(eq, kv)
+        out_aug += e_ * kv.sum(dim=-2, keepdim=True)
+        denom = out_aug[..., -1:]  # (B, H, L, 1)
+        out = out_aug[..., :-1] / denom  # (B, H, L, dv)
+        ctx.save_for_backward(q, k, v_aug, w_aug, eq, ek, kv, out, denom)
+        ctx.consts = (e_, c)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        q, k, v_aug, w_aug, eq, ek, kv, out, denom = ctx.saved_tensors
+        e_, c = ctx.consts
+        g = grad_out.to(out.dtype)
+        # O = N / D: dN = G / D, dD = −Σ(G ⊙ O) / D, stacked as (B, H, L, dv+1).
+        g_aug = torch.cat([g, -(g * out).sum(dim=-1, keepdim=True)], dim=-1) / denom
+        # Through out_aug = Q′ kv.
+        d_eq = torch.matmul(g_aug, kv.transpose(-2, -1))  # dQ′: (B, H, L, m)
+        d_kv = torch.matmul(eq.transpose(-2, -1), g_aug)  # (B, H, m, dv+1)
+        d_kv += e_ * g_aug.sum(dim=-2, keepdim=True)
+        # Through kv = K′ᵀ[V | 1].
+        d_ek = torch.matmul(v_aug, d_kv.transpose(-2, -1))  # dK′: (B, H, S, m)
+        d_v = torch.matmul(ek, d_kv[..., :-1])  # (B, H, S, dv)
+        d_v += e_ * d_kv[..., :-1].sum(dim=-2, keepdim=True)
+        # Through E = exp(z): dz = dE ⊙ E; z = [x | ‖x‖²] w_augᵀ (stabiliser detached).
+        grads = []
+        for d_e, e, x in ((d_eq, eq, q), (d_ek, ek, k)):
+            dz = d_e.mul_(e)
+            # dz @ [ω | 1] gives dz ω and Σⱼ dzⱼ (the ‖x‖² path) in one matmul.
+            w_grad = torch.cat([w_aug[:, :-1], w_aug.new_ones(w_aug.shape[0], 1)], dim=-1)
+            t = torch.matmul(dz, w_grad)  # (B, H, L, d+1)
+            grads.append(t[..., :-1] - (2 * c) * x * t[..., -1:])
+        d_q, d_k = grads
+        return d_q, d_k, d_v, None, None
+
+
 def favor_attention(
     q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, projection: torch.Tensor, eps: float = 1e-4
 ) -> torch.Tensor:
-    """FAVOR+ approximation of ``scaled_dot_product_attention(q, k, v)`` (B, H, L, d) -> (B, H, L, d)."""
-    q_prime = softmax_kernel(q, projection, is_query=True, eps=eps)
-    k_prime = softmax_kernel(k, projection, is_query=False, eps=eps)
-    return linear_attention(q_prime, k_prime, v)
+    """FAVOR+ approximation of ``scaled_dot_product_attention(q, k, v)``.
+
+    Args:
+        q: (B, H, L, d) queries.
+        k: (B, H, S, d) keys.
+        v: (B, H, S, dv) values.
+        projection: (m, d) random projection ω (no gradient flows to it).
+        eps: feature floor ε.
+
+    Returns:
+        (B, H, L, dv) in ``q``'s dtype; computed in float32 (float64 for float64 inputs) even
+        under autocast.
+    """
+    with torch.autocast(device_type=q.device.type, enabled=False):
+        out = _FavorFunction.apply(q, k, v, projection.detach(), eps)
+    return out.to(q.dtype)
 
 
 class FastAttention(nn.Module):

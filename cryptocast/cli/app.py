@@ -15,7 +15,8 @@ from typer.core import TyperGroup
 
 from cryptocast.errors import CryptocastError
 
-console = Console()
+# Wide when piped (cron mail, CI logs) so result tables are not truncated to 80 columns.
+console = Console(width=None if sys.stdout.isatty() else 160)
 err_console = Console(stderr=True)
 
 _state = {"debug": False}

@@ -1,0 +1,218 @@
+"""``cryptocast backtest``: every (symbol, timeframe, model) job, in parallel, into one report.
+
+Jobs are independent, so they run in worker processes (``spawn``: no forked torch state), each
+with ``cpu_count // workers`` torch threads so the machine is not oversubscribed (or
+``train.num_threads`` when set, which makes results independent of ``--workers``). Everything is
+validated, and every series' features are built, before the first job starts.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cryptocast.config import Config
+from cryptocast.errors import ConfigError
+
+NEURAL = ("performer_bilstm", "lstm", "gru", "transformer")
+# Skill this far above persistence on next-candle crypto prices means the model saw the future.
+LEAKAGE_SKILL = 0.3
+
+_worker: dict[str, Any] = {}
+
+
+def validate(cfg: Config, data_dir: Path) -> list[tuple[str, str, str]]:
+    """Check models, metrics and series up front; return the job list."""
+    from cryptocast.evaluate.metrics import select_metrics
+    from cryptocast.models.registry import model_names
+    from cryptocast.timeframes import symbol_slug, validate_timeframe
+
+    bt = cfg.backtest
+    known = model_names()
+    models = [m for m in dict.fromkeys(bt.models) if m]
+    unknown = [m for m in models if m not in known]
+    if unknown:
+        raise ConfigError(f"unknown model {unknown[0]!r}; registered: {', '.join(known)}")
+    if not models:
+        raise ConfigError(
+            "no model left to backtest; pass --models with at least one of " + ", ".join(known)
+        )
+    if bt.metrics is not None:
+        select_metrics(bt.metrics)
+    for s in bt.symbols:
+        symbol_slug(s)
+    for t in bt.timeframes:
+        validate_timeframe(t)
+    if not bt.symbols or not bt.timeframes:
+        raise ConfigError("no series to backtest; pass --symbol and --timeframe")
+    return [(s, t, m) for s in bt.symbols for t in bt.timeframes for m in models]
+
+
+def _threads(cfg: Config, workers: int) -> int:
+    return cfg.train.num_threads or max(1, (os.cpu_count() or 1) // workers)
+
+
+def _init_worker(queue: Any, threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
+    _worker["queue"] = queue
+
+
+def _run_one(cfg_dict: dict, data_dir: str, job: tuple[str, str, str]) -> Any:
+    from cryptocast.config import config_from_dict
+    from cryptocast.evaluate.walkforward import run_job
+
+    queue = _worker.get("queue")
+    cfg = config_from_dict(cfg_dict)
+    return run_job(cfg, Path(data_dir), *job, on_fold=queue.put if queue is not None else None)
+
+
+def run_backtest(
+    cfg: Config,
+    data_dir: Path,
+    on_event: Callable[[dict[str, Any]], None] | None = None,
+) -> list[Any]:
+    """Run every job; returns ``JobResult``s in job order. ``on_event`` sees fold/job events."""
+    from cryptocast.evaluate.folds import make_folds
+    from cryptocast.evaluate.walkforward import job_config, run_job, test_rows
+    from cryptocast.runs import load_feature_table
+
+    jobs = validate(cfg, data_dir)
+    bt = cfg.backtest
+    # Build features and check the folds of every series before any training starts.
+    plan: dict[tuple[str, str], int] = {}
+    for s, t in dict.fromkeys((s, t) for s, t, _ in jobs):
+        c = job_config(cfg, s, t, jobs[0][2])
+        df = load_feature_table(c, data_dir)
+        lo, hi = test_rows(df, c)
+        folds = make_folds(
+            len(df), lo, hi, bt.fold_length, c.features.horizon, bt.window, bt.train_length,
+            bt.retrain_every, bt.val_fraction, lookback=c.features.lookback,
+        )  # fmt: skip
+        plan[(s, t)] = len(folds)
+    if on_event:
+        on_event(
+            {"event": "plan", "jobs": len(jobs), "folds": sum(plan[(s, t)] for s, t, _ in jobs)}
+        )
+    workers = min(max(1, bt.workers), len(jobs))
+    if workers == 1:
+        import torch
+
+        torch.set_num_threads(_threads(cfg, 1))
+        results = []
+        for job in jobs:
+            results.append(run_job(cfg, data_dir, *job, on_fold=on_event))
+            if on_event:
+                on_event({"event": "job", "job": job})
+        return results
+    return _run_parallel(cfg, data_dir, jobs, workers, on_event)
+
+
+def _run_parallel(cfg: Config, data_dir: Path, jobs: list, workers: int, on_event: Any) -> list:
+    import multiprocessing as mp
+    import queue as queue_mod
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+    ctx = mp.get_context("spawn")
+    with ctx.Manager() as manager:
+        q = manager.Queue()
+        with ProcessPoolExecutor(
+            workers, mp_context=ctx, initializer=_init_worker, initargs=(q, _threads(cfg, workers))
+        ) as pool:
+            futures = {
+                pool.submit(_run_one, cfg.to_dict(), str(data_dir), j): i
+                for i, j in enumerate(jobs)
+            }
+            results: list[Any] = [None] * len(jobs)
+            pending = set(futures)
+            while pending:
+                done, pending = wait(pending, timeout=0.25, return_when=FIRST_COMPLETED)
+                _drain(q, on_event, queue_mod)
+                for fut in done:
+                    i = futures[fut]
+                    results[i] = fut.result()  # re-raises a worker's CryptocastError here
+                    if on_event:
+                        on_event({"event": "job", "job": jobs[i]})
+            _drain(q, on_event, queue_mod)
+    return results
+
+
+def _drain(q: Any, on_event: Any, queue_mod: Any) -> None:
+    while True:
+        try:
+            ev = q.get_nowait()
+        except (queue_mod.Empty, EOFError, OSError):
+            return
+        if on_event:
+            on_event(ev)
+
+
+def summarise(cfg: Config, results: list[Any]) -> tuple[dict[str, Any], Any, Any]:
+    """Metrics, DM tests and trading stats per job -> (summary, forecasts frame, equity frame)."""
+    import pandas as pd
+
+    from cryptocast.evaluate.metrics import evaluate_forecasts
+    from cryptocast.evaluate.report import BUY_HOLD, equity_frame, forecasts_frame
+    from cryptocast.evaluate.significance import dm_vs_best_other
+    from cryptocast.runs import package_versions
+
+    bt = cfg.backtest
+    records, frames, equities = [], [], []
+    by_series: dict[tuple[str, str], list[Any]] = {}
+    for r in results:
+        by_series.setdefault((r.symbol, r.timeframe), []).append(r)
+    for (symbol, tf), group in by_series.items():
+        recs, preds, curves = {}, {}, {}
+        for r in group:
+            rec, trade = evaluate_forecasts(
+                symbol, tf, r.model, r.last_close, r.y_true, r.y_pred,
+                bt.fee_bps, bt.slippage_bps, bt.long_short,
+            )  # fmt: skip
+            rec["folds"] = len(r.fold_info)
+            rec["seconds"] = round(r.seconds, 2)
+            skill = rec.get("skill_rmse")
+            rec["leakage_suspect"] = bool(
+                skill is not None and np.isfinite(skill) and skill > LEAKAGE_SKILL
+            )
+            recs[r.model], preds[r.model], curves[r.model] = rec, r.y_pred, trade.equity
+            frames.append(
+                forecasts_frame(
+                    r.timestamps, symbol, tf, r.model, r.folds, r.last_close, r.y_true, r.y_pred
+                )
+            )
+            bh = trade.buy_hold_equity
+        y_true = group[0].y_true
+        rmse = {m: rec["rmse"] for m, rec in recs.items()}
+        best = dm_vs_best_other(y_true, preds, rmse, [m for m in recs if m in NEURAL])
+        for m, (other, stat, p) in best.items():
+            recs[m].update(dm_best_other=other, dm_stat_vs_best=stat, dm_pvalue_vs_best=p)
+        records.extend(recs.values())
+        ok = np.isfinite(y_true[:, 0])
+        curves[BUY_HOLD] = bh
+        equities.append(equity_frame(group[0].timestamps[ok], tf, symbol, curves))
+    summary = {
+        "config_hash": cfg.hash(),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "config": cfg.to_dict(),
+        "versions": package_versions(),
+        "data_ranges": {
+            f"{r.symbol} {r.timeframe}": {
+                "data": list(r.data_range),
+                "test_first_origin": str(r.timestamps[0]),
+                "test_last_origin": str(r.timestamps[-1]),
+                "origins": int(len(r.timestamps)),
+            }
+            for r in results
+        },
+        "fold_info": {f"{r.symbol} {r.timeframe} {r.model}": r.fold_info for r in results},
+        "results": records,
+    }
+    forecasts = pd.concat(frames, ignore_index=True)
+    equity = pd.concat(equities, ignore_index=True) if equities else None
+    return summary, forecasts, equity

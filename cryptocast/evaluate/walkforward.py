@@ -1,0 +1,155 @@
+"""Walk-forward evaluation of one (symbol, timeframe, model) job.
+
+Per fold: the scalers are fit on that fold's training rows only (``windows.prepare``), the model
+is trained with early stopping on the validation tail, and every test origin of the fold is
+forecast through the same ``Predictor`` path the daily forecast uses. Models are reused between
+retrains (``backtest.retrain_every``). Each fold records the largest row index the model was fit
+on, so tests (and users) can check that nothing after the forecast time was used.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from cryptocast.config import Config
+from cryptocast.errors import DataError
+
+
+@dataclass
+class JobResult:
+    """Forecasts of one job, aligned by forecast origin."""
+
+    symbol: str
+    timeframe: str
+    model: str
+    timestamps: np.ndarray  # (n,) datetime64 of the forecast origins (candle open times)
+    folds: np.ndarray  # (n,) fold id
+    last_close: np.ndarray  # (n,)
+    y_true: np.ndarray  # (n, H) realised closes
+    y_pred: np.ndarray  # (n, H) predicted closes
+    fold_info: list[dict[str, Any]] = field(default_factory=list)
+    seconds: float = 0.0
+    data_range: tuple[str, str] = ("", "")
+
+
+def job_config(cfg: Config, symbol: str, timeframe: str, model: str) -> Config:
+    """A copy of ``cfg`` pointed at one series and one model."""
+    c = cfg.model_copy(deep=True)
+    c.data.symbol, c.data.timeframe, c.model.name = symbol, timeframe, model
+    return c
+
+
+def test_rows(df: pd.DataFrame, cfg: Config) -> tuple[int, int]:
+    """Forecast-origin rows ``[lo, hi)`` of the test period; origins need realised targets."""
+    bt, H = cfg.backtest, cfg.features.horizon
+    n = len(df)
+    ts = df["timestamp"]
+    last_origin = n - H  # origins e with e + H <= n - 1
+    if bt.test_start:
+        start = pd.Timestamp(bt.test_start, tz="UTC")
+        if start > ts.iloc[-1] or start < ts.iloc[0]:
+            raise DataError(
+                f"--test-start {bt.test_start} is outside the data "
+                f"({ts.iloc[0]:%Y-%m-%d} .. {ts.iloc[-1]:%Y-%m-%d}); pick a date inside it"
+            )
+        lo = int(ts.searchsorted(start))
+    else:
+        lo = int(n * (1 - bt.test_fraction))
+    hi = last_origin
+    if bt.test_end:
+        end = pd.Timestamp(bt.test_end, tz="UTC")
+        if lo >= n or end <= ts.iloc[lo]:
+            raise DataError(
+                f"--test-end {bt.test_end} is not after the test start; widen the period"
+            )
+        hi = min(hi, int(ts.searchsorted(end)))
+    if hi <= lo:
+        raise DataError(
+            f"test period has no forecast origin with a realised target (rows {lo}..{hi}); "
+            "move --test-start earlier or --test-end later"
+        )
+    return lo, hi
+
+
+def run_job(
+    cfg: Config,
+    data_dir: Path,
+    symbol: str,
+    timeframe: str,
+    model_name: str,
+    on_fold: Callable[[dict[str, Any]], None] | None = None,
+    df: pd.DataFrame | None = None,
+) -> JobResult:
+    """Walk forward over the test period of one series with one model."""
+    from cryptocast.evaluate.folds import make_folds
+    from cryptocast.inference import Predictor
+    from cryptocast.models.registry import build_model
+    from cryptocast.runs import load_feature_table
+    from cryptocast.train import fit, seed_everything
+    from cryptocast.windows import prepare, window_ends
+
+    t0 = time.perf_counter()
+    c = job_config(cfg, symbol, timeframe, model_name)
+    f, bt = c.features, c.backtest
+    if df is None:
+        df = load_feature_table(c, data_dir)
+    n, L, H = len(df), f.lookback, f.horizon
+    lo, hi = test_rows(df, c)
+    folds = make_folds(
+        n, lo, hi, bt.fold_length, H, bt.window, bt.train_length, bt.retrain_every,
+        bt.val_fraction, lookback=L,
+    )  # fmt: skip
+    gaps = df["gap_before"].to_numpy("int64")
+    close = df["close"].to_numpy("float64")
+    out_ends, out_folds, preds, info = [], [], [], []
+    predictor = X = None
+    for fold in folds:
+        if fold.retrain or predictor is None:
+            segments = {"train": fold.train, "val": fold.val}
+            data = prepare(df, f, segments, embargo=False)
+            seed_everything(c.train.seed + fold.fold)
+            model = build_model(c.model, len(data.feature_names), H, L)
+            fit(model, data, c.train)
+            predictor = Predictor.from_prepared(model, data)
+            X = data.X  # every row scaled with THIS fold's training statistics
+            seen = np.concatenate([data.ends["train"], data.ends["val"]])
+            max_seen = int(seen.max()) + H  # last target row the fit read
+        # origins of this fold; their targets may lie past the fold (they are only scored)
+        ends = window_ends(n, fold.test[0], fold.test[1] + H, L, H, gaps, f.gap_tolerance, False)
+        pred = predictor.predict_rows(X, close, ends)
+        out_ends.append(ends)
+        out_folds.append(np.full(len(ends), fold.fold))
+        preds.append(pred)
+        rec = {
+            "fold": fold.fold,
+            "retrained": fold.retrain,
+            "first_origin": int(fold.test[0]),
+            "max_row_fit": max_seen,
+            "n_origins": int(len(ends)),
+        }
+        info.append(rec)
+        if on_fold is not None:
+            on_fold({"symbol": symbol, "timeframe": timeframe, "model": model_name, **rec})
+    ends = np.concatenate(out_ends)
+    steps = np.arange(1, H + 1)
+    ts = df["timestamp"].to_numpy()
+    return JobResult(
+        symbol=symbol,
+        timeframe=timeframe,
+        model=model_name,
+        timestamps=ts[ends],
+        folds=np.concatenate(out_folds),
+        last_close=close[ends],
+        y_true=close[ends[:, None] + steps[None, :]],
+        y_pred=np.concatenate(preds),
+        fold_info=info,
+        seconds=time.perf_counter() - t0,
+        data_range=(str(df["timestamp"].iloc[0]), str(df["timestamp"].iloc[-1])),
+    )

@@ -95,7 +95,7 @@ class ForecastResult:
 
 def now_utc(now: str | pd.Timestamp | None = None) -> pd.Timestamp:
     """The job's clock: ``now``, else ``$CRYPTOCAST_NOW``, else the wall clock (UTC)."""
-    value = now if now is not None else os.environ.get(CLOCK_ENV) or None
+    value = now if now is not None and now != "" else os.environ.get(CLOCK_ENV) or None
     if value is None:
         return pd.Timestamp.now(tz="UTC")
     try:

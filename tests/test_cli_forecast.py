@@ -1,0 +1,226 @@
+"""``cryptocast forecast`` end to end against the fake exchange (real ccxt, real subprocesses)."""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from cryptocast.cli import app
+from cryptocast.data.store import read_ohlcv, series_path, write_parquet_atomic
+from cryptocast.forecast_log import log_lock, read_log
+from tests.conftest import FORECAST_CANDLES, FORECAST_DAY_D, REPO, make_ohlcv
+from tests.fake_exchange import FakeExchange
+
+runner = CliRunner()
+D = FORECAST_DAY_D
+TS = FORECAST_CANDLES["timestamp"]
+
+
+def clock_after(i: int) -> str:
+    """Five minutes after candle ``i`` closed (ISO)."""
+    return (TS.iloc[i] + pd.Timedelta("1D") + pd.Timedelta("5min")).isoformat()
+
+
+def serve_up_to(fx: FakeExchange, i: int) -> None:
+    fx.set_series("BTC", "USDT", "1d", FORECAST_CANDLES.iloc[: i + 1])
+
+
+def forecast(*args: str, now: str | None = None):
+    env = {"COLUMNS": "200", "CRYPTOCAST_NOW": now or ""}
+    return runner.invoke(app, ["forecast", *args], env=env)
+
+
+def log_file(data_dir: Path) -> Path:
+    return series_path(data_dir, "binance", "BTC/USDT", "1d", kind="forecasts")
+
+
+@pytest.fixture
+def fx():
+    with FakeExchange() as server:
+        serve_up_to(server, D)
+        yield server
+
+
+@pytest.fixture
+def fast_fetch(monkeypatch):
+    monkeypatch.setattr("cryptocast.forecast.FETCH_ATTEMPTS", 1)
+
+
+def test_day_d_rerun_then_day_d_plus_1_and_score(forecast_run, fx, data_dir):
+    common = ["--run", str(forecast_run), "--data-dir", str(data_dir), "--exchange-url", fx.url]
+    first = forecast(*common, now=clock_after(D))
+    assert first.exit_code == 0, first.output
+    assert "binance BTC/USDT 1d" in first.output and "logged" in first.output
+    log = read_log(log_file(data_dir))
+    assert len(log) == 1 and log["last_candle"].iloc[0] == TS.iloc[D]
+    assert log["target_time"].iloc[0] == TS.iloc[D] + pd.Timedelta("1D")
+    assert not log["stale"].iloc[0] and log["run_id"].iloc[0] == forecast_run.name
+    stored = read_ohlcv(series_path(data_dir, "binance", "BTC/USDT", "1d"))
+    pd.testing.assert_frame_equal(stored, FORECAST_CANDLES.iloc[: D + 1].reset_index(drop=True))
+
+    again = forecast(*common, now=clock_after(D))
+    assert again.exit_code == 0, again.output
+    assert "already logged" in again.output
+    assert len(read_log(log_file(data_dir))) == 1
+
+    serve_up_to(fx, D + 1)
+    nxt = forecast(*common, "--score", "--json", now=clock_after(D + 1))
+    assert nxt.exit_code == 0, nxt.output
+    log = read_log(log_file(data_dir))
+    assert log["last_candle"].tolist() == [TS.iloc[D], TS.iloc[D + 1]]
+    realised = FORECAST_CANDLES["close"].iloc[D + 1]
+    assert log["realised_close"].iloc[0] == realised
+    assert log["error"].iloc[0] == pytest.approx(realised - log["predicted_close"].iloc[0])
+    assert pd.isna(log["realised_close"].iloc[1])  # D+2 is not stored yet
+    doc = json.loads(nxt.output)
+    assert doc[0]["added"] == 1 and doc[0]["scored"] == 1 and doc[0]["new_candles"] == 1
+    live = doc[0]["live"]["performer_bilstm"]
+    assert live["n"] == 1
+    assert live["persistence_mae"] == pytest.approx(abs(realised - FORECAST_CANDLES["close"][D]))
+
+    quiet = forecast(*common, "--quiet", "--score", now=clock_after(D + 1))
+    assert quiet.exit_code == 0 and quiet.output == ""
+
+
+def test_exchange_down_fails_loudly_and_leaves_the_log_alone(
+    forecast_run, fx, data_dir, fast_fetch
+):
+    # a log from yesterday (made offline), then today's candle stored by an earlier fetch
+    write_parquet_atomic(
+        FORECAST_CANDLES.iloc[:D], series_path(data_dir, "binance", "BTC/USDT", "1d")
+    )
+    base = ["--run", str(forecast_run), "--data-dir", str(data_dir)]
+    assert forecast(*base, "--no-fetch", now=clock_after(D - 1)).exit_code == 0
+    write_parquet_atomic(
+        FORECAST_CANDLES.iloc[: D + 1], series_path(data_dir, "binance", "BTC/USDT", "1d")
+    )
+    before = log_file(data_dir).read_bytes()
+    fx.stop()
+    down = forecast(*base, "--exchange-url", fx.url, now=clock_after(D))
+    assert down.exit_code == 5, down.output
+    assert "binance BTC/USDT 1d" in down.output and "fetch from binance failed" in down.output
+    assert "--allow-stale" in down.output
+    assert log_file(data_dir).read_bytes() == before
+
+    flagged = forecast(*base, "--exchange-url", fx.url, "--allow-stale", now=clock_after(D))
+    assert flagged.exit_code == 0, flagged.output
+    assert "STALE" in flagged.output
+    log = read_log(log_file(data_dir))
+    assert log["stale"].tolist() == [False, True]
+    assert log["last_candle"].iloc[1] == TS.iloc[D]
+
+
+def test_two_processes_at_once_log_exactly_one_row(forecast_run, fx, data_dir):
+    env = {**os.environ, "CRYPTOCAST_NOW": clock_after(D), "PYTHONPATH": str(REPO)}
+    cmd = [sys.executable, "-m", "cryptocast", "forecast", "--run", str(forecast_run),
+           "--data-dir", str(data_dir), "--exchange-url", fx.url, "--lock-timeout", "120"]  # fmt: skip
+    procs = [
+        subprocess.Popen(cmd, env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        for _ in range(2)
+    ]
+    outs = [p.communicate(timeout=180) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    text = "".join(o[0].decode() for o in outs)
+    assert text.count("already logged") == 1
+    log = read_log(log_file(data_dir))
+    assert len(log) == 1 and log["last_candle"].iloc[0] == TS.iloc[D]
+
+
+def test_locked_log_exits_with_a_clear_message(forecast_run, data_dir):
+    write_parquet_atomic(
+        FORECAST_CANDLES.iloc[: D + 1], series_path(data_dir, "binance", "BTC/USDT", "1d")
+    )
+    args = ["--run", str(forecast_run), "--data-dir", str(data_dir), "--no-fetch"]
+    with log_lock(log_file(data_dir)):
+        res = forecast(*args, "--lock-timeout", "0.2", now=clock_after(D))
+    assert res.exit_code == 6, res.output
+    assert "another cryptocast forecast" in res.output
+    assert not log_file(data_dir).exists()
+
+
+def test_config_picks_its_latest_completed_run(forecast_run, data_dir, tmp_path):
+    write_parquet_atomic(
+        FORECAST_CANDLES.iloc[: D + 1], series_path(data_dir, "binance", "BTC/USDT", "1d")
+    )
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(
+        f"output:\n  runs_dir: {forecast_run.parent}\nmodel:\n  name: performer_bilstm\n"
+    )
+    res = forecast("--config", str(cfg), "--data-dir", str(data_dir), "--no-fetch", "--json",
+                   now=clock_after(D))  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.output)[0]["run_id"] == forecast_run.name
+    cfg.write_text(f"output:\n  runs_dir: {tmp_path / 'none'}\n")
+    missing = forecast("--config", str(cfg), "--data-dir", str(data_dir), "--no-fetch")
+    assert missing.exit_code == 7 and "no completed run" in missing.output
+
+
+# ---- the checkpoint must match the data ---------------------------------------------------------
+def test_daily_checkpoint_with_hourly_data_is_refused(forecast_run, data_dir):
+    args = ["--run", str(forecast_run), "--data-dir", str(data_dir), "--no-fetch"]
+    res = forecast(*args, "--timeframe", "1h", now=clock_after(D))
+    assert res.exit_code == 7 and "trained on 1d candles but 1h" in res.output
+    hourly = make_ohlcv(400, "1h", start="2021-01-01")
+    write_parquet_atomic(hourly, series_path(data_dir, "binance", "BTC/USDT", "1d"))
+    later = (hourly["timestamp"].iloc[-1] + pd.Timedelta("1h")).isoformat()
+    res = forecast(*args, now=later)
+    assert res.exit_code == 7, res.output
+    assert "0 days 01:00:00 apart" in res.output and "trained on 1d" in res.output
+    assert not log_file(data_dir).exists()
+
+
+def test_missing_run_and_corrupt_checkpoints_are_one_line_errors(data_dir, tmp_path):
+    res = forecast("--run", str(tmp_path / "runs" / "nope"), "--data-dir", str(data_dir))
+    assert res.exit_code == 7 and "run directory" in res.output and "not found" in res.output
+
+    empty = tmp_path / "runs" / "unfinished"
+    empty.mkdir(parents=True)
+    res = forecast("--run", str(empty), "--data-dir", str(data_dir))
+    assert res.exit_code == 7 and "has no checkpoint.pt" in res.output
+
+    noise = tmp_path / "runs" / "noise"
+    noise.mkdir()
+    (noise / "checkpoint.pt").write_bytes(os.urandom(4096))
+    res = forecast("--run", str(noise), "--data-dir", str(data_dir))
+    assert res.exit_code == 7 and "not a readable cryptocast checkpoint" in res.output
+    assert len(res.output.strip().splitlines()) == 1
+
+
+class _Exploit:
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (str(self.marker), "w"))
+
+
+def test_malicious_pickle_checkpoint_is_refused_without_running(data_dir, tmp_path):
+    marker = tmp_path / "pwned"
+    evil = tmp_path / "runs" / "evil"
+    evil.mkdir(parents=True)
+    (evil / "checkpoint.pt").write_bytes(pickle.dumps({"state_dict": _Exploit(marker)}))
+    res = forecast("--run", str(evil), "--data-dir", str(data_dir), "--no-fetch")
+    assert res.exit_code == 7, res.output
+    assert "checkpoint" in res.output
+    assert not marker.exists()
+
+
+def test_no_run_given_and_partial_failure(forecast_run, data_dir, tmp_path):
+    res = forecast("--data-dir", str(data_dir))
+    assert res.exit_code == 2 and "--run" in res.output
+    write_parquet_atomic(
+        FORECAST_CANDLES.iloc[: D + 1], series_path(data_dir, "binance", "BTC/USDT", "1d")
+    )
+    res = forecast("--run", str(forecast_run), "--run", str(tmp_path / "gone"),
+                   "--data-dir", str(data_dir), "--no-fetch", now=clock_after(D))  # fmt: skip
+    assert res.exit_code == 8, res.output
+    assert "1 of 2 forecasts failed" in res.output
+    assert len(read_log(log_file(data_dir))) == 1

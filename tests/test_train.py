@@ -32,6 +32,14 @@ TINY_MODEL = {
 TRAINABLE = [n for n in model_names() if is_trainable(n)]
 
 
+@pytest.fixture(autouse=True)
+def _restore_torch_threads():
+    """fit() sets torch's process-wide thread count; give other test modules theirs back."""
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
 def tiny_config(**sections):
     raw = {
         "features": {

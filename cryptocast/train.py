@@ -218,7 +218,8 @@ def evaluate_loss(
     pred = _predict_tensor(
         model, X, torch.from_numpy(np.asarray(ends)).to(device), lookback, bs, device
     )
-    return float(_loss_fn(loss)(pred, Y[torch.from_numpy(np.asarray(ends)).to(device)]).item())
+    target = Y[torch.from_numpy(np.asarray(ends)).to(device)]
+    return float(_loss_fn(loss)(pred.float(), target).item())
 
 
 def _predict_tensor(model: Any, X: Any, ends: Any, lookback: int, bs: int, device: Any) -> Any:
@@ -233,7 +234,8 @@ def _predict_tensor(model: Any, X: Any, ends: Any, lookback: int, bs: int, devic
         for i in range(0, len(ends), bs):
             xb = gather_windows(X, ends[i : i + bs], lookback)  # (B, L, F)
             with _autocast(device):
-                outs.append(model(xb).float())  # (B, H)
+                # float64 models (the naive baselines) stay float64 so persistence is exact
+                outs.append(model(xb).to(torch.float64))  # (B, H)
     model.train(was_training)
     return torch.cat(outs) if outs else torch.empty(0)
 

@@ -25,7 +25,9 @@ class NaiveForecaster(nn.Module):
             raise ValueError(f"kind must be 'persistence' or 'drift', got {kind!r}")
         self.kind = kind
         self.horizon = horizon
-        self.register_buffer("value", torch.zeros(horizon))  # saved in state_dict
+        # float64 so that persistence maps back to exactly the last close (a float32 round trip
+        # through the target scaler leaves ~1e-8 noise, which flips signs in the trading test)
+        self.register_buffer("value", torch.zeros(horizon, dtype=torch.float64))
 
     def fit_naive(self, y_train_scaled: np.ndarray, identity_scaled: np.ndarray) -> None:
         """Set ``value`` from the scaled training targets (n, H) and the scaled identity (H,)."""
@@ -42,9 +44,8 @@ class NaiveForecaster(nn.Module):
         self.value.copy_(torch.as_tensor(value, dtype=self.value.dtype))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x (B, L, F) only sets batch size, dtype and device; output (B, H) is a fresh tensor.
-        dtype = x.dtype if x.is_floating_point() else self.value.dtype
-        return self.value.to(device=x.device, dtype=dtype).unsqueeze(0).repeat(x.shape[0], 1)
+        # x (B, L, F) only sets batch size and device; output (B, H) float64, a fresh tensor.
+        return self.value.to(device=x.device).unsqueeze(0).repeat(x.shape[0], 1)
 
 
 @register("persistence", trainable=False)

@@ -184,10 +184,21 @@ def _format_validation_error(err: ValidationError, source: str) -> str:
     return f"{source}: {loc}: {msg}{extra}"
 
 
+class _YamlLoader(yaml.SafeLoader):
+    """SafeLoader that keeps unquoted dates as strings: config dates are ISO strings, and
+    ``--set data.start=2020-01-01`` must not turn into a ``datetime.date`` that fails validation."""
+
+
+_YamlLoader.yaml_implicit_resolvers = {
+    first: [r for r in resolvers if r[0] != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
 def _parse_scalar(text: str) -> Any:
     """Parse a ``--set`` value with YAML rules (numbers, booleans, lists, null)."""
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_YamlLoader)  # noqa: S506 (a SafeLoader subclass)
     except yaml.YAMLError:
         return text
 
@@ -232,7 +243,7 @@ def load_config(path: str | Path | None, overrides: list[str] | None = None) -> 
                 f"config file {p} not found; pass an existing file, e.g. configs/tiny.yaml"
             )
         try:
-            raw = yaml.safe_load(p.read_text()) or {}
+            raw = yaml.load(p.read_text(), Loader=_YamlLoader) or {}  # noqa: S506
         except yaml.YAMLError as err:
             line = getattr(getattr(err, "problem_mark", None), "line", None)
             where = f" (line {line + 1})" if line is not None else ""

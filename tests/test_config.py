@@ -1,0 +1,141 @@
+"""The typed config: dotted-key errors, ``--set`` parsing, cross-field checks, a stable hash."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from cryptocast.config import Config, apply_overrides, config_from_dict, load_config
+from cryptocast.errors import ConfigError
+from tests.conftest import REPO, TINY_CONFIG
+
+
+def _error(raw: dict) -> str:
+    with pytest.raises(ConfigError) as err:
+        config_from_dict(raw, "c.yaml")
+    msg = str(err.value)
+    assert "\n" not in msg
+    return msg
+
+
+@pytest.mark.parametrize(
+    ("raw", "needles"),
+    [
+        ({"model": {"foo": 1}}, ["c.yaml: model.foo: unknown key"]),
+        ({"modle": {"name": "lstm"}}, ["modle: unknown key"]),
+        ({"train": {"epochs": "abc"}}, ["train.epochs:", "integer"]),
+        ({"train": {"lr": -1}}, ["train.lr:", "greater than 0"]),
+        ({"features": {"lookback": 0}}, ["features.lookback:", "greater than 0"]),
+        ({"features": {"target": "returns"}}, ["features.target:", "log_return", "price"]),
+        ({"train": {"device": "tpu"}}, ["train.device:", "cuda"]),
+        ({"features": {"indicators": [{"name": "rsi", "x": 1}]}}, ["features.indicators.0.x"]),
+        ({"train": {"epochs": 0, "lr": 0}}, ["train.epochs", "(+1 more)"]),
+        ({"data": "BTC"}, ["data:"]),
+    ],
+)
+def test_errors_name_the_dotted_key(raw, needles):
+    msg = _error(raw)
+    assert all(n in msg for n in needles), msg
+
+
+def test_top_level_must_be_a_mapping(tmp_path: Path):
+    path = tmp_path / "list.yaml"
+    path.write_text("- a\n- b\n")
+    with pytest.raises(ConfigError, match="mapping of sections"):
+        load_config(path)
+    path.write_text("train: {epochs: [\n")
+    with pytest.raises(ConfigError, match=r"not valid YAML \(line"):
+        load_config(path)
+
+
+@pytest.mark.parametrize(
+    ("item", "key", "value"),
+    [
+        ("train.epochs=5", ("train", "epochs"), 5),
+        ("train.lr=3e-4", ("train", "lr"), 3e-4),
+        ("train.lr=0.001", ("train", "lr"), 0.001),
+        ("split.embargo=false", ("split", "embargo"), False),
+        ("features.calendar=true", ("features", "calendar"), True),
+        ("train.num_threads=null", ("train", "num_threads"), None),
+        ("backtest.models=[lstm, gru]", ("backtest", "models"), ["lstm", "gru"]),
+        ("data.symbol=ETH/USDT", ("data", "symbol"), "ETH/USDT"),
+        ("data.start=2020-01-01", ("data", "start"), "2020-01-01"),
+        ("output.name=a=b", ("output", "name"), "a=b"),
+    ],
+)
+def test_set_parses_yaml_scalars_and_lists(item, key, value):
+    cfg = load_config(None, [item])
+    assert getattr(getattr(cfg, key[0]), key[1]) == value
+
+
+def test_unquoted_dates_in_a_file_stay_strings(tmp_path: Path):
+    path = tmp_path / "c.yaml"
+    path.write_text("data: {start: 2020-01-01, end: 2021-06-30}\nsplit: {test_start: 2021-01-01}\n")
+    cfg = load_config(path)
+    assert (cfg.data.start, cfg.data.end, cfg.split.test_start) == (
+        "2020-01-01",
+        "2021-06-30",
+        "2021-01-01",
+    )
+
+
+def test_set_overrides_the_file_and_later_sets_win():
+    cfg = load_config(TINY_CONFIG, ["train.epochs=7", "model.name=lstm", "train.epochs=9"])
+    assert cfg.train.epochs == 9 and cfg.model.name == "lstm"
+    assert cfg.model.d_model == 16  # the rest of the file is kept
+
+
+@pytest.mark.parametrize(
+    ("item", "needle"),
+    [
+        ("epochs=5", "key must be dotted"),
+        ("train.epochs", "expected section.key=value"),
+        ("train..epochs=1", "key must be dotted"),
+        ("data.symbol.x=1", "symbol is not a section"),
+    ],
+)
+def test_malformed_set_items(item, needle):
+    raw = {"data": {"symbol": "BTC/USDT"}}
+    with pytest.raises(ConfigError, match=needle):
+        apply_overrides(raw, [item])
+
+
+def test_cross_field_checks():
+    assert "model.d_model (64) must be divisible by model.n_heads (3)" in _error(
+        {"model": {"d_model": 64, "n_heads": 3}}
+    )
+    assert "split.train + split.val must be < 1" in _error({"split": {"train": 0.8, "val": 0.2}})
+    assert "needs split.val_start and split.test_start" in _error(
+        {"split": {"method": "date", "val_start": "2022-01-01"}}
+    )
+    assert "backtest.window=rolling needs backtest.train_length" in _error(
+        {"backtest": {"window": "rolling"}}
+    )
+    # and the valid versions pass
+    config_from_dict({"model": {"d_model": 64, "n_heads": 8}, "split": {"train": 0.6, "val": 0.2}})
+    config_from_dict({"backtest": {"window": "rolling", "train_length": 500}})
+
+
+def test_hash_is_stable_and_sensitive():
+    a = load_config(TINY_CONFIG)
+    assert a.hash() == load_config(TINY_CONFIG).hash() == config_from_dict(a.to_dict()).hash()
+    assert len(a.hash()) == 12 and int(a.hash(), 16) >= 0
+    # the same values spelled differently (key order, defaults written out) hash the same
+    assert config_from_dict({"train": {"seed": 0, "epochs": 30}}).hash() == Config().hash()
+    assert config_from_dict({"train": {"epochs": 30, "seed": 0}}).hash() == Config().hash()
+    for item in (
+        "train.seed=1",
+        "model.dropout=0.2",
+        "data.symbol=ETH/USDT",
+        "split.embargo=false",
+    ):
+        assert load_config(TINY_CONFIG, [item]).hash() != a.hash(), item
+
+
+@pytest.mark.parametrize("path", sorted((REPO / "configs").glob("*.yaml")), ids=lambda p: p.name)
+def test_shipped_configs_load(path: Path):
+    cfg = load_config(path)
+    if path.stem in ("performer_bilstm", "lstm", "gru", "transformer"):
+        assert cfg.model.name == path.stem and cfg.train.device == "auto"
+        assert cfg.model.dim_feedforward < 2048  # the PyTorch default is ~6x slower for nothing

@@ -80,7 +80,7 @@ def run_backtest(
 ) -> list[Any]:
     """Run every job; returns ``JobResult``s in job order. ``on_event`` sees fold/job events."""
     from cryptocast.evaluate.folds import make_folds
-    from cryptocast.evaluate.walkforward import job_config, run_job, test_rows
+    from cryptocast.evaluate.walkforward import fold_length_for, job_config, run_job, test_rows
     from cryptocast.runs import load_feature_table
 
     jobs = validate(cfg, data_dir)
@@ -92,7 +92,7 @@ def run_backtest(
         df = load_feature_table(c, data_dir)
         lo, hi = test_rows(df, c)
         folds = make_folds(
-            len(df), lo, hi, bt.fold_length, c.features.horizon, bt.window, bt.train_length,
+            len(df), lo, hi, fold_length_for(c, t), c.features.horizon, bt.window, bt.train_length,
             bt.retrain_every, bt.val_fraction, lookback=c.features.lookback,
         )  # fmt: skip
         plan[(s, t)] = len(folds)

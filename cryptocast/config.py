@@ -138,6 +138,8 @@ class BacktestConfig(_Section):
     test_end: str | None = None
     test_fraction: float = Field(0.2, gt=0, lt=1)  # used when test_start is not given
     fold_length: int = Field(90, gt=0)  # candles per fold
+    # fold length as a duration ("30D", "12h"): overrides fold_length so one config fits 1h and 1d
+    fold_period: str | None = None
     window: Literal["expanding", "rolling"] = "expanding"
     train_length: int | None = Field(None, gt=0)  # rolling window length (candles)
     retrain_every: int = Field(1, gt=0)  # folds between retrains

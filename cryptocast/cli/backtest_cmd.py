@@ -60,6 +60,8 @@ def backtest(
     }
     cfg = load_config(config, overrides)
     cfg = _apply_flags(cfg, flags)
+    if fold_length is not None:  # an explicit --fold-length beats a config's fold_period
+        cfg.backtest.fold_period = None
     bt = cfg.backtest
     console.print(
         f"backtest {', '.join(bt.models)} on {', '.join(bt.symbols)} x {', '.join(bt.timeframes)} "

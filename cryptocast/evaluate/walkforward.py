@@ -46,6 +46,26 @@ def job_config(cfg: Config, symbol: str, timeframe: str, model: str) -> Config:
     return c
 
 
+def fold_length_for(cfg: Config, timeframe: str) -> int:
+    """Candles per fold: ``backtest.fold_period`` converted for this timeframe, else fold_length."""
+    from cryptocast.errors import ConfigError
+    from cryptocast.timeframes import timeframe_delta
+
+    period = cfg.backtest.fold_period
+    if not period:
+        return cfg.backtest.fold_length
+    try:
+        delta = pd.Timedelta(period)
+    except ValueError:
+        raise ConfigError(
+            f"backtest.fold_period {period!r} is not a duration like 30D or 12h"
+        ) from None
+    n = int(delta / timeframe_delta(timeframe))
+    if n < 1:
+        raise ConfigError(f"backtest.fold_period {period} is shorter than one {timeframe} candle")
+    return n
+
+
 def test_rows(df: pd.DataFrame, cfg: Config) -> tuple[int, int]:
     """Forecast-origin rows ``[lo, hi)`` of the test period; origins need realised targets."""
     bt, H = cfg.backtest, cfg.features.horizon
@@ -103,7 +123,7 @@ def run_job(
     n, L, H = len(df), f.lookback, f.horizon
     lo, hi = test_rows(df, c)
     folds = make_folds(
-        n, lo, hi, bt.fold_length, H, bt.window, bt.train_length, bt.retrain_every,
+        n, lo, hi, fold_length_for(c, timeframe), H, bt.window, bt.train_length, bt.retrain_every,
         bt.val_fraction, lookback=L,
     )  # fmt: skip
     gaps = df["gap_before"].to_numpy("int64")

@@ -17,7 +17,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
+# CRYPTOCAST_BENCH_RESULTS lets bench.run (and its test) redirect results to another folder.
+RESULTS_DIR = Path(
+    os.environ.get("CRYPTOCAST_BENCH_RESULTS", Path(__file__).resolve().parent / "results")
+)
 REPO = Path(__file__).resolve().parent.parent
 SHARED_OHLCV = Path(
     os.environ.get("CRYPTOCAST_SHARED_DATA", REPO.parent / "shared" / "data" / "ohlcv" / "binance")

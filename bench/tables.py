@@ -1,0 +1,325 @@
+"""Render ``bench/RESULTS.md`` (or ``RESULTS.quick.md``) from the results files, never by hand.
+
+The output depends only on the JSON files (no clock, no machine lookup), so a test can regenerate
+it and compare with the committed file. Benchmarks without a results file are listed as not yet
+run. Regenerate without re-running anything: ``python -m bench.tables [--quick]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from bench.common import RESULTS_DIR
+
+# Summary-table rows per benchmark: (stage label, figures shown). A benchmark not listed here
+# shows all its figures; figures not listed stay in the per-benchmark detail section.
+SUMMARY: dict[str, tuple[str, list[str]]] = {
+    "fetch": ("fetch / import", ["fetch candles/s", "fetch requests", "import candles/s"]),
+    "features": (
+        "features",
+        [
+            "default features rows/s",
+            "default features seconds, all three coins",
+            "ta.add_all_ta_features seconds (anchor)",
+        ],
+    ),
+    "forecast": ("forecast", ["forecast --no-fetch cold start", "python -c 'import torch'"]),
+}
+ORDER = ["fetch", "features", "train", "backtest", "forecast", "attention"]
+NOISE_NOTE = (
+    "Timings are medians of several runs after warm-up on a shared 2-core machine on which other "
+    "test suites ran concurrently, so they are noisy (expect ±20 %); compare ratios measured in the "
+    "same run (speed-ups, crossovers) rather than absolute figures across runs."
+)
+
+
+def load_results(results_dir: Path = RESULTS_DIR, quick: bool = False) -> dict[str, dict]:
+    """Results documents by benchmark name: ``{name}.json`` (or ``{name}.quick.json``)."""
+    docs: dict[str, dict] = {}
+    for path in sorted(Path(results_dir).glob("*.json")):
+        stem = path.name.removesuffix(".json")
+        if stem.endswith(".quick") != quick:
+            continue
+        docs[stem.removesuffix(".quick")] = json.loads(path.read_text())
+    return docs
+
+
+def fmt(value: Any) -> str:
+    """Deterministic human formatting: thousands separators, 3 significant digits below 1000."""
+    if value is None:
+        return "–"
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        if abs(value) >= 1000:
+            return f"{value:,.0f}"
+        return f"{value:.3g}"
+    return str(value)
+
+
+def _with_unit(value: Any, unit: str) -> str:
+    return f"{fmt(value)} {unit}".rstrip() if unit else fmt(value)
+
+
+def _params_text(params: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in params.items() if not isinstance(v, list | dict))
+
+
+def _varying_label(rec: dict, same_figure: list[dict]) -> str:
+    """The params that tell apart records sharing a figure (e.g. ``coin=BTC``)."""
+    keys = [
+        k
+        for k, v in rec.get("params", {}).items()
+        if not isinstance(v, list | dict)
+        and len({str(r.get("params", {}).get(k)) for r in same_figure}) > 1
+    ]
+    return ", ".join(f"{k}={rec['params'][k]}" for k in keys)
+
+
+def _command(name: str, quick: bool) -> str:
+    return f"`python -m bench.bench_{name}{' --quick' if quick else ''}`"
+
+
+def _attention_headline(records: list[dict]) -> tuple[int, int | None] | None:
+    """(head_dim, nb_features) of the scaling table: head_dim 64 and m=256 where measured."""
+    rows = [r for r in records if r.get("figure") == "attention_time" and r["impl"] == "favor"]
+    if not rows:
+        return None
+    d = 64 if any(r["head_dim"] == 64 for r in rows) else max(r["head_dim"] for r in rows)
+    ms = {r["nb_features"] for r in rows if r["head_dim"] == d}
+    return d, (256 if 256 in ms else max(ms))
+
+
+def _summary_rows(name: str, doc: dict, quick: bool) -> list[str]:
+    records = doc["records"]
+    cmd = _command(name, quick)
+    out: list[str] = []
+    if name == "attention":
+        head = _attention_headline(records)
+        for rec in records:
+            p = rec.get("params", {})
+            if (
+                head
+                and rec["figure"] in ("attention_speedup_L4096", "attention_crossover_L")
+                and (p.get("head_dim"), p.get("nb_features")) == head
+            ):
+                label = f"{rec['figure']} (head_dim={head[0]}, m={head[1]}, {p.get('pass')})"
+                out.append(
+                    f"| attention | {label} | {_with_unit(rec['value'], rec['unit'])} | {cmd} |"
+                )
+        return out
+    stage, figures = SUMMARY.get(name, (name, [r["figure"] for r in records]))
+    for fig in dict.fromkeys(figures):
+        same = [r for r in records if r["figure"] == fig]
+        for rec in same:
+            label = _varying_label(rec, same)
+            label = f"{fig} ({label})" if label else fig
+            out.append(f"| {stage} | {label} | {_with_unit(rec['value'], rec['unit'])} | {cmd} |")
+    return out
+
+
+def _detail(name: str, doc: dict, quick: bool) -> list[str]:
+    lines = [f"### {name}", "", f"{_command(name, quick)} — {_provenance(doc)}", ""]
+    lines += ["| figure | parameters | value |", "| --- | --- | --- |"]
+    for rec in doc["records"]:
+        val = _with_unit(rec["value"], rec["unit"])
+        lines.append(f"| {rec['figure']} | {_params_text(rec.get('params', {}))} | {val} |")
+    return lines + [""]
+
+
+def _provenance(doc: dict) -> str:
+    return f"created {doc['created']}, commit {doc.get('git_commit') or 'unknown'}"
+
+
+def _ms(x: float | None) -> str:
+    return "–" if x is None else fmt(x * 1000)
+
+
+def _mib(x: int | None) -> str:
+    return "–" if x is None else fmt(x / 2**20)
+
+
+def _attention(doc: dict, quick: bool, results_dir: Path) -> list[str]:
+    records = doc["records"]
+    timing = [r for r in records if r["figure"] == "attention_time"]
+    lines = ["### attention", "", f"{_command('attention', quick)} — {_provenance(doc)}", ""]
+    for dev in sorted({r["device"] for r in timing}):
+        head = _attention_headline([r for r in timing if r["device"] == dev])
+        if head is None:
+            continue
+        d, m = head
+
+        def pick(impl: str, L: int, pass_: str, dev: str = dev, d: int = d, m: int = m):
+            for r in timing:
+                want_m = m if impl == "favor" else None
+                if (r["device"], r["impl"], r["L"], r["head_dim"], r["nb_features"]) == (
+                    dev,
+                    impl,
+                    L,
+                    d,
+                    want_m,
+                ) and r["pass"] == pass_:
+                    return r
+            return None
+
+        bhd = timing[0].get("params", {})
+        lines += [
+            f"Scaling on {dev}: B={bhd.get('B')}, heads={bhd.get('heads')}, head_dim={d}, "
+            f"FAVOR+ nb_features m={m}; median ms per call (ratio = SDPA / FAVOR+, > 1 means "
+            "FAVOR+ is faster); peak memory in MiB for forward+backward.",
+            "",
+            "| L | favor fwd | sdpa fwd | ratio | favor fwd+bwd | sdpa fwd+bwd | ratio "
+            "| favor peak MiB | sdpa peak MiB |",
+            "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        ]
+        for L in sorted({r["L"] for r in timing if r["device"] == dev and r["head_dim"] == d}):
+            cells = [fmt(L)]
+            for pass_ in ("fwd", "fwd_bwd"):
+                f, s = pick("favor", L, pass_), pick("sdpa", L, pass_)
+                ratio = s["seconds"] / f["seconds"] if f and s else None
+                cells += [
+                    _ms(f and f["seconds"]),
+                    _ms(s and s["seconds"]),
+                    fmt(ratio) if ratio is None else f"{ratio:.2f}",
+                ]
+            fb, sb = pick("favor", L, "fwd_bwd"), pick("sdpa", L, "fwd_bwd")
+            cells += [_mib(fb and fb["peak_bytes"]), _mib(sb and sb["peak_bytes"])]
+            lines.append("| " + " | ".join(cells) + " |")
+        lines.append("")
+    lines += _attention_summary(records)
+    png = "attention.quick.png" if quick else "attention.png"
+    if (Path(results_dir) / png).is_file():
+        lines += [f"![attention time vs L, log-log](results/{png})", ""]
+    return lines
+
+
+def _attention_summary(records: list[dict]) -> list[str]:
+    """Crossover, exponents, speed-up and GFLOP/s per (device, head_dim, m, pass)."""
+    figs = {
+        "attention_crossover_L": "crossover L",
+        "attention_speedup_L4096": "speed-up at L=4096",
+        "favor_gflops_best": "FAVOR+ best GFLOP/s",
+    }
+    table: dict[tuple, dict[str, Any]] = {}
+    ceilings = {
+        r.get("device", "cpu"): r["value"] for r in records if r["figure"] == "matmul_gflops"
+    }
+    k_sdpa: dict[tuple, Any] = {}
+    for r in records:
+        p = r.get("params", {})
+        if r["figure"] == "attention_exponent" and r.get("impl") == "sdpa":
+            k_sdpa[(p.get("device"), p.get("head_dim"), p.get("pass"))] = r["value"]
+            continue
+        if r["figure"] == "attention_time" or r.get("impl") != "favor" or "nb_features" not in p:
+            continue
+        key = (p.get("device"), p.get("head_dim"), p.get("nb_features"), p.get("pass"))
+        row = table.setdefault(key, {})
+        if r["figure"] in figs:
+            row[r["figure"]] = r["value"]
+        elif r["figure"] == "attention_exponent":
+            row["k_favor"] = r["value"]
+        elif r["figure"] == "attention_memory_exponent":
+            row["k_mem"] = r["value"]
+    if not table:
+        return []
+    lines = [
+        "Fitted exponents k of time ∝ L^k over the three largest measured L (FAVOR+ should be "
+        "≈ 1, SDPA ≈ 2), memory exponent of FAVOR+'s peak bytes, crossover (smallest L from which "
+        "FAVOR+ is faster at every longer L), and FAVOR+'s best achieved GFLOP/s against one "
+        "large float32 matmul in the same run (the ceiling).",
+        "",
+        "| device | head_dim | m | pass | crossover L | k FAVOR+ | k SDPA | k memory FAVOR+ "
+        "| speed-up at L=4096 | FAVOR+ GFLOP/s | matmul GFLOP/s |",
+        "| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for key in sorted(table, key=lambda k: tuple(str(x) for x in k)):
+        dev, d, m, pass_ = key
+        row = table[key]
+        cells = [
+            str(dev),
+            fmt(d),
+            fmt(m),
+            pass_,
+            fmt(row.get("attention_crossover_L")),
+            fmt(row.get("k_favor")),
+            fmt(k_sdpa.get((dev, d, pass_))),
+            fmt(row.get("k_mem")),
+            fmt(row.get("attention_speedup_L4096")),
+            fmt(row.get("favor_gflops_best")),
+            fmt(ceilings.get(dev)),
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines + [""]
+
+
+def render(
+    results_dir: Path = RESULTS_DIR, quick: bool = False, names: list[str] | None = None
+) -> str:
+    """The whole Markdown document for the full (or quick) results in ``results_dir``.
+
+    Args:
+        results_dir: folder of ``*.json`` results files.
+        quick: render ``*.quick.json`` (smoke figures) instead of the full results.
+        names: benchmarks expected to exist; missing ones are listed as not yet run. Defaults
+            to :data:`ORDER` (the benchmarks the issues ask for), so the document depends on the
+            results files only, not on which bench modules happen to exist yet.
+    """
+    docs = load_results(results_dir, quick)
+    expected = list(dict.fromkeys([*(ORDER if names is None else names), *docs]))
+    ordered = sorted(expected, key=lambda n: (ORDER.index(n) if n in ORDER else len(ORDER), n))
+    title = "Benchmark results" + (" (quick smoke mode, not representative)" if quick else "")
+    lines = [
+        f"# {title}",
+        "",
+        "<!-- Generated by `python -m bench.run` (`make bench`) from bench/results/*.json; "
+        "do not edit by hand. Tables only: `python -m bench.tables`. -->",
+        "",
+    ]
+    machines = {json.dumps(d["machine"], sort_keys=True) for d in docs.values()}
+    for mj in sorted(machines):
+        m = json.loads(mj)
+        lines.append(
+            f"Machine: {m.get('cpu_count')} CPUs ({m.get('processor', '?')}, "
+            f"{m.get('platform', '?')}), Python {m.get('python')}, torch {m.get('torch')} with "
+            f"{m.get('torch_threads')} threads, CUDA: {m.get('cuda') or 'none'}."
+        )
+    lines += ["", NOISE_NOTE, ""]
+    missing = [n for n in ordered if n not in docs]
+    if missing:
+        run_cmd = "make bench-quick" if quick else "make bench"
+        lines += [f"Not yet run ({run_cmd}): {', '.join(missing)}.", ""]
+    lines += [
+        "## Pipeline throughput summary",
+        "",
+        "| stage | figure | value | command |",
+        "| --- | --- | ---: | --- |",
+    ]
+    for name in ordered:
+        if name in docs:
+            lines += _summary_rows(name, docs[name], quick)
+    lines += ["", "## Details", ""]
+    for name in ordered:
+        if name == "attention" and name in docs:
+            lines += _attention(docs[name], quick, results_dir)
+        elif name in docs:
+            lines += _detail(name, docs[name], quick)
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def markdown_path(results_dir: Path, quick: bool) -> Path:
+    """``RESULTS.md`` (or ``RESULTS.quick.md``) next to the results folder."""
+    return Path(results_dir).parent / ("RESULTS.quick.md" if quick else "RESULTS.md")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="render the *.quick.json results")
+    args = parser.parse_args()
+    path = markdown_path(RESULTS_DIR, args.quick)
+    path.write_text(render(RESULTS_DIR, args.quick))
+    print(path)

@@ -271,6 +271,10 @@ def forecast_series(
                 new_candles = _fetch(Path(data_dir), ex, sym, tf, exchange_url, clock)
             except ExchangeError as err:
                 fetch_error = str(err)
+        if fetch_error is not None and not series_path(data_dir, ex, sym, tf).exists():
+            raise ExchangeError(
+                f"{series}: fetch from {ex} failed and no candles are stored yet ({fetch_error})"
+            )
         candles = load_series(data_dir, ex, sym, tf)
         check_spacing(candles, tf, series)
         last = candles["timestamp"].iloc[-1]

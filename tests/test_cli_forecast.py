@@ -224,3 +224,14 @@ def test_no_run_given_and_partial_failure(forecast_run, data_dir, tmp_path):
     assert res.exit_code == 8, res.output
     assert "1 of 2 forecasts failed" in res.output
     assert len(read_log(log_file(data_dir))) == 1
+
+
+def test_exchange_down_with_nothing_stored_is_an_exchange_error(
+    forecast_run, fx, data_dir, fast_fetch
+):
+    fx.stop()
+    res = forecast("--run", str(forecast_run), "--data-dir", str(data_dir),
+                   "--exchange-url", fx.url, "--allow-stale", now=clock_after(D))  # fmt: skip
+    assert res.exit_code == 4, res.output
+    assert "binance BTC/USDT 1d: fetch from binance failed and no candles" in res.output
+    assert not log_file(data_dir).exists()

@@ -244,6 +244,7 @@ def forecast_series(
     Raises:
         CheckpointError: missing/corrupt checkpoint or a timeframe/feature mismatch.
         StaleDataError: the fetch failed or the data is too old (and not ``allow_stale``).
+        ExchangeError: the fetch failed and no candles are stored at all.
         LockedError, DataError, ConfigError: as named; nothing is written to the log.
     """
     from cryptocast.data.store import load_series, series_path, write_parquet_atomic
@@ -284,8 +285,8 @@ def forecast_series(
             reason = f"fetch from {ex} failed ({fetch_error})"
         elif age > timeframe_delta(tf) + slack:
             reason = (
-                f"newest stored candle {last:%Y-%m-%d %H:%M} is {age.floor('min')} old at {clock:%Y-%m-%d %H:%M}"
-                f" UTC, more than one {tf} candle plus {slack} grace"
+                f"newest stored candle {last:%Y-%m-%d %H:%M} is {age.floor('min')} old at "
+                f"{clock:%Y-%m-%d %H:%M} UTC, more than one {tf} candle plus {slack} grace"
             )
         if reason is not None and not allow_stale:
             raise StaleDataError(

@@ -154,11 +154,13 @@ def fit(
     best_state: dict[str, Any] | None = None
     bad_epochs, t_start, n_seen = 0, time.perf_counter(), 0
 
+    params = [p for p in model.parameters() if p.requires_grad]
     for epoch in range(1, cfg.epochs + 1):
         t0 = time.perf_counter()
         model.train()
         perm = tr[torch.randperm(len(tr), generator=gen).to(device)]
-        total, count = 0.0, 0
+        # summed on the device: a .item() per batch would stall a GPU queue every step
+        total, count = torch.zeros((), device=device), 0
         for i in range(0, len(perm), bs):
             ends = perm[i : i + bs]
             xb = gather_windows(X, ends, L)  # (B, L, F)
@@ -169,14 +171,14 @@ def fit(
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if cfg.grad_clip > 0:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+                torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
             opt.step()
             if cfg.schedule == "cosine":
                 sched.step()
-            total += loss.item() * len(ends)
+            total += loss.detach() * len(ends)
             count += len(ends)
         n_seen += count
-        train_loss = total / max(count, 1)
+        train_loss = total.item() / max(count, 1)
         val_loss = evaluate_loss(model, X, Y, val_ends, L, bs, cfg.loss, device)
         if cfg.schedule == "plateau" and not math.isnan(val_loss):
             sched.step(val_loss)
@@ -230,7 +232,7 @@ def _predict_tensor(model: Any, X: Any, ends: Any, lookback: int, bs: int, devic
     was_training = model.training
     model.eval()
     outs = []
-    with torch.no_grad():
+    with torch.inference_mode():  # cheaper than no_grad: no version counters on the outputs
         for i in range(0, len(ends), bs):
             xb = gather_windows(X, ends[i : i + bs], lookback)  # (B, L, F)
             with _autocast(device):

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import argparse
 import json
+from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
 from bench.common import RESULTS_DIR
 
-# Summary-table rows per benchmark: (stage label, figures shown). A benchmark not listed here
+# Summary-table rows per benchmark: (stage label, figure patterns shown). A benchmark not listed here
 # shows all its figures; figures not listed stay in the per-benchmark detail section.
 SUMMARY: dict[str, tuple[str, list[str]]] = {
     "fetch": ("fetch / import", ["fetch candles/s", "fetch requests", "import candles/s"]),
@@ -26,7 +27,17 @@ SUMMARY: dict[str, tuple[str, list[str]]] = {
             "ta.add_all_ta_features seconds (anchor)",
         ],
     ),
+    "train": (
+        "training",
+        ["train throughput * paper *", "train throughput * darts-anchor", "*BiLSTM*"],
+    ),
     "forecast": ("forecast", ["forecast --no-fetch cold start", "python -c 'import torch'"]),
+}
+# Extra record fields worth a note next to the value in the summary table.
+NOTES = {
+    "darts_windows_per_s": "darts {}",
+    "aim_windows_per_s": "aim {}",
+    "speedup_vs_anchor": "ours {}× faster",
 }
 ORDER = ["fetch", "features", "train", "backtest", "forecast", "attention"]
 NOISE_NOTE = (
@@ -114,12 +125,16 @@ def _summary_rows(name: str, doc: dict, quick: bool) -> list[str]:
                 )
         return out
     stage, figures = SUMMARY.get(name, (name, [r["figure"] for r in records]))
-    for fig in dict.fromkeys(figures):
+    # Patterns (fnmatch) in listed order; each figure once, in the order the benchmark wrote it.
+    matched = [r["figure"] for pat in figures for r in records if fnmatchcase(r["figure"], pat)]
+    for fig in dict.fromkeys(matched):
         same = [r for r in records if r["figure"] == fig]
         for rec in same:
             label = _varying_label(rec, same)
             label = f"{fig} ({label})" if label else fig
-            out.append(f"| {stage} | {label} | {_with_unit(rec['value'], rec['unit'])} | {cmd} |")
+            notes = "; ".join(t.format(fmt(rec[k])) for k, t in NOTES.items() if rec.get(k))
+            value = _with_unit(rec["value"], rec["unit"]) + (f" ({notes})" if notes else "")
+            out.append(f"| {stage} | {label} | {value} | {cmd} |")
     return out
 
 
@@ -138,6 +153,15 @@ def _provenance(doc: dict) -> str:
 
 def _ms(x: float | None) -> str:
     return "–" if x is None else fmt(x * 1000)
+
+
+def _both(median: Any, fastest: Any, f=fmt) -> str:
+    """``median (fastest)`` when the fastest-run figure was recorded, else the median alone."""
+    return f(median) if fastest is None else f"{f(median)} ({f(fastest)})"
+
+
+def _ratio(x: float | None) -> str:
+    return "–" if x is None else f"{x:.2f}"
 
 
 def _mib(x: int | None) -> str:
@@ -170,8 +194,9 @@ def _attention(doc: dict, quick: bool, results_dir: Path) -> list[str]:
         bhd = timing[0].get("params", {})
         lines += [
             f"Scaling on {dev}: B={bhd.get('B')}, heads={bhd.get('heads')}, head_dim={d}, "
-            f"FAVOR+ nb_features m={m}; median ms per call (ratio = SDPA / FAVOR+, > 1 means "
-            "FAVOR+ is faster); peak memory in MiB for forward+backward.",
+            f"FAVOR+ nb_features m={m}; median ms per call, fastest run in parentheses where "
+            "recorded (ratio = SDPA / FAVOR+, > 1 means FAVOR+ is faster); peak memory in MiB "
+            "for forward+backward.",
             "",
             "| L | favor fwd | sdpa fwd | ratio | favor fwd+bwd | sdpa fwd+bwd | ratio "
             "| favor peak MiB | sdpa peak MiB |",
@@ -182,10 +207,12 @@ def _attention(doc: dict, quick: bool, results_dir: Path) -> list[str]:
             for pass_ in ("fwd", "fwd_bwd"):
                 f, s = pick("favor", L, pass_), pick("sdpa", L, pass_)
                 ratio = s["seconds"] / f["seconds"] if f and s else None
+                fast = (f or {}).get("seconds_min"), (s or {}).get("seconds_min")
+                ratio_min = fast[1] / fast[0] if None not in fast else None
                 cells += [
-                    _ms(f and f["seconds"]),
-                    _ms(s and s["seconds"]),
-                    fmt(ratio) if ratio is None else f"{ratio:.2f}",
+                    _both(f and f["seconds"], fast[0], _ms),
+                    _both(s and s["seconds"], fast[1], _ms),
+                    _both(ratio, ratio_min, _ratio),
                 ]
             fb, sb = pick("favor", L, "fwd_bwd"), pick("sdpa", L, "fwd_bwd")
             cells += [_mib(fb and fb["peak_bytes"]), _mib(sb and sb["peak_bytes"])]
@@ -196,6 +223,14 @@ def _attention(doc: dict, quick: bool, results_dir: Path) -> list[str]:
     if (Path(results_dir) / png).is_file():
         lines += [f"![attention time vs L, log-log](results/{png})", ""]
     return lines
+
+
+NONE2 = (None, None)
+
+
+def _pair(rec: dict) -> tuple[Any, Any]:
+    """(median-based value, fastest-run value or None) of a summary record."""
+    return rec["value"], rec.get("value_min")
 
 
 def _attention_summary(records: list[dict]) -> list[str]:
@@ -213,31 +248,32 @@ def _attention_summary(records: list[dict]) -> list[str]:
     for r in records:
         p = r.get("params", {})
         if r["figure"] == "attention_exponent" and r.get("impl") == "sdpa":
-            k_sdpa[(p.get("device"), p.get("head_dim"), p.get("pass"))] = r["value"]
+            k_sdpa[(p.get("device"), p.get("head_dim"), p.get("pass"))] = _pair(r)
             continue
         if r["figure"] == "attention_time" or r.get("impl") != "favor" or "nb_features" not in p:
             continue
         key = (p.get("device"), p.get("head_dim"), p.get("nb_features"), p.get("pass"))
         row = table.setdefault(key, {})
         if r["figure"] in figs:
-            row[r["figure"]] = r["value"]
+            row[r["figure"]] = _pair(r)
         elif r["figure"] == "attention_exponent":
-            row["k_favor"] = r["value"]
+            row["k_favor"] = _pair(r)
         elif r["figure"] == "attention_memory_exponent":
-            row["k_mem"] = r["value"]
+            row["k_mem"] = _pair(r)
     if not table:
         return []
     lines = [
         "Fitted exponents k of time ∝ L^k over the three largest measured L (FAVOR+ should be "
         "≈ 1, SDPA ≈ 2), memory exponent of FAVOR+'s peak bytes, crossover (smallest L from which "
         "FAVOR+ is faster at every longer L), and FAVOR+'s best achieved GFLOP/s against one "
-        "large float32 matmul in the same run (the ceiling).",
+        "large float32 matmul in the same run (the ceiling). From the medians; in parentheses "
+        "the same figure from each configuration's fastest run, where recorded.",
         "",
         "| device | head_dim | m | pass | crossover L | k FAVOR+ | k SDPA | k memory FAVOR+ "
         "| speed-up at L=4096 | FAVOR+ GFLOP/s | matmul GFLOP/s |",
         "| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
-    for key in sorted(table, key=lambda k: tuple(str(x) for x in k)):
+    for key in sorted(table, key=lambda k: (str(k[0]), k[1] or 0, k[2] or 0, str(k[3]))):
         dev, d, m, pass_ = key
         row = table[key]
         cells = [
@@ -245,12 +281,12 @@ def _attention_summary(records: list[dict]) -> list[str]:
             fmt(d),
             fmt(m),
             pass_,
-            fmt(row.get("attention_crossover_L")),
-            fmt(row.get("k_favor")),
-            fmt(k_sdpa.get((dev, d, pass_))),
-            fmt(row.get("k_mem")),
-            fmt(row.get("attention_speedup_L4096")),
-            fmt(row.get("favor_gflops_best")),
+            _both(*row.get("attention_crossover_L", NONE2)),
+            _both(*row.get("k_favor", NONE2)),
+            _both(*k_sdpa.get((dev, d, pass_), NONE2)),
+            _both(*row.get("k_mem", NONE2)),
+            _both(*row.get("attention_speedup_L4096", NONE2)),
+            _both(*row.get("favor_gflops_best", NONE2)),
             fmt(ceilings.get(dev)),
         ]
         lines.append("| " + " | ".join(cells) + " |")

@@ -74,6 +74,10 @@ def fmt(value: Any) -> str:
 
 
 def _with_unit(value: Any, unit: str) -> str:
+    if unit == "L":
+        return f"L = {fmt(value)}"
+    if unit == "x":
+        return f"{fmt(value)}×"
     return f"{fmt(value)} {unit}".rstrip() if unit else fmt(value)
 
 
@@ -106,24 +110,49 @@ def _attention_headline(records: list[dict]) -> tuple[int, int | None] | None:
     return d, (256 if 256 in ms else max(ms))
 
 
+ATTENTION_SUMMARY = {
+    "attention_speedup_L4096": "FAVOR+ speed-up over SDPA at L=4096",
+    "attention_crossover_L": "crossover L (FAVOR+ faster from here)",
+    "attention_exponent": "fitted exponent k, time ∝ L^k",
+    "favor_gflops_best": "FAVOR+ best GFLOP/s",
+}
+
+
+def _attention_rows(doc: dict) -> list[tuple[str, str]]:
+    """(label, value) summary rows for the headline configuration (head_dim 64, m=256)."""
+    records = doc["records"]
+    head = _attention_headline(records)
+    if head is None:
+        return []
+    rows = []
+    for pass_ in ("fwd_bwd", "fwd"):
+        for fig, text in ATTENTION_SUMMARY.items():
+            for rec in records:
+                p = rec.get("params", {})
+                if rec["figure"] != fig or (p.get("head_dim"), p.get("pass")) != (head[0], pass_):
+                    continue
+                if rec.get("impl") == "favor" and p.get("nb_features") != head[1]:
+                    continue
+                label = f"{text}: {rec.get('impl', '')} {pass_}, head_dim={head[0]}"
+                label += f", m={head[1]}" if rec.get("impl") == "favor" else ""
+                value = _with_unit(rec["value"], rec["unit"])
+                notes = []
+                if rec.get("value_min") is not None:
+                    notes.append(f"fastest runs: {fmt(rec['value_min'])}")
+                if rec.get("ceiling_gflops"):
+                    notes.append(f"matmul ceiling {fmt(rec['ceiling_gflops'])}")
+                rows.append((label, value + (f" ({'; '.join(notes)})" if notes else "")))
+    return rows
+
+
 def _summary_rows(name: str, doc: dict, quick: bool) -> list[str]:
     records = doc["records"]
     cmd = _command(name, quick)
     out: list[str] = []
     if name == "attention":
-        head = _attention_headline(records)
-        for rec in records:
-            p = rec.get("params", {})
-            if (
-                head
-                and rec["figure"] in ("attention_speedup_L4096", "attention_crossover_L")
-                and (p.get("head_dim"), p.get("nb_features")) == head
-            ):
-                label = f"{rec['figure']} (head_dim={head[0]}, m={head[1]}, {p.get('pass')})"
-                out.append(
-                    f"| attention | {label} | {_with_unit(rec['value'], rec['unit'])} | {cmd} |"
-                )
-        return out
+        return [
+            f"| attention | {label} | {value} | {cmd} |" for label, value in _attention_rows(doc)
+        ]
     stage, figures = SUMMARY.get(name, (name, [r["figure"] for r in records]))
     # Patterns (fnmatch) in listed order; each figure once, in the order the benchmark wrote it.
     matched = [r["figure"] for pat in figures for r in records if fnmatchcase(r["figure"], pat)]

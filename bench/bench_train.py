@@ -1,0 +1,327 @@
+"""Training throughput of every neural model, measured through the real ``train.fit`` loop.
+
+windows/s = training windows through forward + backward + optimiser step (+ grad clip, schedule),
+timed by ``fit`` itself (its per-epoch ``seconds``) on a time-boxed subset of the training
+windows: one warm-up fit of a few batches, then a timed one-epoch fit of N batches, N chosen so
+it lasts ~2.5 s. The validation set is left empty so no evaluation time is counted.
+
+Settings:
+- ``paper``: configs/<model>.yaml as shipped (lookback 30, batch 64, the default indicator set)
+  on the reference daily and hourly BTC/USDT feature tables.
+- ``darts-anchor``: the issue's darts 0.48.1 comparison on hourly BTC: ~48k windows, lookback 48,
+  batch 256, 5 input features (synthetic standard-normal tensors of the same shape: throughput
+  does not depend on the values), LSTM hidden 64 (1 layer, darts' RNNModel default), transformer
+  d_model 64 / 4 heads / ff 128 with 2 encoder layers (darts: 2 encoder + 2 decoder; 4 encoder
+  layers also measured as the equal-layer-count variant), and performer_bilstm (d_model 64,
+  4 heads, 2 layers, lstm_hidden 32 as in the paper configs).
+- ``bilstm share``: share of a performer_bilstm training step spent in its BiLSTM feed-forward
+  (nn.LSTM forward + backward), timed in isolation on the exact inputs captured during the step.
+
+Each setting runs once per torch thread count (default 1 and 2: the darts anchors were taken at 2
+threads; on a CPU shared with other jobs 2 intra-op threads can be several times slower than 1,
+so both are recorded). Each record carries ``threads`` and the 1-minute load average.
+Run: ``python -m bench.bench_train`` (full, ~2-4 min on 2 cores), ``--threads 2`` (one count), or
+``--quick`` (synthetic, 1 thread, smoke test only, <20 s).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from typing import Any
+
+import numpy as np
+
+from bench.common import REPO, SHARED_OHLCV, write_results
+
+NAME = "train"
+MODELS = ("performer_bilstm", "lstm", "gru", "transformer")
+DARTS = {"lstm": 3550.0, "transformer": 580.0}  # windows/s, darts 0.48.1, this machine, 2 threads
+AIM = {
+    "lstm": 2 * DARTS["lstm"],
+    "transformer": 2 * DARTS["transformer"],
+    "performer_bilstm": 580.0,
+}
+
+
+def _load() -> float:
+    return round(os.getloadavg()[0], 2)
+
+
+def _paper_config(model: str, timeframe: str, overrides: list[str] | None = None) -> Any:
+    from cryptocast.config import load_config
+
+    sets = [f"data.timeframe={timeframe}", "train.device=cpu", *(overrides or [])]
+    return load_config(REPO / "configs" / f"{model}.yaml", sets)
+
+
+def _synthetic(n_rows: int, n_features: int, lookback: int, horizon: int = 1) -> Any:
+    """PreparedData of standard-normal features/targets; every row is a training window end."""
+    from cryptocast.windows import PreparedData, Scaler
+
+    rng = np.random.default_rng(0)
+    one = Scaler("standard", np.zeros(horizon), np.ones(horizon))
+    return PreparedData(
+        feature_names=[f"f{i}" for i in range(n_features)],
+        X=rng.standard_normal((n_rows, n_features), dtype=np.float32),
+        Y=rng.standard_normal((n_rows, horizon), dtype=np.float32),
+        close=np.full(n_rows, 100.0),
+        timestamps=np.zeros(n_rows, "datetime64[ns]"),
+        ends={"train": np.arange(lookback - 1, n_rows - horizon, dtype=np.int64)},
+        x_scaler=Scaler("standard", np.zeros(n_features), np.ones(n_features)),
+        y_scaler=one,
+        lookback=lookback,
+        horizon=horizon,
+        target="log_return",
+    )
+
+
+def _real(cfg: Any) -> Any:
+    """PreparedData of the reference candles' feature table under ``cfg`` (date split as set)."""
+    import pandas as pd
+
+    from cryptocast.features import compute_features
+    from cryptocast.windows import prepare, split_bounds
+
+    d = cfg.data
+    candles = pd.read_parquet(SHARED_OHLCV / f"{d.symbol.replace('/', '-')}_{d.timeframe}.parquet")
+    df = compute_features(candles, cfg.features, d.timeframe)
+    f = cfg.features
+    return prepare(df, f, split_bounds(df, cfg.split, f.lookback, f.horizon), cfg.split.embargo)
+
+
+def _subset(data: Any, n_windows: int, seed: int = 0) -> Any:
+    from dataclasses import replace
+
+    ends = data.ends["train"]
+    pick = np.random.default_rng(seed).choice(len(ends), min(n_windows, len(ends)), replace=False)
+    return replace(data, ends={"train": np.sort(ends[pick]), "val": np.empty(0, np.int64)})
+
+
+def throughput(
+    cfg: Any, data: Any, budget_s: float, max_batches: int = 200, warm_batches: int = 3
+) -> dict[str, Any]:
+    """windows/s of ``fit`` on ``data``: warm-up fit of a few batches, then a timed epoch."""
+    from cryptocast.models.registry import build_model
+    from cryptocast.train import fit, seed_everything
+
+    train = cfg.train.model_copy(update={"epochs": 1, "patience": 0})
+    bs = train.batch_size
+    seed_everything(0)
+    model = build_model(cfg.model, len(data.feature_names), data.horizon, data.lookback)
+    warm = fit(model, _subset(data, warm_batches * bs), train)  # warm-up: allocator, kernels
+    per_batch = warm.history[0]["seconds"] / warm_batches
+    n_batches = int(np.clip(budget_s / max(per_batch, 1e-6), 2, max_batches))
+    timed = fit(model, _subset(data, n_batches * bs, seed=1), train)
+    seconds = timed.history[0]["seconds"]
+    n = len(_subset(data, n_batches * bs, seed=1).ends["train"])
+    return {
+        "windows_per_s": round(n / seconds, 1),
+        "step_ms": round(1000 * seconds / n_batches, 2),
+        "timed_windows": n,
+        "n_params": sum(p.numel() for p in model.parameters()),
+    }
+
+
+def bilstm_share(cfg: Any, data: Any, steps: int) -> dict[str, Any]:
+    """Share of a performer_bilstm step (fwd + bwd + AdamW) spent in its BiLSTM modules."""
+    import torch
+
+    from cryptocast.models.registry import build_model
+    from cryptocast.windows import gather_windows
+
+    torch.manual_seed(0)
+    model = build_model(cfg.model, len(data.feature_names), data.horizon, data.lookback).train()
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.train.lr)
+    X, Y = torch.from_numpy(data.X), torch.from_numpy(np.nan_to_num(data.Y))
+    ends = torch.from_numpy(data.ends["train"][: cfg.train.batch_size])
+    xb, yb = gather_windows(X, ends, data.lookback), Y[ends]  # (B, L, F), (B, H)
+    lstms = [m for m in model.modules() if isinstance(m, torch.nn.LSTM)]
+    captured: dict[int, torch.Tensor] = {}
+    hooks = [
+        m.register_forward_pre_hook(lambda mod, args, i=i: captured.__setitem__(i, args[0]))
+        for i, m in enumerate(lstms)
+    ]
+
+    def step() -> None:  # the fit() step: forward, MSE, backward, clip, AdamW
+        loss = torch.nn.functional.mse_loss(model(xb), yb)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.train.grad_clip)
+        opt.step()
+
+    for _ in range(3):
+        step()
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        step()
+    step_s = (time.perf_counter() - t0) / steps
+    for h in hooks:
+        h.remove()
+    inputs = [captured[i].detach().clone().requires_grad_(True) for i in range(len(lstms))]
+
+    def lstm_only() -> None:  # the same modules on the same inputs, forward + backward
+        for m, x in zip(lstms, inputs, strict=True):
+            out, _ = m(x)  # (B, L, 2*hidden)
+            out.backward(torch.ones_like(out))
+
+    for _ in range(3):
+        lstm_only()
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        lstm_only()
+    lstm_s = (time.perf_counter() - t0) / steps
+    return {"share": round(lstm_s / step_s, 3), "step_ms": step_s * 1e3, "lstm_ms": lstm_s * 1e3}
+
+
+def _record(figure: str, value: float, unit: str, params: dict[str, Any], **extra: Any) -> dict:
+    import torch
+
+    return {
+        "figure": figure,
+        "value": value,
+        "unit": unit,
+        "params": params,
+        "threads": torch.get_num_threads(),
+        "loadavg_1m": _load(),
+        **extra,
+    }
+
+
+def _paper_records(
+    quick: bool, budget: float, warm: int, base: dict[str, Any]
+) -> list[dict[str, Any]]:
+    real = (SHARED_OHLCV / "BTC-USDT_1h.parquet").is_file() and not quick
+    timeframes = ("1d", "1h") if not quick else ("1d",)
+    out = []
+    for tf in timeframes:
+        cfg0 = _paper_config("lstm", tf)
+        if tf in base:
+            pass  # built for an earlier thread count
+        elif real:
+            t0 = time.perf_counter()
+            base[tf] = _real(cfg0)
+            print(f"  features {tf}: {time.perf_counter() - t0:.1f}s, {base[tf].X.shape}")
+        else:  # the default indicator set gives 37 features
+            base[tf] = _synthetic(2000, 37, cfg0.features.lookback)
+        for model in MODELS:
+            cfg = _paper_config(model, tf)
+            r = throughput(cfg, base[tf], budget, warm_batches=warm)
+            params = {
+                "setting": "paper",
+                "model": model,
+                "series": f"BTC/USDT {tf}" + ("" if real else " (synthetic)"),
+                "lookback": cfg.features.lookback,
+                "batch_size": cfg.train.batch_size,
+                "n_features": len(base[tf].feature_names),
+                "train_windows_available": int(len(base[tf].ends["train"])),
+            }
+            out.append(_record(f"train throughput {model} paper {tf}", **_wps(r), params=params))
+            print(f"  {model:16s} paper {tf}: {r['windows_per_s']:>8} windows/s")
+    if "1h" in base or quick:
+        cfg = _paper_config("performer_bilstm", timeframes[-1])
+        s = bilstm_share(cfg, base[timeframes[-1]], steps=3 if quick else 20)
+        out.append(
+            _record(
+                "performer_bilstm step share in BiLSTM feed-forward",
+                s["share"],
+                "fraction",
+                {"setting": "paper", "timeframe": timeframes[-1], "batch_size": 64},
+                step_ms=round(s["step_ms"], 2),
+                bilstm_ms=round(s["lstm_ms"], 2),
+                method="nn.LSTM fwd+bwd timed alone on the inputs captured in the step",
+            )
+        )
+        print(f"  BiLSTM share of a performer_bilstm step: {s['share']:.1%}")
+    return out
+
+
+def _wps(r: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "value": r["windows_per_s"],
+        "unit": "windows/s",
+        "step_ms": r["step_ms"],
+        "timed_windows": r["timed_windows"],
+        "n_params": r["n_params"],
+    }
+
+
+ANCHOR_MODELS = {
+    "lstm": ["model.name=lstm", "model.hidden_size=64", "model.num_layers=1"],
+    "transformer": ["model.name=transformer", "model.n_layers=2"],
+    "transformer_4layers": ["model.name=transformer", "model.n_layers=4"],
+    "performer_bilstm": ["model.name=performer_bilstm", "model.n_layers=2"],
+}
+
+
+def _anchor_records(quick: bool, budget: float, warm: int) -> list[dict[str, Any]]:
+    common = [
+        "features.lookback=48",
+        "train.batch_size=256",
+        "train.lr=0.001",
+        "model.d_model=64",
+        "model.n_heads=4",
+        "model.dim_feedforward=128",
+    ]
+    data = _synthetic(1200 if quick else 48046, 5, 48)
+    out = []
+    for label, sets in ANCHOR_MODELS.items():
+        if quick and label == "transformer_4layers":
+            continue
+        cfg = _paper_config("lstm", "1h", common + sets)
+        r = throughput(cfg, data, budget, max_batches=40, warm_batches=warm)
+        name = cfg.model.name
+        anchor = DARTS.get(label)
+        aim = AIM.get(label)
+        params = {
+            "setting": "darts-anchor",
+            "model": label,
+            "lookback": 48,
+            "batch_size": 256,
+            "n_features": 5,
+            "windows": int(len(data.ends["train"])),
+            "n_layers": cfg.model.n_layers if name != "lstm" else cfg.model.num_layers,
+        }
+        rec = _record(f"train throughput {label} darts-anchor", **_wps(r), params=params)
+        rec.update(darts_windows_per_s=anchor, aim_windows_per_s=aim)
+        if aim is not None:
+            rec["meets_aim"] = r["windows_per_s"] >= aim
+            rec["vs_darts"] = round(r["windows_per_s"] / (anchor or DARTS["transformer"]), 2)
+        out.append(rec)
+        print(f"  {label:20s} darts-anchor: {r['windows_per_s']:>8} windows/s (aim {aim})")
+    return out
+
+
+def run(quick: bool, threads: list[int] | None = None) -> list[dict[str, Any]]:
+    """Every setting once per torch thread count (default: 1 and 2; quick: 1 only)."""
+    import torch
+
+    budget, warm = (0.2, 1) if quick else (2.5, 3)
+    if not threads:
+        threads = [1] if quick else sorted({1, min(2, os.cpu_count() or 1)})
+    t0 = time.perf_counter()
+    records: list[dict[str, Any]] = []
+    base: dict[str, Any] = {}
+    for n in threads:
+        torch.set_num_threads(n)
+        print(f"torch threads: {n}")
+        records += _anchor_records(quick, budget, warm)
+        records += _paper_records(quick, budget, warm, base)
+    records.append(
+        _record("bench wall time", round(time.perf_counter() - t0, 1), "s", {"quick": quick})
+    )
+    return records
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="synthetic data, tiny time boxes")
+    parser.add_argument(
+        "--threads", type=int, nargs="+", help="torch thread counts (default: 1 2; quick: 1)"
+    )
+    args = parser.parse_args()
+    results = run(args.quick, args.threads)
+    for r in results:
+        print(f"{r['figure']:56s} {r['value']:>10} {r['unit']}  threads={r['threads']}")
+    print(write_results(NAME, results, args.quick))

@@ -35,3 +35,7 @@ bench-quick:  ## smoke mode of every benchmark (CI runs it)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache build *.egg-info
+
+.PHONY: compare
+compare:  ## our backtest next to published figures (Seabe et al. 2023) -> docs/comparison.md
+	$(BIN)/python scripts/compare_published.py $(COMPARE_ARGS)

@@ -338,7 +338,8 @@ def _plot(rows: list[dict[str, Any]], quick: bool) -> None:
                 marker="o",
                 ms=3,
                 label=label,
-                color="black" if impl == "sdpa" else None,
+                # one colour per attention variant; solid fwd+bwd, dashed fwd
+                color={0: "black", 64: "tab:blue", 128: "tab:orange", 256: "tab:green"}.get(m),
             )
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")

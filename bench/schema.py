@@ -44,6 +44,7 @@ REQUIRED_FIGURES: dict[str, set[str]] = {
     "fetch": {"fetch candles/s", "fetch requests", "import candles/s"},
     "features": {"default features rows/s", "default features seconds, all three coins"},
     "train": {"train throughput * paper 1d", "train throughput * darts-anchor"},
+    "backtest": {"backtest seconds", "workers 2 speed-up over 1", "seconds per refit*"},
     "forecast": {"forecast --no-fetch cold start"},
     "attention": {"attention_time", "matmul_gflops"},
 }

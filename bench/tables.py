@@ -27,18 +27,20 @@ SUMMARY: dict[str, tuple[str, list[str]]] = {
             "ta.add_all_ta_features seconds (anchor)",
         ],
     ),
-    "train": (
-        "training",
-        ["train throughput * paper *", "train throughput * darts-anchor", "*BiLSTM*"],
-    ),
+    "train": ("training", ["train throughput * darts-anchor", "*BiLSTM*"]),
     "forecast": ("forecast", ["forecast --no-fetch cold start", "python -c 'import torch'"]),
 }
 # Extra record fields worth a note next to the value in the summary table.
 NOTES = {
+    "seconds_per_fold": "{} s per fold",
     "darts_windows_per_s": "darts {}",
+    "darts_seconds_per_refit": "darts {} s",
     "aim_windows_per_s": "aim {}",
-    "speedup_vs_anchor": "ours {}× faster",
+    "aim_seconds_per_refit": "aim {} s",
+    "speedup_vs_anchor": "speed-up vs anchor {}×",
 }
+# Top-level record fields that, like params, tell apart records of one figure.
+DIMENSIONS = ("threads",)
 ORDER = ["fetch", "features", "train", "backtest", "forecast", "attention"]
 NOISE_NOTE = (
     "Timings are medians of several runs after warm-up on a shared 2-core machine on which other "
@@ -81,19 +83,21 @@ def _with_unit(value: Any, unit: str) -> str:
     return f"{fmt(value)} {unit}".rstrip() if unit else fmt(value)
 
 
-def _params_text(params: dict[str, Any]) -> str:
-    return ", ".join(f"{k}={v}" for k, v in params.items() if not isinstance(v, list | dict))
+def _dims(rec: dict) -> dict[str, Any]:
+    """Scalar parameters of a record: its params plus the :data:`DIMENSIONS` fields."""
+    dims = {**rec.get("params", {}), **{k: rec[k] for k in DIMENSIONS if k in rec}}
+    return {k: v for k, v in dims.items() if not isinstance(v, list | dict)}
+
+
+def _params_text(rec: dict) -> str:
+    return ", ".join(f"{k}={v}" for k, v in _dims(rec).items())
 
 
 def _varying_label(rec: dict, same_figure: list[dict]) -> str:
-    """The params that tell apart records sharing a figure (e.g. ``coin=BTC``)."""
-    keys = [
-        k
-        for k, v in rec.get("params", {}).items()
-        if not isinstance(v, list | dict)
-        and len({str(r.get("params", {}).get(k)) for r in same_figure}) > 1
-    ]
-    return ", ".join(f"{k}={rec['params'][k]}" for k in keys)
+    """The parameters that tell apart records sharing a figure (e.g. ``coin=BTC``)."""
+    dims = _dims(rec)
+    keys = [k for k in dims if len({str(_dims(r).get(k)) for r in same_figure}) > 1]
+    return ", ".join(f"{k}={dims[k]}" for k in keys)
 
 
 def _command(name: str, quick: bool) -> str:
@@ -167,12 +171,39 @@ def _summary_rows(name: str, doc: dict, quick: bool) -> list[str]:
     return out
 
 
+def _train_pivot(doc: dict) -> list[str]:
+    """Windows/s per model (rows) and setting (columns: paper 1d, paper 1h, darts-anchor)."""
+    cells: dict[tuple[str, Any], dict[str, Any]] = {}
+    columns: list[str] = []
+    for rec in doc["records"]:
+        p = rec.get("params", {})
+        if rec.get("unit") != "windows/s" or "model" not in p or "setting" not in p:
+            continue
+        col = p["setting"] + (f" {rec['figure'].split()[-1]}" if p["setting"] == "paper" else "")
+        columns.append(col)
+        cells.setdefault((p["model"], rec.get("threads")), {})[col] = rec["value"]
+    if not cells:
+        return []
+    columns = list(dict.fromkeys(sorted(columns, key=lambda c: (c.startswith("darts"), c))))
+    lines = [
+        "Training throughput (windows/s: forward + backward + optimiser step), "
+        f"{_command('train', doc['quick'])}:",
+        "",
+        "| model | torch threads | " + " | ".join(columns) + " |",
+        "| --- | ---: | " + " | ".join("---:" for _ in columns) + " |",
+    ]
+    for (model, threads), row in cells.items():
+        vals = " | ".join(fmt(row.get(c)) for c in columns)
+        lines.append(f"| {model} | {fmt(threads)} | {vals} |")
+    return lines + [""]
+
+
 def _detail(name: str, doc: dict, quick: bool) -> list[str]:
     lines = [f"### {name}", "", f"{_command(name, quick)} — {_provenance(doc)}", ""]
     lines += ["| figure | parameters | value |", "| --- | --- | --- |"]
     for rec in doc["records"]:
         val = _with_unit(rec["value"], rec["unit"])
-        lines.append(f"| {rec['figure']} | {_params_text(rec.get('params', {}))} | {val} |")
+        lines.append(f"| {rec['figure']} | {_params_text(rec)} | {val} |")
     return lines + [""]
 
 
@@ -367,7 +398,10 @@ def render(
     for name in ordered:
         if name in docs:
             lines += _summary_rows(name, docs[name], quick)
-    lines += ["", "## Details", ""]
+    lines.append("")
+    if "train" in docs:
+        lines += _train_pivot(docs["train"])
+    lines += ["## Details", ""]
     for name in ordered:
         if name == "attention" and name in docs:
             lines += _attention(docs[name], quick, results_dir)

@@ -199,6 +199,10 @@ def summarise(cfg: Config, results: list[Any]) -> tuple[dict[str, Any], Any, Any
     summary = {
         "config_hash": cfg.hash(),
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        # report.md's header lists these keys: the models and the forecast origins tested
+        "models": list(dict.fromkeys(r.model for r in results)),
+        "test_start": str(min(r.timestamps[0] for r in results)) if results else None,
+        "test_end": str(max(r.timestamps[-1] for r in results)) if results else None,
         "config": cfg.to_dict(),
         "versions": package_versions(),
         "data_ranges": {

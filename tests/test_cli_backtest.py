@@ -85,6 +85,9 @@ def test_report_folder_is_complete(done):
     assert pngs == [f"{k}_BTC-USDT_1d.png" for k in ("actual_vs_pred", "equity", "fold_error")]
     assert all((report / p).stat().st_size > 1000 for p in pngs)
     md = (report / "report.md").read_text()
+    assert (
+        "- test_start: `2021-06-20" in md and "- models: `['lstm', 'persistence', 'drift']`" in md
+    )
     for m in MODELS:
         assert f"| {m} |" in md
     for p in pngs:

@@ -130,6 +130,25 @@ def test_a_pickle_exploit_is_refused_not_executed(tmp_path, writer):
     assert not marker.exists()
 
 
+def test_a_real_checkpoint_with_its_pickle_swapped_is_refused(tmp_path):
+    """The realistic attack: a valid checkpoint zip whose data.pkl was replaced by an exploit."""
+    import zipfile
+
+    path, _ = _saved_model(tmp_path, "gru")
+    marker = tmp_path / "pwned"
+    evil = tmp_path / "evil.pt"
+    with zipfile.ZipFile(path) as src, zipfile.ZipFile(evil, "w") as dst:
+        for item in src.infolist():
+            data = src.read(item.filename)
+            if item.filename.endswith("/data.pkl"):
+                data = pickle.dumps({"format": "cryptocast-checkpoint", "x": _Exploit(marker)}, 2)
+            dst.writestr(item, data)
+    with pytest.raises(CheckpointError, match="refused") as err:
+        load_checkpoint(evil)
+    _assert_one_line(err, evil)
+    assert not marker.exists()
+
+
 def _truncated(tmp_path: Path) -> bytes:
     path, _ = _saved_model(tmp_path, "lstm")
     blob = path.read_bytes()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections import Counter
 from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
@@ -44,8 +45,9 @@ DIMENSIONS = ("threads",)
 ORDER = ["fetch", "features", "train", "backtest", "forecast", "attention"]
 NOISE_NOTE = (
     "Timings are medians of several runs after warm-up on a shared 2-core machine on which other "
-    "test suites ran concurrently, so they are noisy (expect ±20 %); compare ratios measured in the "
-    "same run (speed-ups, crossovers) rather than absolute figures across runs."
+    "test suites ran concurrently, so they are noisy: a single figure can be off by 2x or more "
+    "when a burst of load hit it. Compare ratios measured in the same run (speed-ups, crossovers) "
+    "rather than absolute figures across runs."
 )
 
 
@@ -376,13 +378,27 @@ def render(
         "do not edit by hand. Tables only: `python -m bench.tables`. -->",
         "",
     ]
-    machines = {json.dumps(d["machine"], sort_keys=True) for d in docs.values()}
+    # torch_threads is what the benchmark left set when it wrote its file, so list it apart.
+    machines = {
+        json.dumps({k: v for k, v in d["machine"].items() if k != "torch_threads"}, sort_keys=True)
+        for d in docs.values()
+    }
     for mj in sorted(machines):
         m = json.loads(mj)
         lines.append(
             f"Machine: {m.get('cpu_count')} CPUs ({m.get('processor', '?')}, "
-            f"{m.get('platform', '?')}), Python {m.get('python')}, torch {m.get('torch')} with "
-            f"{m.get('torch_threads')} threads, CUDA: {m.get('cuda') or 'none'}."
+            f"{m.get('platform', '?')}), Python {m.get('python')}, torch {m.get('torch')}, "
+            f"CUDA: {m.get('cuda') or 'none'}."
+        )
+    if docs:
+        counts = Counter(d["machine"].get("torch_threads") for d in docs.values())
+        usual = counts.most_common(1)[0][0]
+        odd = [f"{n} {d['machine'].get('torch_threads')}" for n, d in docs.items()
+               if d["machine"].get("torch_threads") != usual]  # fmt: skip
+        lines[-1] = (
+            lines[-1][:-1]
+            + f", torch threads {usual}"
+            + (f" (set by the benchmark: {', '.join(odd)})." if odd else ".")
         )
     lines += ["", NOISE_NOTE, ""]
     missing = [n for n in ordered if n not in docs]

@@ -19,7 +19,10 @@ Settings:
 
 Each setting runs once per torch thread count (default 1 and 2: the darts anchors were taken at 2
 threads; on a CPU shared with other jobs 2 intra-op threads can be several times slower than 1,
-so both are recorded). Each record carries ``threads`` and the 1-minute load average.
+so both are recorded). Each record carries ``threads``, the OpenMP wait policy and the 1-minute
+load average. ``--omp-passive`` sets ``OMP_WAIT_POLICY=PASSIVE``: with other jobs on the cores,
+spinning OpenMP workers of the default policy made 2 threads up to 40x slower than 1 here, while
+passive waiting kept 2 threads at about the speed of 1.
 Run: ``python -m bench.bench_train`` (full, ~2-4 min on 2 cores), ``--threads 2`` (one count), or
 ``--quick`` (synthetic, 1 thread, smoke test only, <20 s).
 """
@@ -190,6 +193,7 @@ def _record(figure: str, value: float, unit: str, params: dict[str, Any], **extr
         "unit": unit,
         "params": params,
         "threads": torch.get_num_threads(),
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "default"),
         "loadavg_1m": _load(),
         **extra,
     }
@@ -327,7 +331,14 @@ if __name__ == "__main__":
     parser.add_argument(
         "--threads", type=int, nargs="+", help="torch thread counts (default: 1 2; quick: 1)"
     )
+    parser.add_argument(
+        "--omp-passive",
+        action="store_true",
+        help="OMP_WAIT_POLICY=PASSIVE: idle OpenMP threads sleep instead of spinning",
+    )
     args = parser.parse_args()
+    if args.omp_passive:  # read when torch loads OpenMP: must be set before the first import
+        os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
     results = run(args.quick, args.threads)
     for r in results:
         print(f"{r['figure']:56s} {r['value']:>10} {r['unit']}  threads={r['threads']}")

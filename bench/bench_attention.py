@@ -11,6 +11,8 @@ statistics, so one extra call runs under ``torch.autograd.profiler.profile(profi
 and the peak of the running sum of every op's self allocations (alloc − free, in time order) is
 taken: the peak bytes torch allocated during the call, above the (already allocated) inputs.
 
+Timings use ``OMP_WAIT_POLICY=PASSIVE`` unless set (see below).
+
 Run: ``python -m bench.bench_attention`` (full, ~5 min on 2 cores) or ``--quick`` (seconds).
 """
 
@@ -18,8 +20,15 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import time
 from typing import Any
+
+# Idle OpenMP threads sleep instead of spinning. On a shared 2-core machine a spinning barrier
+# waits out a whole scheduler slice whenever the other thread is descheduled, which inflated
+# multi-op FAVOR+ timings up to 10x under load; on an idle machine the effect is within noise.
+# Read when torch loads OpenMP, so it must be set before the first ``import torch``.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 NAME = "attention"
 B, HEADS = 1, 4

@@ -9,7 +9,7 @@ citations below. Nothing is typed in by hand.
 Usage::
 
     python scripts/compare_published.py                 # run the backtest, write the doc
-    python scripts/compare_published.py --reuse         # reuse reports/compare if its config matches
+    python scripts/compare_published.py --reuse         # reuse reports/compare (same config)
     python scripts/compare_published.py --data-dir data # candles from a data folder, not ../shared
 
 The periods differ: the paper has its own data range and train/test split; ours is the last year
@@ -48,7 +48,8 @@ PUBLISHED = [
     ("ETH", "BiLSTM", 83.95, 12.43),
     ("LTC", "BiLSTM", 8.02, 4.11),
 ]
-# Our closest model. The paper's BiLSTM is a plain bidirectional LSTM; ours adds Performer attention.
+# Our closest model. The paper's BiLSTM is a plain bidirectional LSTM; ours adds Performer
+# attention.
 OURS = {"LSTM": "lstm", "GRU": "gru", "BiLSTM": "performer_bilstm"}
 
 
@@ -175,6 +176,8 @@ def render(summary: dict, report: Path) -> str:
     firsts = sorted({v["test_first_origin"][:10] for v in ranges.values()})
     lasts = sorted({v["test_last_origin"][:10] for v in ranges.values()})
     period = f"{firsts[0]} .. {lasts[-1]}"
+    k = bt["retrain_every"]
+    every = "fold" if k == 1 else f"{k} folds"
     n = sorted({v["origins"] for v in ranges.values()})
     try:
         shown = report.resolve().relative_to(REPO)
@@ -189,9 +192,10 @@ def render(summary: dict, report: Path) -> str:
         "",
         "**The periods differ.** The paper's figures come from its own data range and train/test "
         "split. Ours are one-day-ahead forecasts on the test period "
-        f"**{period}** ({'/'.join(map(str, n))} forecast days per coin, Binance spot daily closes), "
+        f"**{period}** ({'/'.join(map(str, n))} forecast days per coin, Binance spot daily "
+        "closes), "
         f"walk-forward: {bt['fold_length']}-day folds, {bt['window']} training window, every model "
-        f"retrained each {'fold' if bt['retrain_every'] == 1 else str(bt['retrain_every']) + ' folds'} "
+        f"retrained each {every} "
         "on all earlier days only. Price-level RMSE and MAPE depend on the price level of the "
         "period, so compare each model with persistence (tomorrow = today) on the same days, "
         "not across the two sources.",

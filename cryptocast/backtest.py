@@ -83,6 +83,11 @@ def run_backtest(
     from cryptocast.evaluate.walkforward import fold_length_for, job_config, run_job, test_rows
     from cryptocast.runs import load_feature_table
 
+    # Passive OpenMP waiting, set before torch loads its OpenMP runtime (here, or in the spawned
+    # workers, which inherit it): with the default spin-waiting, torch's threads burn the cores
+    # whenever another process holds one, and a small LSTM fold on a busy 2-core machine took
+    # 10-50 s instead of ~1 s. A user's own setting wins.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     jobs = validate(cfg, data_dir)
     bt = cfg.backtest
     # Build features and check the folds of every series before any training starts.

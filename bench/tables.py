@@ -33,6 +33,7 @@ SUMMARY: dict[str, tuple[str, list[str]]] = {
 }
 # Extra record fields worth a note next to the value in the summary table.
 NOTES = {
+    "value_min": "fastest run {}",
     "seconds_per_fold": "{} s per fold",
     "darts_windows_per_s": "darts {}",
     "darts_seconds_per_refit": "darts {} s",

@@ -136,14 +136,19 @@ def _run_parallel(cfg: Config, data_dir: Path, jobs: list, workers: int, on_even
             }
             results: list[Any] = [None] * len(jobs)
             pending = set(futures)
-            while pending:
-                done, pending = wait(pending, timeout=0.25, return_when=FIRST_COMPLETED)
-                _drain(q, on_event, queue_mod)
-                for fut in done:
-                    i = futures[fut]
-                    results[i] = fut.result()  # re-raises a worker's CryptocastError here
-                    if on_event:
-                        on_event({"event": "job", "job": jobs[i]})
+            try:
+                while pending:
+                    done, pending = wait(pending, timeout=0.25, return_when=FIRST_COMPLETED)
+                    _drain(q, on_event, queue_mod)
+                    for fut in done:
+                        i = futures[fut]
+                        results[i] = fut.result()  # re-raises a worker's CryptocastError here
+                        if on_event:
+                            on_event({"event": "job", "job": jobs[i]})
+            except BaseException:
+                # Fail fast: drop the queued jobs instead of running them all before reporting.
+                pool.shutdown(wait=False, cancel_futures=True)
+                raise
             _drain(q, on_event, queue_mod)
     return results
 

@@ -306,3 +306,18 @@ def test_two_workers_give_the_same_metrics_as_one(data_dir):
         assert a.fold_info == b.fold_info
     keys = ["n", "rmse", "mae", "mape", "directional_accuracy", "skill_rmse", "sharpe"]
     assert [[rec[k] for k in keys] for rec in s1] == [[rec[k] for k in keys] for rec in s2]
+
+
+def test_a_job_failing_in_a_worker_raises_its_own_error(data_dir, cheat_model):
+    """A worker's CryptocastError reaches the caller as itself (the CLI's one-line message).
+    ``cheat`` is registered only in this process, so building it fails in the spawned worker."""
+    from cryptocast.backtest import run_backtest
+    from cryptocast.errors import ConfigError
+
+    store(data_dir, make_ohlcv(220, "1d", start="2021-01-01", seed=4))
+    cfg = config(
+        "backtest.models=[cheat, persistence, drift]", "backtest.test_start=2021-06-01",
+        "backtest.fold_length=40", "backtest.workers=2",
+    )  # fmt: skip
+    with pytest.raises(ConfigError, match="unknown model 'cheat'"):
+        run_backtest(cfg, data_dir)

@@ -186,3 +186,18 @@ def test_validate_all_reports_an_invalid_results_file(tmp_path: Path) -> None:
     assert validate_all(tmp_path, quick=False) == []
     errors = validate_all(tmp_path, quick=True)
     assert len(errors) == 1 and errors[0].startswith("attention.quick.json: records[0]"), errors
+
+
+def test_bench_run_fails_when_a_benchmark_times_out(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench.run", "--quick", "--only", "fetch", "--timeout", "0.5"]
+        + ["--results-dir", str(tmp_path / "results")],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "fetch: " in proc.stdout and "timed out after" in proc.stdout
+    assert "0/1 benchmarks ok" in proc.stdout
+    assert not (tmp_path / "results" / "fetch.quick.json").exists()

@@ -121,6 +121,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"schema: {err}")
     md = markdown_path(results_dir, args.quick)
     md.write_text(render(results_dir, args.quick))
+    if not args.quick and results_dir == RESULTS_DIR:
+        from bench.tables import update_readme
+
+        update_readme(RESULTS_DIR.parent.parent / "README.md", results_dir)
 
     failed = [o.name for o in outcomes if not o.ok]
     total = time.perf_counter() - t_all

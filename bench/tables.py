@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 from collections import Counter
 from fnmatch import fnmatchcase
 from pathlib import Path
@@ -252,6 +253,40 @@ def markdown_path(results_dir: Path, quick: bool) -> Path:
     return Path(results_dir).parent / ("RESULTS.quick.md" if quick else "RESULTS.md")
 
 
+README_START, README_END = "<!-- bench:start -->", "<!-- bench:end -->"
+
+
+def readme_block(results_dir: Path = RESULTS_DIR) -> str:
+    """The README's performance block: machine, summary, training and attention tables.
+
+    Cut from the same rendering as ``RESULTS.md`` (headings one level down, links relative to
+    the repository root), so the README never carries a typed number.
+    """
+    doc = render(results_dir, False)
+    body = doc.split("## Details")[0].split("-->", 1)[1].strip()
+    docs = load_results(results_dir, False)
+    if "attention" in docs:
+        from bench.tables_attention import attention_section
+
+        body += "\n\n" + "\n".join(attention_section(docs["attention"], False, results_dir))
+    body = re.sub(r"^(#{2,3}) ", lambda m: "#" + m.group(1) + " ", body, flags=re.M)
+    body = body.replace("](results/", "](bench/results/")
+    return body.strip() + "\n"
+
+
+def update_readme(readme: Path, results_dir: Path = RESULTS_DIR) -> bool:
+    """Replace the text between the bench markers in ``readme``; True if it changed."""
+    text = readme.read_text()
+    if README_START not in text or README_END not in text:
+        return False
+    head, rest = text.split(README_START, 1)
+    _, tail = rest.split(README_END, 1)
+    new = f"{head}{README_START}\n{readme_block(results_dir)}{README_END}{tail}"
+    if new != text:
+        readme.write_text(new)
+    return new != text
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="render the *.quick.json results")
@@ -259,3 +294,5 @@ if __name__ == "__main__":
     path = markdown_path(RESULTS_DIR, args.quick)
     path.write_text(render(RESULTS_DIR, args.quick))
     print(path)
+    if not args.quick and update_readme(RESULTS_DIR.parent.parent / "README.md"):
+        print("README.md performance block updated")

@@ -142,6 +142,18 @@ def test_results_md_is_generated_from_the_json_files() -> None:
     )
 
 
+def test_readme_performance_block_is_generated_from_the_json_files() -> None:
+    from bench.tables import README_END, README_START, readme_block
+
+    if changed := _uncommitted_results():
+        pytest.skip(f"uncommitted results {changed}; python -m bench.tables, then commit both")
+    readme = (REPO / "README.md").read_text()
+    block = readme.split(README_START, 1)[1].split(README_END, 1)[0]
+    assert block.strip() == readme_block(RESULTS).strip(), (
+        "README's performance block is stale or hand-edited; regenerate: python -m bench.tables"
+    )
+
+
 def test_render_lists_missing_benchmarks_and_attention_tables(tmp_path: Path) -> None:
     (tmp_path / "attention.json").write_text(json.dumps(_attention_doc()))
     md = render(tmp_path, quick=False, names=["fetch", "attention"])

@@ -136,3 +136,21 @@ def test_drift_is_an_oracle_on_a_straight_line():
     drift = _build("drift")
     drift.fit_naive(y_train, np.zeros(H))
     np.testing.assert_allclose(drift(torch.zeros(4, L, F)).numpy(), y_train[:4], rtol=1e-6)
+
+
+def test_cpu_dropout_keeps_the_expectation_and_is_identity_in_eval():
+    from cryptocast.models.common import Dropout
+
+    torch.manual_seed(0)
+    d = Dropout(0.25).train()
+    x = torch.ones(400, 500, requires_grad=True)
+    y = d(x)
+    dropped = (y == 0).float().mean().item()
+    assert abs(dropped - 0.25) < 0.005, dropped
+    assert abs(y.mean().item() - 1.0) < 0.01
+    assert torch.all((y == 0) | torch.isclose(y, torch.tensor(1 / 0.75)))
+    y.sum().backward()  # the gradient is the mask itself
+    torch.testing.assert_close(x.grad, y.detach())
+    d.eval()
+    assert d(x) is x
+    assert Dropout(0.0).train()(x) is x

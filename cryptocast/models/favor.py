@@ -20,6 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from cryptocast.models.common import Dropout
+
 
 def default_nb_features(dim_heads: int) -> int:
     """About d·ln(d) random features, the paper's recommendation (Theorem 4)."""
@@ -300,7 +302,7 @@ class FavorSelfAttention(nn.Module):
         self.qkv = nn.Linear(d_model, 3 * d_model)
         self.attn = FastAttention(self.head_dim, nb_features, redraw_interval=redraw_interval)
         self.out = nn.Linear(d_model, d_model)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         B, L, D = x.shape

@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from cryptocast.models.common import EncoderStem, ForecastHead
+from cryptocast.models.common import Dropout, EncoderStem, ForecastHead
 from cryptocast.models.favor import FastAttention, FavorSelfAttention
 from cryptocast.models.registry import register
 
@@ -36,7 +36,7 @@ class PerformerBiLSTMBlock(nn.Module):
         self.norm1 = nn.LayerNorm(d_model)
         self.lstm = nn.LSTM(d_model, lstm_hidden, batch_first=True, bidirectional=True)
         self.ff_out = nn.Linear(2 * lstm_hidden, d_model)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.norm2 = nn.LayerNorm(d_model)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cryptocast.models.common import EncoderStem, ForecastHead
+from cryptocast.models.common import Dropout, EncoderStem, ForecastHead
 from cryptocast.models.registry import register
 
 
@@ -27,15 +27,15 @@ class SoftmaxSelfAttention(nn.Module):
         self.head_dim = d_model // n_heads
         self.qkv = nn.Linear(d_model, 3 * d_model)
         self.out = nn.Linear(d_model, d_model)
-        self.attn_dropout = dropout
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         B, L, D = x.shape
         qkv = self.qkv(x).view(B, L, 3, self.n_heads, self.head_dim).permute(2, 0, 3, 1, 4)
-        y = F.scaled_dot_product_attention(
-            qkv[0], qkv[1], qkv[2], dropout_p=self.attn_dropout if self.training else 0.0
-        )  # (B, H, L, Dh)
+        # No dropout on the attention probabilities: the Performer has no attention matrix to drop
+        # out, so both models regularise only the residual branches (like for like); on the CPU
+        # it would also force SDPA's math path, materialising and masking (B, H, L, L).
+        y = F.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2])  # (B, H, L, Dh)
         y = y.transpose(1, 2).reshape(B, L, D)  # (B, L, D)
         return self.dropout(self.out(y))
 
@@ -50,10 +50,10 @@ class TransformerBlock(nn.Module):
         self.ff = nn.Sequential(
             nn.Linear(d_model, dim_feedforward),
             nn.GELU(),
-            nn.Dropout(dropout),
+            Dropout(dropout),
             nn.Linear(dim_feedforward, d_model),
         )
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.norm2 = nn.LayerNorm(d_model)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -79,6 +79,35 @@ class Dropout(nn.Module):
         return f"p={self.p}"
 
 
+class MultiHeadSelfAttention(nn.Module):
+    """qkv projection, split into heads, ``attend``, merge, output projection: (B, L, D) -> same.
+
+    Subclasses supply ``attend(q, k, v)`` on (B, H, L, Dh) tensors: exact softmax for the
+    transformer, FAVOR+ for the Performer, so the two differ only in that call.
+    """
+
+    def __init__(self, d_model: int, n_heads: int, dropout: float) -> None:
+        super().__init__()
+        if d_model % n_heads:
+            raise ValueError(f"d_model ({d_model}) must be divisible by n_heads ({n_heads})")
+        self.n_heads = n_heads
+        self.head_dim = d_model // n_heads
+        self.qkv = nn.Linear(d_model, 3 * d_model)
+        self.out = nn.Linear(d_model, d_model)
+        self.dropout = Dropout(dropout)
+
+    def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        B, L, D = x.shape
+        # (B, L, 3D) -> (3, B, H, L, Dh)
+        qkv = self.qkv(x).view(B, L, 3, self.n_heads, self.head_dim).permute(2, 0, 3, 1, 4)
+        y = self.attend(qkv[0], qkv[1], qkv[2])  # (B, H, L, Dh)
+        y = y.transpose(1, 2).reshape(B, L, D)  # (B, L, D)
+        return self.dropout(self.out(y))
+
+
 class EncoderStem(nn.Module):
     """Input projection F -> d_model plus positional encoding: (B, L, F) -> (B, L, D)."""
 

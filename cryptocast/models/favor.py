@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cryptocast.models.common import Dropout
+from cryptocast.models.common import MultiHeadSelfAttention
 
 
 def default_nb_features(dim_heads: int) -> int:
@@ -283,7 +283,7 @@ class FastAttention(nn.Module):
         )
 
 
-class FavorSelfAttention(nn.Module):
+class FavorSelfAttention(MultiHeadSelfAttention):
     """Multi-head self-attention with FAVOR+ in place of softmax: (B, L, D) -> (B, L, D)."""
 
     def __init__(
@@ -294,23 +294,11 @@ class FavorSelfAttention(nn.Module):
         redraw_interval: int = 1000,
         dropout: float = 0.0,
     ) -> None:
-        super().__init__()
-        if d_model % n_heads:
-            raise ValueError(f"d_model ({d_model}) must be divisible by n_heads ({n_heads})")
-        self.n_heads = n_heads
-        self.head_dim = d_model // n_heads
-        self.qkv = nn.Linear(d_model, 3 * d_model)
+        super().__init__(d_model, n_heads, dropout)
         self.attn = FastAttention(self.head_dim, nb_features, redraw_interval=redraw_interval)
-        self.out = nn.Linear(d_model, d_model)
-        self.dropout = Dropout(dropout)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        B, L, D = x.shape
-        # (B, L, 3D) -> (3, B, H, L, Dh)
-        qkv = self.qkv(x).view(B, L, 3, self.n_heads, self.head_dim).permute(2, 0, 3, 1, 4)
-        y = self.attn(qkv[0], qkv[1], qkv[2])  # (B, H, L, Dh)
-        y = y.transpose(1, 2).reshape(B, L, D)  # (B, L, D)
-        return self.dropout(self.out(y))
+    def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        return self.attn(q, k, v)  # (B, H, L, Dh)
 
 
 def exact_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:

@@ -12,32 +12,18 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cryptocast.models.common import Dropout, EncoderStem, ForecastHead
+from cryptocast.models.common import Dropout, EncoderStem, ForecastHead, MultiHeadSelfAttention
 from cryptocast.models.registry import register
 
 
-class SoftmaxSelfAttention(nn.Module):
+class SoftmaxSelfAttention(MultiHeadSelfAttention):
     """Exact multi-head self-attention: (B, L, D) -> (B, L, D)."""
 
-    def __init__(self, d_model: int, n_heads: int, dropout: float) -> None:
-        super().__init__()
-        if d_model % n_heads:
-            raise ValueError(f"d_model ({d_model}) must be divisible by n_heads ({n_heads})")
-        self.n_heads = n_heads
-        self.head_dim = d_model // n_heads
-        self.qkv = nn.Linear(d_model, 3 * d_model)
-        self.out = nn.Linear(d_model, d_model)
-        self.dropout = Dropout(dropout)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        B, L, D = x.shape
-        qkv = self.qkv(x).view(B, L, 3, self.n_heads, self.head_dim).permute(2, 0, 3, 1, 4)
+    def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
         # No dropout on the attention probabilities: the Performer has no attention matrix to drop
         # out, so both models regularise only the residual branches (like for like); on the CPU
         # it would also force SDPA's math path, materialising and masking (B, H, L, L).
-        y = F.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2])  # (B, H, L, Dh)
-        y = y.transpose(1, 2).reshape(B, L, D)  # (B, L, D)
-        return self.dropout(self.out(y))
+        return F.scaled_dot_product_attention(q, k, v)  # (B, H, L, Dh)
 
 
 class TransformerBlock(nn.Module):

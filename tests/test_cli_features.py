@@ -97,3 +97,22 @@ def test_one_missing_series_fails_that_series_only(data_dir):
     assert result.exit_code == 8
     assert "LTC/USDT 1d: failed" in result.output and "cryptocast fetch" in result.output
     assert "BTC/USDT 1d" in result.output and _features_file(data_dir).is_file()
+
+
+def test_exchange_comes_from_the_config_unless_given(data_dir, tmp_path):
+    from cryptocast.data.store import series_path, write_parquet_atomic
+
+    path = series_path(data_dir, "kraken", "BTC/USDT", "1d")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_parquet_atomic(make_ohlcv(300, "1d"), path)
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("data:\n  exchange: kraken\n")
+    result = _run("--data-dir", str(data_dir), "-s", "BTC/USDT", "-t", "1d", "-c", str(cfg))
+    assert result.exit_code == 0, result.output
+    assert (data_dir / "features" / "kraken" / "BTC-USDT_1d.parquet").is_file()
+    # an explicit --exchange wins: nothing is stored for binance, so it says to fetch
+    result = _run(
+        "--data-dir", str(data_dir), "-s", "BTC/USDT", "-t", "1d", "-c", str(cfg),
+        "--exchange", "binance",
+    )  # fmt: skip
+    assert result.exit_code == 3 and "cryptocast fetch" in result.output

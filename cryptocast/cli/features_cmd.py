@@ -10,7 +10,6 @@ import typer
 from cryptocast.cli.app import (
     ConfigOpt,
     DataDirOpt,
-    ExchangeOpt,
     SetOpt,
     SymbolOpt,
     TimeframeOpt,
@@ -24,7 +23,10 @@ from cryptocast.cli.app import (
 def features(
     symbol: SymbolOpt = None,
     timeframe: TimeframeOpt = None,
-    exchange: ExchangeOpt = "binance",
+    exchange: Annotated[
+        str | None,
+        typer.Option("--exchange", help="ccxt exchange id [default: the config's data.exchange]."),
+    ] = None,
     data_dir: DataDirOpt = Path("data"),
     config: ConfigOpt = None,
     set_: SetOpt = None,
@@ -40,7 +42,9 @@ def features(
     from cryptocast.features import build_features, feature_columns, indicator_specs
     from cryptocast.timeframes import symbol_slug, validate_timeframe
 
-    cfg = load_config(config, set_ or []).features
+    full = load_config(config, set_ or [])
+    cfg = full.features
+    exchange = exchange or full.data.exchange
     indicator_specs(cfg)  # an unknown indicator or parameter stops here, before any work
     symbols = symbol or list(DEFAULT_SYMBOLS)
     timeframes = timeframe or list(DEFAULT_TIMEFRAMES)

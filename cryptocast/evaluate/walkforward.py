@@ -77,7 +77,8 @@ def test_rows(df: pd.DataFrame, cfg: Config) -> tuple[int, int]:
         if start > ts.iloc[-1] or start < ts.iloc[0]:
             raise DataError(
                 f"--test-start {bt.test_start} is outside the data "
-                f"({ts.iloc[0]:%Y-%m-%d} .. {ts.iloc[-1]:%Y-%m-%d}); pick a date inside it"
+                f"({ts.iloc[0]:%Y-%m-%d} .. {ts.iloc[-1]:%Y-%m-%d}, the first candles go to the "
+                "indicators' warm-up); pick a date inside it"
             )
         lo = int(ts.searchsorted(start))
     else:

@@ -117,6 +117,7 @@ def train_run(
     """Train ``cfg.model`` on ``cfg.data`` and write a complete run directory."""
     from cryptocast.checkpoint import save_checkpoint
     from cryptocast.evaluate.metrics import point_metrics
+    from cryptocast.evaluate.report import to_jsonable
     from cryptocast.models.registry import build_model, is_trainable
     from cryptocast.train import fit, predict_prices, resolve_device, seed_everything
     from cryptocast.windows import prepare, split_bounds
@@ -146,14 +147,17 @@ def train_run(
         "history": result.history,
         "best_epoch": result.best_epoch,
         "best_val_loss": result.best_val_loss,
+        "best_epoch_selected_on": result.selected_on,
         "stopped_early": result.stopped_early,
         "train_seconds": result.seconds,
         "windows_per_s": result.windows_per_s,
         "n_windows": {k: int(len(v)) for k, v in data.ends.items()},
         "dropped_gap_windows": int(getattr(data, "dropped_gap_windows", 0)),
-        "test": _jsonable(test_metrics),
+        "test": test_metrics,
     }
-    (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    # strict JSON: NaN (e.g. no validation loss) is written as null
+    text = json.dumps(to_jsonable(metrics), indent=2, allow_nan=False)
+    (run_dir / "metrics.json").write_text(text)
     save_checkpoint(run_dir / CHECKPOINT, model, checkpoint_meta(cfg, data, df, result))
     return RunResult(run_dir=run_dir, metrics=metrics)
 
@@ -162,18 +166,6 @@ def _true_prices(data: Any, ends: np.ndarray) -> np.ndarray:
     """Realised closes (n, H): close at rows e+1..e+H."""
     steps = np.arange(1, data.horizon + 1)
     return data.close[np.asarray(ends)[:, None] + steps[None, :]]
-
-
-def _jsonable(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {k: _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, np.generic):
-        return obj.item()
-    return obj
 
 
 def latest_run(runs_dir: Path, name: str) -> Path:

@@ -25,7 +25,8 @@ class TrainResult:
 
     history: list[dict[str, float]] = field(default_factory=list)
     best_epoch: int = 0
-    best_val_loss: float = float("nan")
+    best_val_loss: float = float("nan")  # nan when there is no validation segment
+    selected_on: str = "val_loss"  # "train_loss" when there is no validation segment
     stopped_early: bool = False
     device: str = "cpu"
     seconds: float = 0.0
@@ -203,6 +204,8 @@ def fit(
                 break
     if best_state is not None:
         model.load_state_dict(best_state)
+    if len(val_ends) == 0:  # the best epoch was picked on the training loss: say so
+        result.best_val_loss, result.selected_on = float("nan"), "train_loss"
     model.eval()
     result.seconds = time.perf_counter() - t_start
     result.windows_per_s = n_seen / result.seconds if result.seconds > 0 else 0.0

@@ -194,3 +194,26 @@ def test_scaler_is_fit_on_training_rows_only(tmp_path: Path):
     assert metas[0]["y_scaler"] == metas[1]["y_scaler"]
     # control: the shocked rows were used (in the test segment), so the test metrics moved
     assert metas[0]["test"]["rmse"] != metas[1]["test"]["rmse"]
+
+
+def test_without_a_validation_segment_metrics_say_the_epoch_was_picked_on_training_loss(
+    tmp_path: Path,
+):
+    import json
+
+    from cryptocast.data.store import series_path, write_parquet_atomic
+    from cryptocast.runs import train_run
+
+    path = series_path(tmp_path / "data", "binance", "BTC/USDT", "1d")
+    path.parent.mkdir(parents=True)
+    write_parquet_atomic(make_ohlcv(300), path)
+    cfg = tiny_config(
+        model={"name": "lstm"},
+        split={"train": 0.8, "val": 0.0},
+        output={"runs_dir": str(tmp_path / "runs")},
+    )
+    run = train_run(cfg, tmp_path / "data")
+    metrics = json.loads((run.run_dir / "metrics.json").read_text())  # strict JSON: no NaN
+    assert metrics["best_val_loss"] is None
+    assert metrics["best_epoch_selected_on"] == "train_loss"
+    assert all(row["val_loss"] is None for row in metrics["history"])

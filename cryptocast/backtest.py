@@ -79,31 +79,23 @@ def run_backtest(
     on_event: Callable[[dict[str, Any]], None] | None = None,
 ) -> list[Any]:
     """Run every job; returns ``JobResult``s in job order. ``on_event`` sees fold/job events."""
-    from cryptocast.evaluate.folds import make_folds
-    from cryptocast.evaluate.walkforward import fold_length_for, job_config, run_job, test_rows
+    from cryptocast.evaluate.walkforward import job_config, job_folds, run_job
     from cryptocast.runs import load_feature_table
+    from cryptocast.train import prefer_passive_openmp
 
-    # Passive OpenMP waiting, set before torch loads its OpenMP runtime (here, or in the spawned
-    # workers, which inherit it): with the default spin-waiting, torch's threads burn the cores
-    # whenever another process holds one, and a small LSTM fold on a busy 2-core machine took
-    # 10-50 s instead of ~1 s. A user's own setting wins.
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    prefer_passive_openmp()  # before torch loads here or in the spawned workers
     jobs = validate(cfg, data_dir)
     bt = cfg.backtest
     # Build features and check the folds of every series before any training starts.
-    plan: dict[tuple[str, str], int] = {}
+    tables: dict[tuple[str, str], Any] = {}
+    n_folds: dict[tuple[str, str], int] = {}
     for s, t in dict.fromkeys((s, t) for s, t, _ in jobs):
         c = job_config(cfg, s, t, jobs[0][2])
-        df = load_feature_table(c, data_dir)
-        lo, hi = test_rows(df, c)
-        folds = make_folds(
-            len(df), lo, hi, fold_length_for(c, t), c.features.horizon, bt.window, bt.train_length,
-            bt.retrain_every, bt.val_fraction, lookback=c.features.lookback,
-        )  # fmt: skip
-        plan[(s, t)] = len(folds)
+        tables[(s, t)] = load_feature_table(c, data_dir)
+        n_folds[(s, t)] = len(job_folds(tables[(s, t)], c))
     if on_event:
         on_event(
-            {"event": "plan", "jobs": len(jobs), "folds": sum(plan[(s, t)] for s, t, _ in jobs)}
+            {"event": "plan", "jobs": len(jobs), "folds": sum(n_folds[(s, t)] for s, t, _ in jobs)}
         )
     workers = min(max(1, bt.workers), len(jobs))
     if workers == 1:
@@ -112,7 +104,8 @@ def run_backtest(
         torch.set_num_threads(_threads(cfg, 1))
         results = []
         for job in jobs:
-            results.append(run_job(cfg, data_dir, *job, on_fold=on_event))
+            # the tables built above serve every model of their series (workers reload them)
+            results.append(run_job(cfg, data_dir, *job, on_fold=on_event, df=tables[job[:2]]))
             if on_event:
                 on_event({"event": "job", "job": job})
         return results

@@ -120,7 +120,7 @@ def train_run(
     from cryptocast.evaluate.report import to_jsonable
     from cryptocast.models.registry import build_model, is_trainable
     from cryptocast.train import fit, predict_prices, resolve_device, seed_everything
-    from cryptocast.windows import prepare, split_bounds
+    from cryptocast.windows import prepare, realised_closes, split_bounds
 
     resolve_device(cfg.train.device)  # fail fast, before any work
     is_trainable(cfg.model.name)  # unknown model name: ConfigError before features are built
@@ -136,7 +136,7 @@ def train_run(
     test_metrics: dict[str, Any] = {}
     if len(test_ends):
         pred = predict_prices(model, data, test_ends)
-        true = _true_prices(data, test_ends)
+        true = realised_closes(data.close, test_ends, data.horizon)
         test_metrics = point_metrics(true, pred, data.close[test_ends])
     run_dir = new_run_dir(cfg)
     (run_dir / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
@@ -160,12 +160,6 @@ def train_run(
     (run_dir / "metrics.json").write_text(text)
     save_checkpoint(run_dir / CHECKPOINT, model, checkpoint_meta(cfg, data, df, result))
     return RunResult(run_dir=run_dir, metrics=metrics)
-
-
-def _true_prices(data: Any, ends: np.ndarray) -> np.ndarray:
-    """Realised closes (n, H): close at rows e+1..e+H."""
-    steps = np.arange(1, data.horizon + 1)
-    return data.close[np.asarray(ends)[:, None] + steps[None, :]]
 
 
 def latest_run(runs_dir: Path, name: str) -> Path:

@@ -34,6 +34,19 @@ class TrainResult:
     trained: bool = True
 
 
+def prefer_passive_openmp() -> None:
+    """Let idle OpenMP threads sleep instead of spin; call before torch loads OpenMP.
+
+    With the default spin-waiting, torch's threads burn the cores whenever another process holds
+    one: on a busy 2-core machine 2-thread training ran up to 40x slower than 1 thread
+    (bench/bench_train.py) and a small LSTM backtest fold took 10-50 s instead of ~1 s. Spawned
+    backtest workers inherit the setting. A user's own OMP_WAIT_POLICY wins.
+    """
+    import os
+
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
 def resolve_device(name: str) -> Any:
     """``auto`` -> cuda if available else cpu; ``cuda`` without a GPU is a ConfigError."""
     import torch
@@ -266,9 +279,7 @@ def predict_scaled(
 
 
 def predict_prices(model: Any, data: Any, ends: np.ndarray, device: str = "cpu") -> np.ndarray:
-    """Price forecasts (n, H) for windows ending at ``ends``: unscale, then invert the target."""
-    from cryptocast.features import target_to_price
+    """Price forecasts (n, H) for windows ending at ``ends``, through the one ``Predictor`` path."""
+    from cryptocast.inference import Predictor
 
-    scaled = predict_scaled(model, data.X, ends, data.lookback, device=device)
-    raw = data.y_scaler.inverse_transform(scaled)
-    return target_to_price(raw, data.close[np.asarray(ends)], data.target)
+    return Predictor.from_prepared(model, data).predict_rows(data.X, data.close, ends, device)

@@ -228,6 +228,12 @@ def prepare(
     )
 
 
+def realised_closes(close: np.ndarray, ends: np.ndarray, horizon: int) -> np.ndarray:
+    """Realised closes (n, H) after origins ``ends``: rows ``e+1 .. e+H`` (row shift, as targets)."""
+    steps = np.arange(1, horizon + 1)
+    return np.asarray(close)[np.asarray(ends)[:, None] + steps[None, :]]
+
+
 def gather_windows(X: Any, ends: Any, lookback: int) -> Any:
     """Input windows (B, L, F) for origins ``ends`` (B,) from the table ``X`` (N, F).
 

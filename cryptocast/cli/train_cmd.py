@@ -21,16 +21,14 @@ def train(
 
     Writes runs/{name}-{timestamp}/ with checkpoint.pt, metrics.json and config.yaml.
     """
-    import os
 
     from rich.table import Table
 
     from cryptocast.config import load_config
     from cryptocast.runs import train_run
+    from cryptocast.train import prefer_passive_openmp
 
-    # Before torch loads OpenMP: spin-waiting threads made 2-thread training on a busy 2-core
-    # machine up to 40x slower than 1 thread (bench/bench_train.py). A user's own setting wins.
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    prefer_passive_openmp()  # before anything below loads torch
 
     cfg = load_config(config, set_ or [])
     d, m = cfg.data, cfg.model

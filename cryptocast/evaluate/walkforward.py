@@ -99,6 +99,18 @@ def test_rows(df: pd.DataFrame, cfg: Config) -> tuple[int, int]:
     return lo, hi
 
 
+def job_folds(df: pd.DataFrame, cfg: Config) -> list:
+    """The walk-forward folds of one series (``cfg`` pointed at it by ``job_config``)."""
+    from cryptocast.evaluate.folds import make_folds
+
+    bt, f = cfg.backtest, cfg.features
+    lo, hi = test_rows(df, cfg)
+    return make_folds(
+        len(df), lo, hi, fold_length_for(cfg, cfg.data.timeframe), f.horizon, bt.window,
+        bt.train_length, bt.retrain_every, bt.val_fraction, lookback=f.lookback,
+    )  # fmt: skip
+
+
 def run_job(
     cfg: Config,
     data_dir: Path,
@@ -109,24 +121,19 @@ def run_job(
     df: pd.DataFrame | None = None,
 ) -> JobResult:
     """Walk forward over the test period of one series with one model."""
-    from cryptocast.evaluate.folds import make_folds
     from cryptocast.inference import Predictor
     from cryptocast.models.registry import build_model
     from cryptocast.runs import load_feature_table
     from cryptocast.train import fit, seed_everything
-    from cryptocast.windows import prepare, window_ends
+    from cryptocast.windows import prepare, realised_closes, window_ends
 
     t0 = time.perf_counter()
     c = job_config(cfg, symbol, timeframe, model_name)
-    f, bt = c.features, c.backtest
+    f = c.features
     if df is None:
         df = load_feature_table(c, data_dir)
     n, L, H = len(df), f.lookback, f.horizon
-    lo, hi = test_rows(df, c)
-    folds = make_folds(
-        n, lo, hi, fold_length_for(c, timeframe), H, bt.window, bt.train_length, bt.retrain_every,
-        bt.val_fraction, lookback=L,
-    )  # fmt: skip
+    folds = job_folds(df, c)
     gaps = df["gap_before"].to_numpy("int64")
     close = df["close"].to_numpy("float64")
     out_ends, out_folds, preds, info = [], [], [], []
@@ -159,7 +166,6 @@ def run_job(
         if on_fold is not None:
             on_fold({"symbol": symbol, "timeframe": timeframe, "model": model_name, **rec})
     ends = np.concatenate(out_ends)
-    steps = np.arange(1, H + 1)
     ts = df["timestamp"].to_numpy()
     return JobResult(
         symbol=symbol,
@@ -168,7 +174,7 @@ def run_job(
         timestamps=ts[ends],
         folds=np.concatenate(out_folds),
         last_close=close[ends],
-        y_true=close[ends[:, None] + steps[None, :]],
+        y_true=realised_closes(close, ends, H),
         y_pred=np.concatenate(preds),
         fold_info=info,
         seconds=time.perf_counter() - t0,

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -88,3 +91,47 @@ def forecast_run(tmp_path_factory) -> Path:
     write_parquet_atomic(candles, series_path(data, "binance", "BTC/USDT", "1d"))
     overrides = ["train.epochs=1", "train.device=cpu", f"output.runs_dir={root / 'runs'}"]
     return train_run(load_config(TINY_CONFIG, overrides), data).run_dir
+
+
+@pytest.fixture
+def restore_torch_threads() -> Iterator[None]:
+    """fit() sets torch's process-wide thread count; give later test modules theirs back."""
+    import torch
+
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def one_torch_thread() -> Iterator[None]:
+    """Tiny tensors: one thread is fastest, and robust to other processes using the cores
+    (OpenMP threads spinning against each other)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@contextmanager
+def data_lock_held_elsewhere(data_dir: Path) -> Iterator[None]:
+    """Hold ``data_lock(data_dir)`` from another thread for the duration of the block."""
+    from cryptocast.data.store import data_lock
+
+    held, release = threading.Event(), threading.Event()
+
+    def holder() -> None:
+        with data_lock(data_dir):
+            held.set()
+            release.wait(5)
+
+    t = threading.Thread(target=holder)
+    t.start()
+    try:
+        assert held.wait(5)
+        yield
+    finally:
+        release.set()
+        t.join(5)

@@ -32,12 +32,7 @@ FAST = [
 ]
 
 
-@pytest.fixture(autouse=True)
-def _restore_torch_threads():
-    """fit() sets torch's process-wide thread count; give other test modules theirs back."""
-    threads = torch.get_num_threads()
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("restore_torch_threads")
 
 
 def store(data_dir: Path, candles: pd.DataFrame, symbol: str = SYMBOL) -> Path:

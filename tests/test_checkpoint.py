@@ -20,12 +20,7 @@ from tests.test_train import tiny_config
 N_FEATURES, HORIZON, LOOKBACK = 5, 2, 8
 
 
-@pytest.fixture(autouse=True)
-def _restore_torch_threads():
-    """fit() sets torch's process-wide thread count; give other test modules theirs back."""
-    threads = torch.get_num_threads()
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("restore_torch_threads")
 
 
 def _meta(cfg, data=None) -> dict:

@@ -19,11 +19,7 @@ runner = CliRunner()
 MODELS = ["lstm", "persistence", "drift"]
 
 
-@pytest.fixture(autouse=True)
-def _restore_torch_threads():
-    threads = torch.get_num_threads()
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("restore_torch_threads")
 
 
 def _backtest(data_dir: Path, report: Path, *args: str):

@@ -18,12 +18,7 @@ from tests.conftest import TINY_CONFIG, make_ohlcv
 runner = CliRunner()
 
 
-@pytest.fixture(autouse=True)
-def _restore_torch_threads():
-    """fit() sets torch's process-wide thread count; give other test modules theirs back."""
-    threads = torch.get_num_threads()
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("restore_torch_threads")
 
 
 def _run(*args: str):

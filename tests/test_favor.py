@@ -14,14 +14,7 @@ from cryptocast.models.favor import (
     orthogonal_gaussian_matrix,
 )
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # Small tensors: one thread is fastest and robust to other processes using the cores.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _qkv(seed: int, L: int = 128, d: int = 16, scale: float = 0.5):

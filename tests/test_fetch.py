@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import random
-import threading
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
@@ -13,9 +12,9 @@ import pytest
 
 from cryptocast.data.exchange import RetryPolicy, call_with_retry, make_exchange
 from cryptocast.data.fetch import fetch_many, fetch_series
-from cryptocast.data.store import data_lock, load_series, series_path
+from cryptocast.data.store import load_series, series_path
 from cryptocast.errors import ConfigError, DataError, ExchangeError, LockedError
-from tests.conftest import make_ohlcv
+from tests.conftest import data_lock_held_elsewhere, make_ohlcv
 from tests.fake_exchange import FakeExchange
 
 SYMBOLS = ["BTC/USDT", "ETH/USDT", "LTC/USDT"]
@@ -221,25 +220,14 @@ def test_earlier_since_fetches_the_missing_head_and_reports_progress(fx, data_di
 
 def test_fetch_waits_for_the_data_lock(fx, data_dir):
     _serve_synthetic(fx, n=50)
-    held, release = threading.Event(), threading.Event()
-
-    def holder():
-        with data_lock(data_dir):
-            held.set()
-            release.wait(5)
-
-    t = threading.Thread(target=holder)
-    t.start()
-    try:
-        assert held.wait(5)
-        with pytest.raises(LockedError, match="another cryptocast process"):
-            fetch_series(
-                data_dir, "binance", "BTC/USDT", "1h", "2021-01-01", exchange_url=fx.url,
-                lock_timeout=0.1,
-            )  # fmt: skip
-    finally:
-        release.set()
-        t.join()
+    with (
+        data_lock_held_elsewhere(data_dir),
+        pytest.raises(LockedError, match="another cryptocast process"),
+    ):
+        fetch_series(
+            data_dir, "binance", "BTC/USDT", "1h", "2021-01-01", exchange_url=fx.url,
+            lock_timeout=0.1,
+        )  # fmt: skip
     assert not series_path(data_dir, "binance", "BTC/USDT", "1h").exists()
 
 

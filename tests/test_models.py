@@ -24,14 +24,7 @@ SMALL = dict(
 TRAINABLE = [n for n in model_names() if is_trainable(n)]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # Tiny tensors: one thread is fastest, and it keeps these tests quick when other processes
-    # compete for the cores (OpenMP threads spinning against each other).
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _build(name: str, **overrides):

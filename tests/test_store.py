@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import threading
 
 import numpy as np
 import pandas as pd
@@ -23,7 +22,7 @@ from cryptocast.data.store import (
     write_parquet_atomic,
 )
 from cryptocast.errors import ConfigError, DataError, LockedError
-from tests.conftest import make_ohlcv
+from tests.conftest import data_lock_held_elsewhere, make_ohlcv
 
 
 def test_series_path_layout(data_dir):
@@ -105,26 +104,11 @@ def test_crash_between_temp_write_and_replace_keeps_old_file(data_dir, monkeypat
 
 
 def test_lock_times_out_with_locked_error(data_dir):
-    held, release = threading.Event(), threading.Event()
-
-    def holder():
-        with data_lock(data_dir):
-            held.set()
-            release.wait(5)
-
-    t = threading.Thread(target=holder)
-    t.start()
-    try:
-        assert held.wait(5)
-        with (
-            pytest.raises(LockedError, match="another cryptocast process"),
-            data_lock(data_dir, timeout=0.1),
-        ):
-            pass
-    finally:
-        release.set()
-        t.join()
-    with data_lock(data_dir, timeout=1):  # free again
+    with (
+        data_lock_held_elsewhere(data_dir),
+        pytest.raises(LockedError, match="another cryptocast process"),
+        data_lock(data_dir, timeout=0.1),
+    ):
         pass
 
 

@@ -32,12 +32,7 @@ TINY_MODEL = {
 TRAINABLE = [n for n in model_names() if is_trainable(n)]
 
 
-@pytest.fixture(autouse=True)
-def _restore_torch_threads():
-    """fit() sets torch's process-wide thread count; give other test modules theirs back."""
-    threads = torch.get_num_threads()
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("restore_torch_threads")
 
 
 def tiny_config(**sections):

@@ -11,14 +11,13 @@ target candle is stored and reports live accuracy next to persistence on the sam
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from cryptocast.errors import DataError, LockedError
+from cryptocast.errors import DataError
 
 TS = "datetime64[ns, UTC]"
 #: Column -> dtype. ``error = realised_close - predicted_close`` (the sign convention of
@@ -84,26 +83,18 @@ def read_log(path: Path) -> pd.DataFrame:
     return coerce_log(df)
 
 
-@contextlib.contextmanager
-def log_lock(path: Path, timeout: float = 10.0) -> Iterator[None]:
+def log_lock(path: Path, timeout: float = 10.0) -> contextlib.AbstractContextManager[None]:
     """Hold the lock of one forecast log (``<log>.lock``); LockedError after ``timeout`` s."""
-    from filelock import FileLock, Timeout
+    from cryptocast.data.store import file_lock
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     lock_path = path.with_name(path.name + ".lock")
-    lock = FileLock(str(lock_path))
-    try:
-        lock.acquire(timeout=timeout)
-    except Timeout:
-        raise LockedError(
-            f"another cryptocast forecast is working on {path} (lock {lock_path} held for more "
-            f"than {timeout:g} s); let it finish, then rerun"
-        ) from None
-    try:
-        yield
-    finally:
-        lock.release()
+    return file_lock(
+        lock_path,
+        timeout,
+        f"another cryptocast forecast is working on {path} (lock {lock_path} held for more "
+        f"than {timeout:g} s); let it finish, then rerun",
+    )
 
 
 def append_rows(log: pd.DataFrame, rows: pd.DataFrame) -> tuple[pd.DataFrame, int]:

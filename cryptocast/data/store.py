@@ -184,21 +184,29 @@ def store_candles(
 
 
 @contextlib.contextmanager
-def data_lock(data_dir: Path, timeout: float = 30.0) -> Iterator[None]:
-    """Hold the data folder's lock (``data_dir/.lock``); LockedError after ``timeout`` seconds."""
+def file_lock(lock_path: Path, timeout: float, busy: str) -> Iterator[None]:
+    """Hold the lock file ``lock_path``; LockedError(``busy``) after ``timeout`` seconds."""
     from filelock import FileLock, Timeout
 
-    data_dir = Path(data_dir)
-    data_dir.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(str(data_dir / ".lock"))
+    lock_path = Path(lock_path)
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(lock_path))
     try:
         lock.acquire(timeout=timeout)
     except Timeout:
-        raise LockedError(
-            f"another cryptocast process is writing to {data_dir} (lock {data_dir / '.lock'}); "
-            "wait for it to finish or retry"
-        ) from None
+        raise LockedError(busy) from None
     try:
         yield
     finally:
         lock.release()
+
+
+def data_lock(data_dir: Path, timeout: float = 30.0) -> contextlib.AbstractContextManager[None]:
+    """Hold the data folder's lock (``data_dir/.lock``); LockedError after ``timeout`` seconds."""
+    lock_path = Path(data_dir) / ".lock"
+    return file_lock(
+        lock_path,
+        timeout,
+        f"another cryptocast process is writing to {data_dir} (lock {lock_path}); "
+        "wait for it to finish or retry",
+    )

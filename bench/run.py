@@ -122,9 +122,9 @@ def main(argv: list[str] | None = None) -> int:
     md = markdown_path(results_dir, args.quick)
     md.write_text(render(results_dir, args.quick))
     if not args.quick and results_dir == RESULTS_DIR:
-        from bench.tables import update_readme
+        from bench.tables import update_performance_doc
 
-        update_readme(RESULTS_DIR.parent.parent / "README.md", results_dir)
+        update_performance_doc(results_dir=results_dir)
 
     failed = [o.name for o in outcomes if not o.ok]
     total = time.perf_counter() - t_all

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 from collections import Counter
 from fnmatch import fnmatchcase
 from pathlib import Path
@@ -253,14 +252,15 @@ def markdown_path(results_dir: Path, quick: bool) -> Path:
     return Path(results_dir).parent / ("RESULTS.quick.md" if quick else "RESULTS.md")
 
 
-README_START, README_END = "<!-- bench:start -->", "<!-- bench:end -->"
+DOC_START, DOC_END = "<!-- bench:start -->", "<!-- bench:end -->"
+PERFORMANCE_DOC = RESULTS_DIR.parent.parent / "docs" / "performance.md"
 
 
-def readme_block(results_dir: Path = RESULTS_DIR) -> str:
-    """The README's performance block: machine, summary, training and attention tables.
+def performance_block(results_dir: Path = RESULTS_DIR) -> str:
+    """docs/performance.md's generated block: machine, summary, training and attention tables.
 
-    Cut from the same rendering as ``RESULTS.md`` (headings one level down, links relative to
-    the repository root), so the README never carries a typed number.
+    Cut from the same rendering as ``RESULTS.md`` (links relative to ``docs/``), so the page never
+    carries a typed number.
     """
     doc = render(results_dir, False)
     body = doc.split("## Details")[0].split("-->", 1)[1].strip()
@@ -269,21 +269,20 @@ def readme_block(results_dir: Path = RESULTS_DIR) -> str:
         from bench.tables_attention import attention_section
 
         body += "\n\n" + "\n".join(attention_section(docs["attention"], False, results_dir))
-    body = re.sub(r"^(#{2,3}) ", lambda m: "#" + m.group(1) + " ", body, flags=re.M)
-    body = body.replace("](results/", "](bench/results/")
+    body = body.replace("](results/", "](../bench/results/")
     return body.strip() + "\n"
 
 
-def update_readme(readme: Path, results_dir: Path = RESULTS_DIR) -> bool:
-    """Replace the text between the bench markers in ``readme``; True if it changed."""
-    text = readme.read_text()
-    if README_START not in text or README_END not in text:
+def update_performance_doc(page: Path = PERFORMANCE_DOC, results_dir: Path = RESULTS_DIR) -> bool:
+    """Replace the text between the bench markers in ``page``; True if it changed."""
+    text = page.read_text()
+    if DOC_START not in text or DOC_END not in text:
         return False
-    head, rest = text.split(README_START, 1)
-    _, tail = rest.split(README_END, 1)
-    new = f"{head}{README_START}\n{readme_block(results_dir)}{README_END}{tail}"
+    head, rest = text.split(DOC_START, 1)
+    _, tail = rest.split(DOC_END, 1)
+    new = f"{head}{DOC_START}\n{performance_block(results_dir)}{DOC_END}{tail}"
     if new != text:
-        readme.write_text(new)
+        page.write_text(new)
     return new != text
 
 
@@ -294,5 +293,5 @@ if __name__ == "__main__":
     path = markdown_path(RESULTS_DIR, args.quick)
     path.write_text(render(RESULTS_DIR, args.quick))
     print(path)
-    if not args.quick and update_readme(RESULTS_DIR.parent.parent / "README.md"):
-        print("README.md performance block updated")
+    if not args.quick and update_performance_doc():
+        print(f"{PERFORMANCE_DOC.relative_to(RESULTS_DIR.parent.parent)} updated")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -142,16 +143,18 @@ def test_results_md_is_generated_from_the_json_files() -> None:
     )
 
 
-def test_readme_performance_block_is_generated_from_the_json_files() -> None:
-    from bench.tables import README_END, README_START, readme_block
+def test_performance_page_block_is_generated_from_the_json_files() -> None:
+    from bench.tables import DOC_END, DOC_START, PERFORMANCE_DOC, performance_block
 
     if changed := _uncommitted_results():
         pytest.skip(f"uncommitted results {changed}; python -m bench.tables, then commit both")
-    readme = (REPO / "README.md").read_text()
-    block = readme.split(README_START, 1)[1].split(README_END, 1)[0]
-    assert block.strip() == readme_block(RESULTS).strip(), (
-        "README's performance block is stale or hand-edited; regenerate: python -m bench.tables"
+    page = PERFORMANCE_DOC.read_text()
+    block = page.split(DOC_START, 1)[1].split(DOC_END, 1)[0]
+    assert block.strip() == performance_block(RESULTS).strip(), (
+        "docs/performance.md's block is stale or hand-edited; regenerate: python -m bench.tables"
     )
+    for target in re.findall(r"\]\((\.\./bench/results/[^)]+)\)", block):
+        assert (PERFORMANCE_DOC.parent / target).exists(), f"broken link {target}"
 
 
 def test_render_lists_missing_benchmarks_and_attention_tables(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""The CLI as a whole: every command has help text and is documented in the README; the error edge."""
+"""The CLI as a whole: every command has help text and is documented (README + docs/); the error edge."""
 
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ from cryptocast.cli import app
 from tests.conftest import REPO
 
 README = (REPO / "README.md").read_text()
+DOCS = {p.relative_to(REPO).as_posix(): p.read_text() for p in sorted((REPO / "docs").glob("*.md"))}
+PAGES = {"README.md": README, **DOCS}
 MAKEFILE = (REPO / "Makefile").read_text()
 
 
@@ -27,20 +29,50 @@ def test_all_six_commands_are_registered():
 
 
 @pytest.mark.parametrize("name", _commands())
-def test_every_command_has_help_text_and_a_readme_section(name):
+def test_every_command_has_help_text_and_a_readme_or_docs_section(name):
     result = CliRunner().invoke(app, [name, "--help"])
     assert result.exit_code == 0, result.output
     assert "Usage" in result.output
     from typer.main import get_command
 
     assert (get_command(app).commands[name].help or "").strip(), f"{name} has no help text"
-    assert f"`cryptocast {name}`" in README, f"README does not document cryptocast {name}"
+    # listed in the README's command table, and a heading of its own in the README or docs/
+    assert f"| `cryptocast {name}` |" in README, f"README's command table lacks cryptocast {name}"
+    heading = re.compile(rf"^#+ .*`cryptocast {name}`", flags=re.M)
+    pages = [page for page, text in PAGES.items() if heading.search(text)]
+    assert pages, f"no README or docs/*.md heading documents `cryptocast {name}`"
 
 
-def test_readme_make_targets_exist():
+def test_readme_and_docs_make_targets_exist():
     targets = set(re.findall(r"^([a-z][\w-]*):", MAKEFILE, flags=re.M))
-    for target in set(re.findall(r"`make ([a-z][\w-]*)`", README)):
-        assert target in targets, f"README mentions make {target}, which the Makefile lacks"
+    for page, text in PAGES.items():
+        for target in set(re.findall(r"`make ([a-z][\w-]*)`", text)):
+            assert target in targets, f"{page} mentions make {target}, which the Makefile lacks"
+
+
+def _slug(heading: str) -> str:
+    """GitHub's anchor for a Markdown heading."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def test_readme_and_docs_links_resolve():
+    """Every relative link in README.md and docs/*.md names an existing file and heading."""
+    for page, text in PAGES.items():
+        here = (REPO / page).parent
+        prose = re.sub(r"```.*?```", "", text, flags=re.S)
+        for target in re.findall(r"\]\(([^)\s]+)\)", prose):
+            if re.match(r"[a-z]+:", target):
+                continue
+            path, _, anchor = target.partition("#")
+            file = (here / path).resolve() if path else REPO / page
+            assert file.exists(), f"{page}: link to missing {target}"
+            if anchor and file.suffix == ".md":
+                headings = re.findall(
+                    r"^#+ (.+)$", re.sub(r"```.*?```", "", file.read_text(), flags=re.S), flags=re.M
+                )
+                assert anchor in {_slug(h) for h in headings}, (
+                    f"{page}: no heading #{anchor} in {path or page}"
+                )
 
 
 def test_ci_runs_what_the_readme_says():

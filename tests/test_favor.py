@@ -42,7 +42,7 @@ def test_favor_approximates_softmax_attention():
     # q, k ~ N(0, 0.5²), d=16, L=128, 2 heads x 4 seeded draws. Measured (torch 2.13 CPU):
     # m=16: 0.395, m=64: 0.263, m=256: 0.138, m=1024: 0.071 mean relative error (per output row).
     errors = [_mean_rel_error(m) for m in (16, 64, 256, 1024)]
-    # shown with `pytest tests/test_favor.py -k approximates -s` (the README's table)
+    # shown with `pytest tests/test_favor.py -k approximates -s` (the table in docs/models.md)
     print(
         "mean relative error by nb_features:",
         {m: round(e, 3) for m, e in zip((16, 64, 256, 1024), errors, strict=True)},

@@ -14,7 +14,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from cryptocast.errors import ConfigError
 
@@ -91,6 +98,19 @@ class ModelConfig(_Section):
     hidden_size: int = Field(64, gt=0)
     num_layers: int = Field(2, gt=0)
     pooling: Literal["last", "mean"] = "last"
+    # forecast distribution (cryptocast.distribution): None = a point forecast; a list of levels
+    # = one model predicting those quantiles of every horizon step (needs train.loss=pinball)
+    quantiles: list[float] | None = None
+    # probabilistic random-walk baselines (models/random_walk.py)
+    ewma_lambda: float = Field(0.94, gt=0, lt=1)  # RiskMetrics decay of rw_ewma
+    rw_window: int = Field(250, ge=10)  # candles of past h-step returns behind rw_empirical
+
+    @field_validator("quantiles")
+    @classmethod
+    def _levels(cls, v: list[float] | None) -> list[float] | None:
+        from cryptocast.distribution import check_levels
+
+        return None if v is None else check_levels(v)
 
     @model_validator(mode="after")
     def _check(self) -> ModelConfig:
@@ -110,7 +130,7 @@ class TrainConfig(_Section):
     weight_decay: float = Field(1e-4, ge=0)
     grad_clip: float = Field(1.0, ge=0)  # 0: off
     patience: int = Field(5, ge=0)  # 0: no early stopping
-    loss: Literal["mse", "huber"] = "mse"
+    loss: Literal["mse", "huber", "pinball"] = "mse"  # pinball: for model.quantiles
     seed: int = 0
     device: Literal["auto", "cpu", "cuda"] = "auto"
     num_threads: int | None = Field(None, gt=0)
@@ -150,6 +170,10 @@ class BacktestConfig(_Section):
     metrics: list[str] | None = None  # None: all
     workers: int = Field(1, gt=0)
     report_dir: str = "reports/latest"
+    # conformal calibration of quantile forecasts (evaluate/conformal.py): per-fold CQR on the
+    # validation tail, or adaptive conformal inference online over the test period
+    calibration: Literal["none", "cqr", "aci"] = "none"
+    aci_gamma: float = Field(0.005, gt=0, lt=1)  # ACI step size (Gibbs & Candes 2021)
 
     @model_validator(mode="after")
     def _check(self) -> BacktestConfig:
@@ -166,6 +190,20 @@ class Config(_Section):
     train: TrainConfig = Field(default_factory=TrainConfig)
     output: OutputConfig = Field(default_factory=OutputConfig)
     backtest: BacktestConfig = Field(default_factory=BacktestConfig)
+
+    @model_validator(mode="after")
+    def _check(self) -> Config:
+        quantile = self.model.quantiles is not None
+        if quantile and self.train.loss != "pinball":
+            raise ValueError(
+                f"model.quantiles needs train.loss=pinball (got {self.train.loss}); "
+                "or drop model.quantiles for a point forecast"
+            )
+        if self.train.loss == "pinball" and not quantile:
+            raise ValueError(
+                "train.loss=pinball needs model.quantiles, e.g. [0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95]"
+            )
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")

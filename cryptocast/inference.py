@@ -67,10 +67,29 @@ class Predictor:
 
         return apply_scalers(df, self.feature_names, self.x_scaler)
 
+    @property
+    def levels(self) -> tuple[float, ...] | None:
+        """Quantile levels the model predicts; None for a point model."""
+        from cryptocast.distribution import levels_of
+
+        return levels_of(self.model)
+
     def predict_rows(
         self, X: np.ndarray, close: np.ndarray, ends: np.ndarray, device: str = "cpu"
     ) -> np.ndarray:
-        """Price forecasts (n, H) for the windows whose last input row is ``ends``."""
+        """Price forecasts (n, H) for the windows whose last input row is ``ends``; the median
+        of a quantile model."""
+        return self.predict_distribution(X, close, ends, device)[0]
+
+    def predict_distribution(
+        self, X: np.ndarray, close: np.ndarray, ends: np.ndarray, device: str = "cpu"
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """``(point prices (n, H), quantile prices (n, H, Q) or None for a point model)``.
+
+        Quantiles map to prices through the same target -> price map as points (monotone, so
+        they stay ordered); the point forecast of a quantile model is its median.
+        """
+        from cryptocast.distribution import median_index, quantiles_to_prices
         from cryptocast.features import target_to_price
         from cryptocast.train import predict_scaled
 
@@ -80,9 +99,21 @@ class Predictor:
                 f"window ends {ends.min()}..{ends.max()} need rows outside the table "
                 f"(lookback {self.lookback}, {len(X)} rows)"
             )
+        close = np.asarray(close, dtype=np.float64)
+        levels = self.levels
+        if hasattr(self.model, "predict_series"):  # random-walk baselines: log-return quantiles
+            q = quantiles_to_prices(
+                self.model.predict_series(close, ends), close[ends], "log_return"
+            )
+            return q[..., median_index(levels)], q
         scaled = predict_scaled(self.model, X, ends, self.lookback, device=device)
-        raw = self.y_scaler.inverse_transform(scaled)
-        return target_to_price(raw, np.asarray(close, dtype=np.float64)[ends], self.target)
+        if levels is None:
+            raw = self.y_scaler.inverse_transform(scaled)
+            return target_to_price(raw, close[ends], self.target), None
+        # (n, H, Q): the per-step target scaler applies to every level alike
+        raw = self.y_scaler.inverse_transform(scaled.transpose(0, 2, 1)).transpose(0, 2, 1)
+        q = quantiles_to_prices(raw, close[ends], self.target)
+        return q[..., median_index(levels)], q
 
     def predict_frame(self, df: pd.DataFrame, ends: np.ndarray) -> np.ndarray:
         """Price forecasts (n, H) for rows ``ends`` of an unscaled feature table."""

@@ -81,10 +81,12 @@ def _optimizer(model: Any, cfg: TrainConfig) -> Any:
     return torch.optim.SGD(params, lr=cfg.lr, momentum=0.9, weight_decay=cfg.weight_decay)
 
 
-def _loss_fn(name: str) -> Any:
-    import torch
+def _loss_fn(name: str, levels: tuple[float, ...] | None = None) -> Any:
+    """mse/huber for point models, pinball over ``levels`` for quantile models (the
+    forecast-distribution seam decides, ``distribution.loss_fn``)."""
+    from cryptocast.distribution import loss_fn
 
-    return torch.nn.MSELoss() if name == "mse" else torch.nn.HuberLoss(delta=1.0)
+    return loss_fn(name, levels)
 
 
 def _autocast(device: Any) -> Any:
@@ -109,10 +111,13 @@ def _to_device(data: Any, device: Any) -> tuple[Any, Any]:
 
 
 def fit_naive_model(model: Any, data: Any) -> None:
-    """Fit a no-training baseline (persistence, drift) from the training targets only."""
+    """Fit a no-training baseline (persistence, drift, rw_*) from the training rows only."""
     from cryptocast.features import identity_target
 
     ends = data.ends["train"]
+    if hasattr(model, "fit_series"):  # random-walk quantile baselines: training closes only
+        model.fit_series(data.close[: int(ends.max()) + data.horizon + 1])
+        return
     y_train = data.Y[ends]
     identity = np.full((1, data.horizon), identity_target(data.target), dtype=np.float64)
     identity_scaled = data.y_scaler.transform(identity)[0]
@@ -141,7 +146,11 @@ def fit(
     # Models do not record their registry name, so a baseline is recognised by ``fit_naive``
     # (it has no parameters: the optimiser would refuse an empty parameter list).
     name = getattr(model, "registry_name", None)
-    naive = not is_trainable(name) if name is not None else hasattr(model, "fit_naive")
+    naive = (
+        not is_trainable(name)
+        if name is not None
+        else hasattr(model, "fit_naive") or hasattr(model, "fit_series")
+    )
     if naive:
         fit_naive_model(model, data)
         model.eval()
@@ -162,7 +171,10 @@ def fit(
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs * steps_per_epoch)
     elif cfg.schedule == "plateau":
         sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=2)
-    loss_fn = _loss_fn(cfg.loss)
+    from cryptocast.distribution import levels_of
+
+    levels = levels_of(model)
+    loss_fn = _loss_fn(cfg.loss, levels)
     gen = torch.Generator().manual_seed(cfg.seed)
     result = TrainResult(device=str(device))
     best_state: dict[str, Any] | None = None
@@ -180,7 +192,7 @@ def fit(
             xb = gather_windows(X, ends, L)  # (B, L, F)
             yb = Y[ends]  # (B, H)
             with _autocast(device):
-                pred = model(xb)  # (B, H)
+                pred = model(xb)  # (B, H), or (B, H, Q) for a quantile model
             loss = loss_fn(pred.float(), yb)
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -193,7 +205,7 @@ def fit(
             count += len(ends)
         n_seen += count
         train_loss = total.item() / max(count, 1)
-        val_loss = evaluate_loss(model, X, Y, val_ends, L, bs, cfg.loss, device)
+        val_loss = evaluate_loss(model, X, Y, val_ends, L, bs, cfg.loss, device, levels)
         if cfg.schedule == "plateau" and not math.isnan(val_loss):
             sched.step(val_loss)
         row = {
@@ -226,7 +238,15 @@ def fit(
 
 
 def evaluate_loss(
-    model: Any, X: Any, Y: Any, ends: np.ndarray, lookback: int, bs: int, loss: str, device: Any
+    model: Any,
+    X: Any,
+    Y: Any,
+    ends: np.ndarray,
+    lookback: int,
+    bs: int,
+    loss: str,
+    device: Any,
+    levels: tuple[float, ...] | None = None,
 ) -> float:
     """Mean loss over the windows ending at ``ends`` (eval mode, no grad); nan when empty."""
     import torch
@@ -237,7 +257,7 @@ def evaluate_loss(
         model, X, torch.from_numpy(np.asarray(ends)).to(device), lookback, bs, device
     )
     target = Y[torch.from_numpy(np.asarray(ends)).to(device)]
-    return float(_loss_fn(loss)(pred.float(), target).item())
+    return float(_loss_fn(loss, levels)(pred.float(), target).item())
 
 
 def _predict_tensor(model: Any, X: Any, ends: Any, lookback: int, bs: int, device: Any) -> Any:
@@ -253,7 +273,7 @@ def _predict_tensor(model: Any, X: Any, ends: Any, lookback: int, bs: int, devic
             xb = gather_windows(X, ends[i : i + bs], lookback)  # (B, L, F)
             with _autocast(device):
                 # float64 models (the naive baselines) stay float64 so persistence is exact
-                outs.append(model(xb).to(torch.float64))  # (B, H)
+                outs.append(model(xb).to(torch.float64))  # (B, H) or (B, H, Q)
     model.train(was_training)
     return torch.cat(outs) if outs else torch.empty(0)
 
@@ -266,7 +286,8 @@ def predict_scaled(
     batch_size: int = 1024,
     device: str = "cpu",
 ) -> np.ndarray:
-    """Model outputs (n, H) in the scaled target space for windows ending at ``ends``."""
+    """Model outputs (n, H), or (n, H, Q) quantiles, in the scaled target space for windows
+    ending at ``ends``."""
     import torch
 
     dev = resolve_device(device)

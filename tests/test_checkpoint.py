@@ -50,6 +50,8 @@ def _saved_model(tmp_path: Path, name: str = "lstm") -> tuple[Path, torch.nn.Mod
     if hasattr(model, "fit_naive"):
         rng = np.random.default_rng(0)
         model.fit_naive(rng.normal(size=(50, HORIZON)), np.full(HORIZON, -0.3))
+    if hasattr(model, "fit_series"):  # random-walk quantile baselines: fitted on closes
+        model.fit_series(100 * np.exp(np.cumsum(np.random.default_rng(0).normal(0, 0.02, 80))))
     path = tmp_path / "run" / "checkpoint.pt"
     save_checkpoint(path, model, _meta(cfg))
     return path, model
@@ -66,7 +68,7 @@ def test_save_load_gives_identical_predictions(name, tmp_path):
     loaded, meta = load_checkpoint(path)
     assert not loaded.training and meta["lookback"] == LOOKBACK
     after = predict_scaled(loaded, X, ends, LOOKBACK)
-    assert before.shape == (len(ends), HORIZON)
+    assert before.shape[:2] == (len(ends), HORIZON)
     np.testing.assert_array_equal(before, after)
     np.testing.assert_array_equal(after, predict_scaled(loaded, X, ends, LOOKBACK))
     assert [p.name for p in path.parent.iterdir()] == ["checkpoint.pt"]  # no temp file left

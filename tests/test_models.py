@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from cryptocast.config import ModelConfig
+from cryptocast.distribution import levels_of
 from cryptocast.errors import ConfigError
 from cryptocast.models import build_model, is_trainable, model_names
 
@@ -60,8 +61,11 @@ def test_unknown_model_is_a_config_error_listing_names():
 @pytest.mark.parametrize("pooling", ["last", "mean"])
 def test_output_shape(name, pooling):
     x, _ = _batch()
-    out = _build(name, pooling=pooling).eval()(x)
-    assert out.shape == (B, H) and torch.isfinite(out).all()
+    model = _build(name, pooling=pooling).eval()
+    out = model(x)
+    levels = levels_of(model)  # the random-walk baselines predict quantiles (B, H, Q)
+    shape = (B, H) if levels is None else (B, H, len(levels))
+    assert out.shape == shape and torch.isfinite(out).all()
 
 
 @pytest.mark.parametrize("name", TRAINABLE)

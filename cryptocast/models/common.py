@@ -1,4 +1,4 @@
-"""Pieces shared by the attention models: positional encoding and the forecasting head."""
+"""Pieces shared by the models: positional encoding, attention shell, the forecasting heads."""
 
 from __future__ import annotations
 
@@ -49,6 +49,41 @@ class ForecastHead(nn.Module):
     def forward(self, h: torch.Tensor) -> torch.Tensor:
         pooled = h[:, -1] if self.pooling == "last" else h.mean(dim=1)  # (B, L, D) -> (B, D)
         return self.proj(pooled)  # (B, H)
+
+
+class QuantileHead(nn.Module):
+    """Like ``ForecastHead`` but (B, L, D) -> (B, H, Q): Q non-crossing quantiles per step.
+
+    One linear map to H * Q raw values, then ``distribution.monotone_quantiles`` (median plus
+    cumulative softplus increments each side), so no level can cross its neighbour.
+    """
+
+    def __init__(self, d_in: int, horizon: int, levels, pooling: str = "last") -> None:
+        super().__init__()
+        from cryptocast.distribution import check_levels, median_index
+
+        if pooling not in ("last", "mean"):
+            raise ValueError(f"pooling must be 'last' or 'mean', got {pooling!r}")
+        self.quantile_levels = tuple(check_levels(levels))
+        self.mid = median_index(self.quantile_levels)
+        self.pooling = pooling
+        self.horizon = horizon
+        self.proj = nn.Linear(d_in, horizon * len(self.quantile_levels))
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        from cryptocast.distribution import monotone_quantiles
+
+        pooled = h[:, -1] if self.pooling == "last" else h.mean(dim=1)  # (B, L, D) -> (B, D)
+        raw = self.proj(pooled).view(-1, self.horizon, len(self.quantile_levels))  # (B, H, Q)
+        return monotone_quantiles(raw, self.mid)  # (B, H, Q)
+
+
+def make_head(d_in: int, horizon: int, pooling: str, quantiles=None) -> nn.Module:
+    """The forecast-distribution seam in the model: a point head (B, H) when ``quantiles`` is
+    None, else a quantile head (B, H, Q). The point head is built exactly as before."""
+    if quantiles is None:
+        return ForecastHead(d_in, horizon, pooling)
+    return QuantileHead(d_in, horizon, quantiles, pooling)
 
 
 class Dropout(nn.Module):

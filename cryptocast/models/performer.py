@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from cryptocast.models.common import Dropout, EncoderStem, ForecastHead
+from cryptocast.models.common import Dropout, EncoderStem, make_head
 from cryptocast.models.favor import FastAttention, FavorSelfAttention
 from cryptocast.models.registry import register
 
@@ -59,6 +59,7 @@ class PerformerBiLSTM(nn.Module):
         lstm_hidden: int = 64,
         dropout: float = 0.1,
         pooling: str = "last",
+        quantiles=None,
     ) -> None:
         super().__init__()
         self.stem = EncoderStem(n_features, d_model, lookback, dropout)
@@ -68,13 +69,13 @@ class PerformerBiLSTM(nn.Module):
             )
             for _ in range(n_layers)
         )
-        self.head = ForecastHead(d_model, horizon, pooling)
+        self.head = make_head(d_model, horizon, pooling, quantiles)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.stem(x)  # (B, L, F) -> (B, L, D)
         for block in self.blocks:
             h = block(h)  # (B, L, D)
-        return self.head(h)  # (B, H)
+        return self.head(h)  # (B, H), or (B, H, Q) with quantiles
 
     def redraw_projections(self) -> None:
         """Redraw every layer's FAVOR+ random features now (e.g. at the start of training)."""
@@ -97,4 +98,5 @@ def build_performer_bilstm(cfg, n_features: int, horizon: int, lookback: int) ->
         lstm_hidden=cfg.lstm_hidden,
         dropout=cfg.dropout,
         pooling=cfg.pooling,
+        quantiles=cfg.quantiles,
     )

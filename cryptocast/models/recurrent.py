@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from cryptocast.models.common import ForecastHead
+from cryptocast.models.common import make_head
 from cryptocast.models.registry import register
 
 
@@ -23,6 +23,7 @@ class RecurrentForecaster(nn.Module):
         num_layers: int,
         dropout: float,
         pooling: str = "last",
+        quantiles=None,
     ) -> None:
         super().__init__()
         rnn_cls = {"lstm": nn.LSTM, "gru": nn.GRU}[cell]
@@ -34,16 +35,23 @@ class RecurrentForecaster(nn.Module):
             # nn.LSTM/GRU apply dropout between layers only; it warns when there is one layer.
             dropout=dropout if num_layers > 1 else 0.0,
         )
-        self.head = ForecastHead(hidden_size, horizon, pooling)
+        self.head = make_head(hidden_size, horizon, pooling, quantiles)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h, _ = self.rnn(x)  # (B, L, F) -> (B, L, hidden)
-        return self.head(h)  # (B, H)
+        return self.head(h)  # (B, H), or (B, H, Q) with quantiles
 
 
 def _build(cell: str, cfg, n_features: int, horizon: int) -> RecurrentForecaster:
     return RecurrentForecaster(
-        cell, n_features, horizon, cfg.hidden_size, cfg.num_layers, cfg.dropout, cfg.pooling
+        cell,
+        n_features,
+        horizon,
+        cfg.hidden_size,
+        cfg.num_layers,
+        cfg.dropout,
+        cfg.pooling,
+        cfg.quantiles,
     )
 
 

@@ -1,7 +1,8 @@
 """Model registry: name -> builder. One training loop serves every registered model.
 
 A builder is ``fn(cfg: ModelConfig, n_features, horizon, lookback) -> nn.Module`` whose module maps
-(B, L, F) to (B, H) in the scaled target space. Built-in models register themselves when their
+(B, L, F) to (B, H) in the scaled target space, or to (B, H, Q) quantiles for a quantile model
+(``model.quantiles``, see ``cryptocast.distribution``). Built-in models register themselves when their
 module is imported; the registry imports them lazily so importing it does not import torch.
 """
 
@@ -22,7 +23,7 @@ Builder = Callable[["ModelConfig", int, int, int], "nn.Module"]
 
 _BUILDERS: dict[str, Builder] = {}
 _TRAINABLE: dict[str, bool] = {}
-_BUILTIN_MODULES = ("performer", "recurrent", "transformer", "naive")
+_BUILTIN_MODULES = ("performer", "recurrent", "transformer", "naive", "random_walk")
 _loaded = False
 
 

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cryptocast.models.common import Dropout, EncoderStem, ForecastHead, MultiHeadSelfAttention
+from cryptocast.models.common import Dropout, EncoderStem, MultiHeadSelfAttention, make_head
 from cryptocast.models.registry import register
 
 
@@ -59,19 +59,20 @@ class TransformerForecaster(nn.Module):
         dim_feedforward: int = 128,
         dropout: float = 0.1,
         pooling: str = "last",
+        quantiles=None,
     ) -> None:
         super().__init__()
         self.stem = EncoderStem(n_features, d_model, lookback, dropout)
         self.blocks = nn.ModuleList(
             TransformerBlock(d_model, n_heads, dim_feedforward, dropout) for _ in range(n_layers)
         )
-        self.head = ForecastHead(d_model, horizon, pooling)
+        self.head = make_head(d_model, horizon, pooling, quantiles)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.stem(x)  # (B, L, F) -> (B, L, D)
         for block in self.blocks:
             h = block(h)  # (B, L, D)
-        return self.head(h)  # (B, H)
+        return self.head(h)  # (B, H), or (B, H, Q) with quantiles
 
 
 @register("transformer")
@@ -86,4 +87,5 @@ def build_transformer(cfg, n_features: int, horizon: int, lookback: int) -> Tran
         dim_feedforward=cfg.dim_feedforward,
         dropout=cfg.dropout,
         pooling=cfg.pooling,
+        quantiles=cfg.quantiles,
     )

@@ -161,6 +161,7 @@ def summarise(cfg: Config, results: list[Any]) -> tuple[dict[str, Any], Any, Any
     import pandas as pd
 
     from cryptocast.evaluate.metrics import evaluate_forecasts
+    from cryptocast.evaluate.probabilistic import add_prob_scores
     from cryptocast.evaluate.report import BUY_HOLD, equity_frame, forecasts_frame
     from cryptocast.evaluate.significance import dm_vs_best_other
     from cryptocast.runs import package_versions
@@ -186,10 +187,20 @@ def summarise(cfg: Config, results: list[Any]) -> tuple[dict[str, Any], Any, Any
             recs[r.model], preds[r.model], curves[r.model] = rec, r.y_pred, trade.equity
             frames.append(
                 forecasts_frame(
-                    r.timestamps, symbol, tf, r.model, r.folds, r.last_close, r.y_true, r.y_pred
-                )
+                    r.timestamps,
+                    symbol,
+                    tf,
+                    r.model,
+                    r.folds,
+                    r.last_close,
+                    r.y_true,
+                    r.y_pred,
+                    r.y_quantiles,
+                    r.quantile_levels,
+                )  # fmt: skip
             )
             bh = trade.buy_hold_equity
+        add_prob_scores(recs, group)
         y_true = group[0].y_true
         rmse = {m: rec["rmse"] for m, rec in recs.items()}
         best = dm_vs_best_other(y_true, preds, rmse, [m for m in recs if m in NEURAL])

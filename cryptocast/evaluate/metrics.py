@@ -29,8 +29,8 @@ class MetricInfo:
     """What a metric is and which direction is better (used to highlight the best model)."""
 
     name: str
-    kind: str  # "point" | "significance" | "trading"
-    higher_is_better: bool
+    kind: str  # "point" | "probabilistic" | "significance" | "trading"
+    higher_is_better: bool | None  # None: neither (coverage should be near nominal)
     description: str
 
 
@@ -52,6 +52,22 @@ METRICS: dict[str, MetricInfo] = dict(
         _info("mase", "point", False, "MAE_model / MAE_persistence on the same points"),
         _info("dm_pvalue_vs_persistence", "significance", False, "DM p-value vs persistence"),
         _info("dm_pvalue_vs_best", "significance", False, "DM p-value vs the best other model"),
+        # quantile forecasts (evaluate/probabilistic.py), on log returns, at step H
+        _info("pinball", "probabilistic", False, "mean pinball loss over the quantile levels"),
+        _info("crps", "probabilistic", False, "CRPS approximated from the quantiles"),
+        _info("crps_skill", "probabilistic", True, "1 - CRPS_model / CRPS_rw_ewma"),
+        _info("coverage_50", "probabilistic", None, "share of outcomes inside the 50% interval"),
+        _info("coverage_80", "probabilistic", None, "share of outcomes inside the 80% interval"),
+        _info("coverage_90", "probabilistic", None, "share of outcomes inside the 90% interval"),
+        _info("width_50", "probabilistic", False, "mean width of the 50% interval"),
+        _info("width_80", "probabilistic", False, "mean width of the 80% interval"),
+        _info("width_90", "probabilistic", False, "mean width of the 90% interval"),
+        _info("interval_score_80", "probabilistic", False, "Winkler score, 80% interval"),
+        _info("interval_score_90", "probabilistic", False, "Winkler score, 90% interval"),
+        _info("dm_pvalue_crps_vs_rw_ewma", "significance", False, "DM p-value, CRPS vs rw_ewma"),
+        _info(
+            "dm_pvalue_pinball_vs_rw_ewma", "significance", False, "DM p-value, pinball vs rw_ewma"
+        ),
         _info("total_return", "trading", True, "strategy total return after costs"),
         _info("annual_return", "trading", True, "geometric annualised return"),
         _info("annual_vol", "trading", False, "annualised volatility of period returns"),

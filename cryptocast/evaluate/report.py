@@ -40,17 +40,30 @@ REQUIRED_RESULT_FIELDS = [
 TABLE_COLUMNS = [
     "n", "rmse", "mae", "mape", "directional_accuracy", "skill_rmse", "mase",
     "dm_pvalue_vs_persistence", "dm_pvalue_vs_best", "sharpe", "max_drawdown",
+    # quantile models only (absent from point records, so point tables are unchanged)
+    "crps", "crps_skill", "coverage_80", "coverage_90", "width_90", "dm_pvalue_crps_vs_rw_ewma",
 ]  # fmt: skip
 BUY_HOLD = "buy_and_hold"
 
 
+def quantile_column(level: float) -> str:
+    """Column of the forecasts table holding the predicted close at quantile ``level``."""
+    return f"q{level:g}"
+
+
 def forecasts_frame(
-    timestamps, symbol: str, timeframe: str, model: str, folds, last_close, y_true, y_pred
-) -> pd.DataFrame:
-    """Tidy rows (one per origin x step) from one job's arrays: (n,), (n,), (n, H), (n, H)."""
+    timestamps, symbol: str, timeframe: str, model: str, folds, last_close, y_true, y_pred,
+    quantiles=None, levels=None,
+) -> pd.DataFrame:  # fmt: skip
+    """Tidy rows (one per origin x step) from one job's arrays: (n,), (n,), (n, H), (n, H); a
+    quantile model adds one column per level (``quantile_column``) from ``quantiles`` (n, H, Q)."""
     yt, yp, lc = as_2d(y_true, y_pred, last_close)
     n, horizon = yt.shape
     ts = pd.DatetimeIndex(pd.to_datetime(np.asarray(timestamps), utc=True))
+    extra = {}
+    if quantiles is not None:
+        q = np.asarray(quantiles, dtype=np.float64)
+        extra = {quantile_column(t): q[:, :, i].reshape(-1) for i, t in enumerate(levels)}
     return pd.DataFrame(
         {
             "timestamp": np.repeat(ts.to_numpy(), horizon),
@@ -62,6 +75,7 @@ def forecasts_frame(
             "last_close": np.repeat(lc, horizon),
             "y_true": yt.reshape(-1),
             "y_pred": yp.reshape(-1),
+            **extra,
         }
     ).astype({"timestamp": "datetime64[ns, UTC]"})
 
@@ -225,8 +239,9 @@ def _fmt(v) -> str:
 def best_rows(records: Sequence[Mapping], column: str) -> set[int]:
     """Indices of the best value of ``column`` (by ``METRICS`` direction); none if not ranked."""
     info = METRICS.get(column)
-    if info is None or info.kind == "significance":
-        return set()  # a small p-value can mean significantly WORSE: not a "best"
+    if info is None or info.kind == "significance" or info.higher_is_better is None:
+        # a small p-value can mean significantly WORSE: not a "best"; coverage has no direction
+        return set()
     vals = [r.get(column) for r in records]
     ok = [(i, float(v)) for i, v in enumerate(vals) if v is not None and math.isfinite(float(v))]
     if len(ok) < 2:

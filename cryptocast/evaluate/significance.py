@@ -74,7 +74,26 @@ def diebold_mariano(e1, e2, h: int = 1, loss: str = "squared") -> tuple[float, f
             f"Diebold-Mariano needs errors of equal length, got {a.size} and {b.size}"
         )
     ok = np.isfinite(a) & np.isfinite(b)
-    d = _loss(a[ok], loss) - _loss(b[ok], loss)
+    return _dm_statistic(_loss(a[ok], loss) - _loss(b[ok], loss), h)
+
+
+def dm_from_losses(l1, l2, h: int = 1) -> tuple[float, float]:
+    """The same test on two per-forecast loss series (e.g. CRPS or pinball of quantile
+    forecasts); pairs with a non-finite loss are dropped. Negative: series 1 has smaller loss."""
+    if h < 1:
+        raise ConfigError(f"Diebold-Mariano horizon h must be >= 1, got {h}")
+    a = np.asarray(l1, dtype=np.float64).reshape(-1)
+    b = np.asarray(l2, dtype=np.float64).reshape(-1)
+    if a.shape != b.shape:
+        raise ConfigError(
+            f"Diebold-Mariano needs losses of equal length, got {a.size} and {b.size}"
+        )
+    ok = np.isfinite(a) & np.isfinite(b)
+    return _dm_statistic(a[ok] - b[ok], h)
+
+
+def _dm_statistic(d: np.ndarray, h: int) -> tuple[float, float]:
+    """HLN-corrected DM statistic and two-sided p-value of a loss differential ``d`` (n,)."""
     n = d.size
     if n < 3:
         return float("nan"), float("nan")

@@ -33,10 +33,14 @@ class JobResult:
     folds: np.ndarray  # (n,) fold id
     last_close: np.ndarray  # (n,)
     y_true: np.ndarray  # (n, H) realised closes
-    y_pred: np.ndarray  # (n, H) predicted closes
+    y_pred: np.ndarray  # (n, H) predicted closes (the median of a quantile model)
     fold_info: list[dict[str, Any]] = field(default_factory=list)
     seconds: float = 0.0
     data_range: tuple[str, str] = ("", "")
+    # quantile models (cryptocast.distribution): predicted close quantiles (n, H, Q), calibrated
+    # per backtest.calibration; None for a point model
+    y_quantiles: np.ndarray | None = None
+    quantile_levels: tuple[float, ...] | None = None
 
 
 def job_config(cfg: Config, symbol: str, timeframe: str, model: str) -> Config:
@@ -136,7 +140,9 @@ def run_job(
     folds = job_folds(df, c)
     gaps = df["gap_before"].to_numpy("int64")
     close = df["close"].to_numpy("float64")
-    out_ends, out_folds, preds, info = [], [], [], []
+    out_ends, out_folds, preds, quants, info = [], [], [], [], []
+    cal_sets: list = []  # one conformal calibration set per trained model
+    calibrating = c.backtest.calibration != "none"
     predictor = X = None
     for fold in folds:
         if fold.retrain or predictor is None:
@@ -149,12 +155,18 @@ def run_job(
             X = data.X  # every row scaled with THIS fold's training statistics
             seen = np.concatenate([data.ends["train"], data.ends["val"]])
             max_seen = int(seen.max()) + H  # last target row the fit read
+            if calibrating and predictor.levels is not None:
+                from cryptocast.evaluate.conformal import calibration_set
+
+                # the validation tail: outcomes known at the fold's first forecast, never a test row
+                cal_sets.append(calibration_set(predictor, X, close, data.ends["val"], H))
         # origins of this fold; their targets may lie past the fold (they are only scored)
         ends = window_ends(n, fold.test[0], fold.test[1] + H, L, H, gaps, f.gap_tolerance, False)
-        pred = predictor.predict_rows(X, close, ends)
+        pred, q = predictor.predict_distribution(X, close, ends)
         out_ends.append(ends)
         out_folds.append(np.full(len(ends), fold.fold))
         preds.append(pred)
+        quants.append((q, len(cal_sets) - 1))
         rec = {
             "fold": fold.fold,
             "retrained": fold.retrain,
@@ -167,6 +179,13 @@ def run_job(
             on_fold({"symbol": symbol, "timeframe": timeframe, "model": model_name, **rec})
     ends = np.concatenate(out_ends)
     ts = df["timestamp"].to_numpy()
+    y_true = realised_closes(close, ends, H)
+    levels = predictor.levels if predictor is not None else None
+    y_q = None
+    if levels is not None:
+        y_q = np.concatenate([q for q, _ in quants])
+        if calibrating:
+            y_q = _calibrate(c, y_q, y_true, close[ends], ends, cal_sets, quants, levels)
     return JobResult(
         symbol=symbol,
         timeframe=timeframe,
@@ -174,9 +193,24 @@ def run_job(
         timestamps=ts[ends],
         folds=np.concatenate(out_folds),
         last_close=close[ends],
-        y_true=realised_closes(close, ends, H),
+        y_true=y_true,
         y_pred=np.concatenate(preds),
+        y_quantiles=y_q,
+        quantile_levels=levels,
         fold_info=info,
         seconds=time.perf_counter() - t0,
         data_range=(str(df["timestamp"].iloc[0]), str(df["timestamp"].iloc[-1])),
     )
+
+
+def _calibrate(c: Config, y_q, y_true, last_close, ends, cal_sets, quants, levels) -> np.ndarray:
+    """Conformal calibration (``backtest.calibration``) of the test quantiles, in log returns."""
+    from cryptocast.evaluate.conformal import calibrate
+
+    cal_of = np.concatenate([np.full(len(q), k) for q, k in quants])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        zq = np.log(y_q / last_close[:, None, None])
+        zy = np.log(y_true / last_close[:, None])
+    bt = c.backtest
+    zq = calibrate(bt.calibration, zq, zy, ends, cal_sets, cal_of, levels, bt.aci_gamma)
+    return last_close[:, None, None] * np.exp(zq)

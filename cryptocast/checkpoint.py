@@ -14,7 +14,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from cryptocast.errors import CheckpointError
+from cryptocast.errors import CheckpointError, brief
 
 FORMAT = "cryptocast-checkpoint"
 VERSION = 1
@@ -86,7 +86,7 @@ def load_checkpoint(path: Path) -> tuple[Any, dict[str, Any]]:
         )
         model.load_state_dict(payload["state_dict"], strict=True)
     except (KeyError, RuntimeError, ValueError, TypeError) as err:
-        first = str(err).strip().splitlines()[0][:120] if str(err).strip() else type(err).__name__
+        first = brief(err)
         raise CheckpointError(f"{path}: checkpoint does not match its model ({first})") from None
     model.eval()
     return model, meta

@@ -11,10 +11,11 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -23,10 +24,22 @@ from pydantic import (
     model_validator,
 )
 
+from cryptocast.dates import iso_problem
 from cryptocast.errors import ConfigError
 
 DEFAULT_SYMBOLS = ["BTC/USDT", "ETH/USDT", "LTC/USDT"]
 DEFAULT_TIMEFRAMES = ["1h", "1d"]
+
+
+def _iso_date(value: str | None) -> str | None:
+    """A config date stays the string the user wrote (so config hashes do not move) once it is
+    known to be ISO; anything else (``01/02/2023``, ``2023-13-01``) is refused, never guessed."""
+    if value is not None and (problem := iso_problem(value)):
+        raise ValueError(problem)
+    return value
+
+
+IsoDate = Annotated[str | None, AfterValidator(_iso_date)]
 
 
 class _Section(BaseModel):
@@ -37,8 +50,8 @@ class DataConfig(_Section):
     exchange: str = "binance"
     symbol: str = "BTC/USDT"
     timeframe: str = "1d"
-    start: str | None = None  # ISO date; first candle used (inclusive)
-    end: str | None = None  # ISO date; last candle used (exclusive)
+    start: IsoDate = None  # ISO date; first candle used (inclusive)
+    end: IsoDate = None  # ISO date; last candle used (exclusive)
 
 
 class IndicatorSpec(_Section):
@@ -68,8 +81,8 @@ class SplitConfig(_Section):
     method: Literal["fraction", "date"] = "fraction"
     train: float = Field(0.7, gt=0, lt=1)
     val: float = Field(0.15, ge=0, lt=1)
-    val_start: str | None = None
-    test_start: str | None = None
+    val_start: IsoDate = None
+    test_start: IsoDate = None
     # drop lookback + horizon rows between segments so no window or target straddles a boundary
     embargo: bool = True
 
@@ -154,8 +167,8 @@ class BacktestConfig(_Section):
     )
     symbols: list[str] = Field(default_factory=lambda: list(DEFAULT_SYMBOLS))
     timeframes: list[str] = Field(default_factory=lambda: list(DEFAULT_TIMEFRAMES))
-    test_start: str | None = None
-    test_end: str | None = None
+    test_start: IsoDate = None
+    test_end: IsoDate = None
     test_fraction: float = Field(0.2, gt=0, lt=1)  # used when test_start is not given
     fold_length: int = Field(90, gt=0)  # candles per fold
     # fold length as a duration ("30D", "12h"): overrides fold_length so one config fits 1h and 1d
@@ -214,14 +227,42 @@ class Config(_Section):
         return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 
-def _format_validation_error(err: ValidationError, source: str) -> str:
+def _join(where: str, what: str) -> str:
+    """``--since '2023-13-01' is not ...`` when the phrase starts with the value, else ``a: b``."""
+    return f"{where} {what}" if what.startswith("'") else f"{where}: {what}"
+
+
+def _format_validation_error(
+    err: ValidationError, source: str, blame: dict[str, str] | None = None
+) -> str:
+    """One sentence for the first problem, naming where it came from.
+
+    Args:
+        err: pydantic's error.
+        source: where the values came from (a config file path, or ``defaults``).
+        blame: dotted key -> what set it on the command line (``--set train.epochs=abc``,
+            ``--test-start``); a problem at or under such a key names that instead of ``source``.
+    """
     first = err.errors()[0]
     loc = ".".join(str(p) for p in first["loc"]) or "(top level)"
-    msg = first["msg"]
-    if first["type"] == "extra_forbidden":
-        msg = "unknown key"
+    kind = first["type"]
+    if kind == "extra_forbidden":
+        msg = f"unknown key {loc}" if blame and loc in blame else "unknown key"
+    elif kind == "value_error" and "ctx" in first:
+        msg = str(first["ctx"]["error"])  # our own sentence, without pydantic's "Value error, "
+    else:
+        msg = first["msg"][:1].lower() + first["msg"][1:]
     extra = f" (+{err.error_count() - 1} more)" if err.error_count() > 1 else ""
-    return f"{source}: {loc}: {msg}{extra}"
+    culprits = [by for key, by in (blame or {}).items() if key == loc or key.startswith(loc + ".")]
+    if culprits:  # the command line set it: blame the option, not the file
+        by, value = culprits[-1], first.get("input")
+        if by.startswith("--set ") or msg.startswith("'"):  # the value is already in the text
+            return (f"{by}: {msg}" if by.startswith("--set ") else f"{by} {msg}") + extra
+        shown = f" {value!r}" if isinstance(value, str | int | float) else ""
+        return f"{by}{shown}: {msg}{extra}"
+    if kind == "value_error" and "." not in loc:  # a cross-field check names its keys itself
+        return f"{source}: {msg}{extra}"
+    return f"{source}: {_join(loc, msg)}{extra}"
 
 
 class _YamlLoader(yaml.SafeLoader):
@@ -262,13 +303,16 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
     return raw
 
 
-def config_from_dict(raw: dict[str, Any], source: str = "config") -> Config:
+def config_from_dict(
+    raw: dict[str, Any], source: str = "config", blame: dict[str, str] | None = None
+) -> Config:
+    """Validate a raw mapping; errors name ``source`` or, for keys in ``blame``, the option."""
     if not isinstance(raw, dict):
         raise ConfigError(f"{source}: expected a mapping of sections at the top level")
     try:
         return Config.model_validate(raw)
     except ValidationError as err:
-        raise ConfigError(_format_validation_error(err, source)) from None
+        raise ConfigError(_format_validation_error(err, source, blame)) from None
 
 
 def load_config(path: str | Path | None, overrides: list[str] | None = None) -> Config:
@@ -289,4 +333,9 @@ def load_config(path: str | Path | None, overrides: list[str] | None = None) -> 
             where = f" (line {line + 1})" if line is not None else ""
             raise ConfigError(f"{p}: not valid YAML{where}") from None
     raw = apply_overrides(raw, overrides or [])
-    return config_from_dict(raw, source)
+    return config_from_dict(raw, source, override_sources(overrides or []))
+
+
+def override_sources(overrides: list[str]) -> dict[str, str]:
+    """Dotted key -> ``--set key=value`` for each override (the last one of a key wins)."""
+    return {item.split("=", 1)[0].strip(): f"--set {item}" for item in overrides if "=" in item}

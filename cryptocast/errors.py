@@ -52,3 +52,14 @@ class PartialFailure(CryptocastError):
     """Some series failed while others succeeded (the per-series messages were already shown)."""
 
     exit_code = 8
+
+
+def brief(err: BaseException, limit: int = 120) -> str:
+    """The first line of a third-party error, cut at a word boundary (with "...") when long, so
+    a message quoting it never ends mid-word."""
+    text = str(err).strip()
+    line = text.splitlines()[0] if text else type(err).__name__
+    if len(line) <= limit:
+        return line
+    cut = line[:limit].rsplit(" ", 1)[0].rstrip(",;:(")
+    return f"{cut} ..."

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from cryptocast.dates import to_timestamp
 from cryptocast.errors import CheckpointError, ConfigError, ExchangeError, StaleDataError
 from cryptocast.timeframes import timeframe_delta
 
@@ -98,11 +99,22 @@ def now_utc(now: str | pd.Timestamp | None = None) -> pd.Timestamp:
     value = now if now is not None and now != "" else os.environ.get(CLOCK_ENV) or None
     if value is None:
         return pd.Timestamp.now(tz="UTC")
-    try:
-        ts = pd.Timestamp(value)
-    except (ValueError, TypeError):
-        raise ConfigError(f"clock {value!r} ({CLOCK_ENV} or --now) is not a date/time") from None
-    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+    if isinstance(value, pd.Timestamp):
+        return value.tz_localize("UTC") if value.tzinfo is None else value.tz_convert("UTC")
+    return to_timestamp(value, f"the clock (--now or {CLOCK_ENV})")
+
+
+def human_duration(delta: pd.Timedelta) -> str:
+    """``2h 24min``, ``3d 0h 5min``, ``6min``: a duration as people write it (to the minute)."""
+    minutes = int(pd.Timedelta(delta).total_seconds() // 60)
+    days, rest = divmod(minutes, 24 * 60)
+    hours, mins = divmod(rest, 60)
+    parts = [f"{days}d"] if days else []
+    if days or hours:
+        parts.append(f"{hours}h")
+    if mins or not parts:
+        parts.append(f"{mins}min")
+    return " ".join(parts)
 
 
 def parse_grace(grace: str | pd.Timedelta | None, timeframe: str) -> pd.Timedelta:
@@ -169,7 +181,8 @@ def check_spacing(candles: pd.DataFrame, timeframe: str, series: str) -> None:
     step = pd.Series(ts).diff().dropna().median()
     if step != timeframe_delta(timeframe):
         raise CheckpointError(
-            f"{series}: the stored candles are {step} apart but the checkpoint was trained on "
+            f"{series}: the stored candles are {human_duration(step)} apart but the checkpoint was "
+            f"trained on "
             f"{timeframe} candles; forecast with a model trained on this timeframe"
         )
 
@@ -285,8 +298,9 @@ def forecast_series(
             reason = f"fetch from {ex} failed ({fetch_error})"
         elif age > timeframe_delta(tf) + slack:
             reason = (
-                f"newest stored candle {last:%Y-%m-%d %H:%M} is {age.floor('min')} old at "
-                f"{clock:%Y-%m-%d %H:%M} UTC, more than one {tf} candle plus {slack} grace"
+                f"newest stored candle {last:%Y-%m-%d %H:%M} is {human_duration(age)} old at "
+                f"{clock:%Y-%m-%d %H:%M} UTC, more than one {tf} candle plus "
+                f"{human_duration(slack)} grace"
             )
         if reason is not None and not allow_stale:
             raise StaleDataError(

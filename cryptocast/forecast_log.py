@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cryptocast.errors import DataError
+from cryptocast.errors import DataError, brief
 
 TS = "datetime64[ns, UTC]"
 #: Column -> dtype. ``error = realised_close - predicted_close`` (the sign convention of
@@ -71,7 +71,7 @@ def read_log(path: Path) -> pd.DataFrame:
     try:
         df = pd.read_parquet(path)
     except Exception as err:  # pyarrow raises many types for a corrupt file
-        reason = str(err).splitlines()[0][:120] if str(err) else type(err).__name__
+        reason = brief(err)
         raise DataError(
             f"forecast log {path} is unreadable ({reason}); move it aside and rerun"
         ) from None

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from cryptocast.config import FeaturesConfig, SplitConfig
+from cryptocast.dates import to_timestamp
 from cryptocast.errors import CheckpointError, DataError
 from cryptocast.features import feature_columns, target_columns
 
@@ -87,8 +88,8 @@ def split_bounds(
         b = int(n * (split_cfg.train + split_cfg.val))
     else:
         ts = pd.DatetimeIndex(df["timestamp"])
-        a = int(ts.searchsorted(pd.Timestamp(split_cfg.val_start, tz="UTC")))
-        b = int(ts.searchsorted(pd.Timestamp(split_cfg.test_start, tz="UTC")))
+        a = int(ts.searchsorted(to_timestamp(split_cfg.val_start, "split.val_start")))
+        b = int(ts.searchsorted(to_timestamp(split_cfg.test_start, "split.test_start")))
         if b < a:
             raise DataError(
                 f"split.test_start {split_cfg.test_start} is before split.val_start "

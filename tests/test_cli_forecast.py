@@ -173,7 +173,7 @@ def test_daily_checkpoint_with_hourly_data_is_refused(forecast_run, data_dir):
     later = (hourly["timestamp"].iloc[-1] + pd.Timedelta("1h")).isoformat()
     res = forecast(*args, now=later)
     assert res.exit_code == 7, res.output
-    assert "0 days 01:00:00 apart" in res.output and "trained on 1d" in res.output
+    assert "candles are 1h apart" in res.output and "trained on 1d" in res.output
     assert not log_file(data_dir).exists()
 
 

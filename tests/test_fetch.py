@@ -165,7 +165,9 @@ def test_no_retry_on_bad_request_retry_on_timeout():
         ({"exchange_id": "nope"}, "unknown exchange 'nope'"),
         ({"timeframes": ["7x"]}, "unknown timeframe '7x'"),
         ({"since": "2022-01-01", "until": "2021-01-01"}, "--since 2022-01-01 is not before"),
-        ({"since": "yesterday-ish"}, "--since 'yesterday-ish' is not a date"),
+        ({"since": "yesterday-ish"}, "--since 'yesterday-ish' is not an ISO date"),
+        ({"since": "01/02/2023"}, "--since '01/02/2023' is not an ISO date"),
+        ({"until": "2023-13-01"}, "--until '2023-13-01' is not a valid date"),
     ],
 )
 def test_bad_options_raise_config_error_before_any_request(fx, data_dir, args, match):

@@ -102,8 +102,10 @@ def test_clock_and_grace_parsing(monkeypatch):
     monkeypatch.setenv("CRYPTOCAST_NOW", "2021-02-03 00:05")
     assert now_utc() == pd.Timestamp("2021-02-03 00:05", tz="UTC")
     assert now_utc("2020-01-01T00:00:00Z") == pd.Timestamp("2020-01-01", tz="UTC")
-    with pytest.raises(ConfigError, match="not a date"):
+    with pytest.raises(ConfigError, match="not an ISO date"):
         now_utc("yesterday-ish")
+    with pytest.raises(ConfigError, match="CRYPTOCAST_NOW.*not an ISO date"):
+        now_utc("02/03/2021")
     assert parse_grace(None, "1h") == pd.Timedelta("6min")
     assert parse_grace("30min", "1d") == pd.Timedelta("30min")
     with pytest.raises(ConfigError, match="--grace"):
@@ -172,3 +174,13 @@ def test_feature_list_mismatch_is_a_checkpoint_error(forecast_run, data_dir, tmp
     assert not (data_dir / "forecasts").exists() or not any(
         (data_dir / "forecasts").rglob("*.parquet")
     )
+
+
+def test_durations_in_messages_read_as_people_write_them():
+    from cryptocast.forecast import human_duration
+
+    assert human_duration(pd.Timedelta("2h24min")) == "2h 24min"
+    assert human_duration(pd.Timedelta("6min")) == "6min"
+    assert human_duration(pd.Timedelta("1h")) == "1h"
+    assert human_duration(pd.Timedelta("3D5min")) == "3d 0h 5min"
+    assert human_duration(pd.Timedelta(0)) == "0min"

@@ -124,3 +124,17 @@ def test_integrity_report_counts_gaps_zero_volume_and_violations():
     assert rep["first"] == df["timestamp"].iloc[0] and rep["last"] == df["timestamp"].iloc[-1]
     empty = integrity_report(df.iloc[:0], "1h")
     assert empty["rows"] == 0 and empty["first"] is None
+
+
+def test_a_long_reason_is_cut_at_a_word_not_mid_word():
+    from cryptocast.errors import brief
+
+    long = (
+        "Parquet magic bytes not found in footer. "
+        "Either the file is corrupted or this is not a parquet file"
+    )
+    cut = "Parquet magic bytes not found in footer. Either the file is ..."
+    assert brief(ValueError(long), 60) == cut
+    assert brief(ValueError(long), 62) == cut  # "corrupted" is not cut to "co"
+    assert brief(ValueError("short\nsecond line")) == "short"
+    assert brief(ValueError("")) == "ValueError"

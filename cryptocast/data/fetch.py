@@ -27,6 +27,7 @@ from cryptocast.data.store import (
     store_candles,
     validate_ohlcv,
 )
+from cryptocast.dates import to_timestamp
 from cryptocast.errors import ConfigError, CryptocastError
 from cryptocast.timeframes import symbol_slug, timeframe_ms, validate_timeframe
 
@@ -55,11 +56,10 @@ def to_ms(value: str | pd.Timestamp | None, name: str) -> int | None:
     """An ISO date/time (UTC when naive) as epoch milliseconds; ConfigError naming the option."""
     if value is None or value == "":
         return None
-    try:
-        ts = pd.Timestamp(value)
-    except (ValueError, TypeError):
-        raise ConfigError(f"{name} {value!r} is not a date; use YYYY-MM-DD[ HH:MM]") from None
-    ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+    if isinstance(value, pd.Timestamp):
+        ts = value.tz_localize("UTC") if value.tzinfo is None else value.tz_convert("UTC")
+    else:
+        ts = to_timestamp(value, name)
     return int(ts.value // 1_000_000)
 
 

@@ -35,7 +35,7 @@ from cryptocast.data.store import (
     store_candles,
     validate_ohlcv,
 )
-from cryptocast.errors import ConfigError, DataError
+from cryptocast.errors import ConfigError, DataError, brief
 from cryptocast.timeframes import validate_timeframe
 
 _QUOTES = ("USDT", "USDC", "FDUSD", "BUSD", "TUSD", "DAI", "BTC", "ETH", "BNB", "EUR", "GBP", "TRY")
@@ -206,7 +206,7 @@ def read_file(path: Path) -> Imported:
         except (pd.errors.ParserError, UnicodeError, zipfile.BadZipFile, ValueError) as err:
             if isinstance(err, DataError):
                 raise
-            raise DataError(f"{path}: cannot parse ({str(err).splitlines()[0][:100]})") from None
+            raise DataError(f"{path}: cannot parse ({brief(err, 100)})") from None
     raise DataError(f"{path}: unsupported file type; use {', '.join(_SUFFIXES)}")
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from cryptocast.errors import DataError, LockedError
+from cryptocast.errors import DataError, LockedError, brief
 from cryptocast.timeframes import symbol_slug, validate_timeframe
 
 OHLCV_COLUMNS = ["timestamp", "open", "high", "low", "close", "volume"]
@@ -109,7 +109,7 @@ def read_ohlcv(path: Path) -> pd.DataFrame:
     except FileNotFoundError:
         raise DataError(f"{path} not found") from None
     except Exception as err:  # pyarrow raises many types for a corrupt file
-        reason = str(err).splitlines()[0][:120] if str(err) else type(err).__name__
+        reason = brief(err)
         raise DataError(
             f"{path} is unreadable ({reason}); move it aside or delete it, then fetch again"
         ) from None

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from cryptocast.config import Config
+from cryptocast.dates import to_timestamp
 from cryptocast.errors import DataError
 
 
@@ -77,7 +78,7 @@ def test_rows(df: pd.DataFrame, cfg: Config) -> tuple[int, int]:
     ts = df["timestamp"]
     last_origin = n - H  # origins e with e + H <= n - 1
     if bt.test_start:
-        start = pd.Timestamp(bt.test_start, tz="UTC")
+        start = to_timestamp(bt.test_start, "backtest.test_start")
         if start > ts.iloc[-1] or start < ts.iloc[0]:
             raise DataError(
                 f"--test-start {bt.test_start} is outside the data "
@@ -89,7 +90,7 @@ def test_rows(df: pd.DataFrame, cfg: Config) -> tuple[int, int]:
         lo = int(n * (1 - bt.test_fraction))
     hi = last_origin
     if bt.test_end:
-        end = pd.Timestamp(bt.test_end, tz="UTC")
+        end = to_timestamp(bt.test_end, "backtest.test_end")
         if lo >= n or end <= ts.iloc[lo]:
             raise DataError(
                 f"--test-end {bt.test_end} is not after the test start; widen the period"

@@ -29,15 +29,14 @@ _worker: dict[str, Any] = {}
 def validate(cfg: Config, data_dir: Path) -> list[tuple[str, str, str]]:
     """Check models, metrics and series up front; return the job list."""
     from cryptocast.evaluate.metrics import select_metrics
-    from cryptocast.models.registry import model_names
+    from cryptocast.models.registry import check_model_name, known_names
     from cryptocast.timeframes import symbol_slug, validate_timeframe
 
     bt = cfg.backtest
-    known = model_names()
+    known = known_names()
     models = [m for m in dict.fromkeys(bt.models) if m]
-    unknown = [m for m in models if m not in known]
-    if unknown:
-        raise ConfigError(f"unknown model {unknown[0]!r}; registered: {', '.join(known)}")
+    for m in models:
+        check_model_name(m, "backtest.models")
     if not models:
         raise ConfigError(
             "no model left to backtest; pass --models with at least one of " + ", ".join(known)

@@ -19,6 +19,7 @@ import pandas as pd
 import yaml
 
 from cryptocast.config import Config
+from cryptocast.dates import to_timestamp
 from cryptocast.errors import CheckpointError, DataError
 
 CHECKPOINT = "checkpoint.pt"
@@ -49,9 +50,9 @@ def load_feature_table(cfg: Config, data_dir: Path) -> pd.DataFrame:
     d = cfg.data
     df = build_features(Path(data_dir), d.exchange, d.symbol, d.timeframe, cfg.features)
     if d.start:
-        df = df[df["timestamp"] >= pd.Timestamp(d.start, tz="UTC")]
+        df = df[df["timestamp"] >= to_timestamp(d.start, "data.start")]
     if d.end:
-        df = df[df["timestamp"] < pd.Timestamp(d.end, tz="UTC")]
+        df = df[df["timestamp"] < to_timestamp(d.end, "data.end")]
     df = df.reset_index(drop=True)
     if df.empty:
         raise DataError(
@@ -113,8 +114,12 @@ def train_run(
     cfg: Config,
     data_dir: Path,
     progress_cb: Callable[[dict[str, float]], None] | None = None,
+    batch_cb: Callable[[int, int, int], None] | None = None,
 ) -> RunResult:
-    """Train ``cfg.model`` on ``cfg.data`` and write a complete run directory."""
+    """Train ``cfg.model`` on ``cfg.data`` and write a complete run directory.
+
+    ``progress_cb`` sees each epoch's history row, ``batch_cb`` (epoch, batch, batches) each step.
+    """
     from cryptocast.checkpoint import save_checkpoint
     from cryptocast.evaluate.metrics import point_metrics
     from cryptocast.evaluate.report import to_jsonable
@@ -130,7 +135,7 @@ def train_run(
     data = prepare(df, f, segments, cfg.split.embargo)
     seed_everything(cfg.train.seed)
     model = build_model(cfg.model, len(data.feature_names), f.horizon, f.lookback)
-    result = fit(model, data, cfg.train, progress_cb)
+    result = fit(model, data, cfg.train, progress_cb, batch_cb)
 
     test_ends = data.ends.get("test", np.empty(0, np.int64))
     test_metrics: dict[str, Any] = {}

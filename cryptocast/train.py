@@ -129,11 +129,20 @@ def fit(
     data: Any,
     cfg: TrainConfig,
     progress_cb: Callable[[dict[str, float]], None] | None = None,
+    batch_cb: Callable[[int, int, int], None] | None = None,
 ) -> TrainResult:
     """Train ``model`` on ``data.ends['train']``, early-stop on ``data.ends['val']``.
 
     The best weights (lowest validation loss) are restored at the end. Models registered as not
     trainable (naive baselines) are fitted from the training targets and returned at once.
+
+    Args:
+        model: a registry model.
+        data: prepared windows (``cryptocast.windows.prepare``).
+        cfg: the ``train`` config section.
+        progress_cb: called after each epoch with its history row.
+        batch_cb: called after each optimiser step with (epoch, batch, batches per epoch), for a
+            progress bar within the epoch.
     """
     import torch
 
@@ -203,6 +212,8 @@ def fit(
                 sched.step()
             total += loss.detach() * len(ends)
             count += len(ends)
+            if batch_cb is not None:
+                batch_cb(epoch, i // bs + 1, steps_per_epoch)
         n_seen += count
         train_loss = total.item() / max(count, 1)
         val_loss = evaluate_loss(model, X, Y, val_ends, L, bs, cfg.loss, device, levels)

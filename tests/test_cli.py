@@ -99,3 +99,36 @@ def test_library_errors_become_one_red_line_and_an_exit_code(tmp_path):
     lines = [ln for ln in result.output.splitlines() if ln.strip()]
     assert len(lines) == 1 and "model.foo" in lines[0] and "unknown key" in lines[0]
     assert "Traceback" not in result.output
+
+
+def test_version_and_short_help():
+    from cryptocast import __version__
+
+    for flag in ("--version", "-V"):
+        result = CliRunner().invoke(app, [flag])
+        assert result.exit_code == 0 and result.output.strip() == f"cryptocast {__version__}"
+    for args in (["-h"], ["train", "-h"], ["fetch", "-h"]):
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 0 and "Usage" in result.output, args
+
+
+def test_commands_are_listed_in_pipeline_order():
+    result = CliRunner().invoke(app, ["--help"], env={"COLUMNS": "120"})
+    pipeline = ["fetch", "data", "features", "train", "backtest", "forecast"]
+    listed = [
+        ln.split()[1]
+        for ln in result.output.splitlines()
+        if ln.startswith("│ ") and len(ln.split()) > 1
+    ]
+    listed = [n for n in listed if n in _commands()]
+    assert listed[: len(pipeline)] == pipeline, listed
+    assert sorted(listed) == _commands()  # later commands (e.g. tune) follow the pipeline
+
+
+@pytest.mark.parametrize("name", _commands())
+def test_help_shows_no_type_noise_and_reads_whole_at_80_columns(name):
+    result = CliRunner().invoke(app, [name, "--help"], env={"COLUMNS": "80"})
+    assert result.exit_code == 0
+    assert "<bool>" not in result.output and "<list[" not in result.output, result.output
+    # rich markup eating "[default: ...]" left "ccxt exchange id ." behind
+    assert not re.search(r"\w \.(?=\s)", result.output), result.output

@@ -99,7 +99,10 @@ BAD = [
     (["--models", ","], 2, ["no model left"]),
     (["--models", "lstm,nope"], 2, ["unknown model 'nope'", "persistence"]),
     (["--metrics", "rmse,foo"], 2, ["unknown metric 'foo'", "mape"]),
-    (["--window", "sideways"], 2, ["backtest.window"]),
+    (["--window", "sideways"], 2, ["--window 'sideways'", "'expanding' or 'rolling'"]),
+    (["--test-start", "01/02/2023"], 2, ["--test-start '01/02/2023' is not an ISO date"]),
+    (["--test-end", "2023-13-01"], 2, ["--test-end '2023-13-01'", "YYYY-MM-DD"]),
+    (["--set", "backtest.test_start=2023-02-30"], 2, ["--set backtest.test_start=", "day"]),
 ]
 
 

@@ -116,3 +116,10 @@ def test_exchange_comes_from_the_config_unless_given(data_dir, tmp_path):
         "--exchange", "binance",
     )  # fmt: skip
     assert result.exit_code == 3 and "cryptocast fetch" in result.output
+
+
+def test_every_series_failing_exits_with_their_own_code_not_partial(data_dir):
+    """The rule the README gives: several series, all failed -> the first failure's code."""
+    result = _run("--data-dir", str(data_dir), "-s", "BTC/USDT", "-s", "LTC/USDT", "-t", "1d")
+    assert result.exit_code == 3, result.output  # DataError: no candles stored, not 8
+    assert "all 2 series failed" in result.output and "cryptocast fetch" in result.output

@@ -95,13 +95,16 @@ def _synthetic_btc(data_dir: Path) -> None:
 @pytest.mark.parametrize(
     ("override", "needles"),
     [
-        ("model.foo=1", ["model.foo", "unknown key"]),
-        ("train.epochs=abc", ["train.epochs", "integer"]),
-        ("features.lookback=0", ["features.lookback"]),
-        ("model.name=perfomer", ["model.name", "perfomer", "performer_bilstm, persistence"]),
-        ("model.n_heads=3", ["model.d_model", "model.n_heads"]),
-        ("split.val=0.5", ["split.train + split.val"]),
+        ("model.foo=1", ["--set model.foo=1", "unknown key model.foo"]),
+        ("train.epochs=abc", ["--set train.epochs=abc:", "integer"]),
+        ("features.lookback=0", ["--set features.lookback=0:"]),
+        ("model.name=perfomer", ["--set model.name=perfomer", "performer_bilstm, persistence"]),
+        ("model.n_heads=3", ["--set model.n_heads=3: model.d_model", "model.n_heads"]),
+        ("split.val=0.5", ["--set split.val=0.5: split.train + split.val"]),
         ("train.device=cuda", ["train.device=cuda", "no CUDA GPU"]),
+        ("data.start=01/02/2023", ["--set data.start=01/02/2023:", "not an ISO date", "YYYY"]),
+        ("data.end=2023-13-01", ["--set data.end=2023-13-01:", "month must be in 1..12"]),
+        ("split.val_start=2022/01/01", ["--set split.val_start=", "not an ISO date"]),
     ],
 )
 def test_bad_configs_fail_in_one_line_before_any_run_dir(data_dir, tmp_path, override, needles):
@@ -115,9 +118,9 @@ def test_bad_configs_fail_in_one_line_before_any_run_dir(data_dir, tmp_path, ove
     )  # fmt: skip
     assert result.exit_code == 2, result.output
     lines = [ln for ln in result.output.splitlines() if ln.strip()]
-    error_lines = [ln for ln in lines if ln.startswith("error:")]
-    assert len(error_lines) == 1 and "Traceback" not in result.output, result.output
-    assert all(n in error_lines[0] for n in needles), result.output
+    assert len(lines) == 1 and lines[0].startswith("error:"), result.output  # nothing before it
+    assert all(n in lines[0] for n in needles), result.output
+    assert "Value error" not in lines[0] and str(TINY_CONFIG.name) not in lines[0]
     assert not runs.exists()
 
 
@@ -132,3 +135,41 @@ def test_missing_config_file_and_missing_data_are_one_line_errors(data_dir, tmp_
     assert result.exit_code == 3, result.output
     assert "cryptocast fetch --symbol BTC/USDT --timeframe 1d" in result.output.replace("\n", "")
     assert not runs.exists()
+
+
+@pytest.mark.parametrize("terminal", [True, False], ids=["terminal", "piped"])
+def test_progress_is_a_bar_on_a_terminal_and_one_line_per_epoch_when_piped(terminal):
+    import io
+
+    from rich.console import Console
+
+    from cryptocast.cli.progress import EpochProgress
+
+    out = io.StringIO()
+    console = Console(file=out, force_terminal=terminal, width=80)
+    row = {"train_loss": 1.0, "val_loss": 1.0, "lr": 1e-3, "seconds": 0.1}
+    with EpochProgress(console, "training lstm", quiet=False) as progress:
+        for epoch in (1, 2):
+            for b in range(1, 4):
+                progress.on_batch(epoch, b, 3)
+            progress.on_epoch({"epoch": epoch, **row})
+    text = out.getvalue()
+    assert text.count("training lstm") == 1
+    assert text.count("epoch   1  train") == 1 and text.count("epoch   2  train") == 1
+    assert ("batches" in text) is terminal  # the bar only where someone watches it
+    if not terminal:
+        assert text.splitlines() == [
+            "training lstm",
+            "  epoch   1  train 1.00000  val 1.00000  lr 1.00e-03  0.1s",
+            "  epoch   2  train 1.00000  val 1.00000  lr 1.00e-03  0.1s",
+        ]
+
+
+def test_nothing_is_printed_before_a_data_error(data_dir, tmp_path):
+    result = _run(
+        "-c", str(TINY_CONFIG), "--data-dir", str(data_dir), "--set", f"output.runs_dir={tmp_path}"
+    )
+    lines = [ln for ln in result.output.splitlines() if ln.strip()]
+    assert result.exit_code == 3 and len(lines) == 1 and lines[0].startswith("error:"), (
+        result.output
+    )

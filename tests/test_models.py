@@ -151,3 +151,20 @@ def test_cpu_dropout_keeps_the_expectation_and_is_identity_in_eval():
     d.eval()
     assert d(x) is x
     assert Dropout(0.0).train()(x) is x
+
+
+def test_builtin_catalogue_matches_what_the_modules_register():
+    """``registry.BUILTIN`` lets names be checked without importing torch; keep it true."""
+    import importlib
+
+    from cryptocast.models import registry
+
+    for module, names in registry.BUILTIN.items():
+        importlib.import_module(f"cryptocast.models.{module}")
+        for n in names:
+            assert n in registry._BUILDERS, f"{n} listed under {module} but not registered"
+    listed = {n for names in registry.BUILTIN.values() for n in names}
+    builtins = {
+        n for n, fn in registry._BUILDERS.items() if fn.__module__.startswith("cryptocast.")
+    }
+    assert builtins <= listed, f"registered but not in registry.BUILTIN: {builtins - listed}"

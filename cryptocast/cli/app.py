@@ -5,6 +5,7 @@ Every command module registers itself on ``app``; nothing below the CLI prints o
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -22,8 +23,38 @@ err_console = Console(stderr=True)
 _state = {"debug": False}
 
 
+# Commands in the order data flows through them; any other command (e.g. tune) follows.
+PIPELINE_ORDER = ("fetch", "data", "features", "train", "backtest", "forecast")
+
+
+def _tidy_metavars(params: list) -> list:
+    """Help shows ``--force`` rather than ``--force <bool>``, and ``--symbol <str>`` rather than
+    ``<list[str]>`` (the help text says "repeatable")."""
+    for p in params:
+        if getattr(p, "is_flag", False):
+            p.metavar = ""
+        elif p.metavar is None and getattr(p, "multiple", False) and hasattr(p, "display_type"):
+            p.metavar = re.sub(r"^<list\[(.*)\]>$", r"<\1>", p.display_type(None) or "") or None
+    return params
+
+
 class _Group(TyperGroup):
-    """Maps the library's exceptions to a one-line red message and an exit code."""
+    """Maps the library's exceptions to a one-line red message and an exit code; lists the
+    commands in pipeline order."""
+
+    def list_commands(self, ctx):  # type: ignore[override]
+        names = list(super().list_commands(ctx))
+        first = [n for n in PIPELINE_ORDER if n in names]
+        return first + [n for n in names if n not in first]
+
+    def get_params(self, ctx):  # type: ignore[override]
+        return _tidy_metavars(super().get_params(ctx))
+
+    def get_command(self, ctx, cmd_name):  # type: ignore[override]
+        cmd = super().get_command(ctx, cmd_name)
+        if cmd is not None:
+            _tidy_metavars(cmd.get_params(ctx))
+        return cmd
 
     def invoke(self, ctx):  # type: ignore[override]
         try:
@@ -43,17 +74,36 @@ class _Group(TyperGroup):
 app = typer.Typer(
     cls=_Group,
     help="Forecast crypto prices with a Performer/BiLSTM and honest baselines.",
+    context_settings={"help_option_names": ["-h", "--help"]},
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from cryptocast import __version__
+
+        typer.echo(f"cryptocast {__version__}")
+        raise typer.Exit(0)
+
+
 @app.callback()
 def _main(
     debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks on errors.")] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            "-V",
+            callback=_print_version,
+            is_eager=True,
+            help="Print the version and exit.",
+        ),
+    ] = False,
 ) -> None:
-    """cryptocast: fetch -> features -> train -> backtest -> forecast."""
+    """cryptocast: fetch -> data -> features -> train -> backtest -> forecast."""
     _state["debug"] = debug
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Annotated
 
@@ -34,41 +35,46 @@ def backtest(
         str | None, _Opt("--metrics", help="Comma list of table columns (metrics) to show.")
     ] = None,
 ) -> None:
-    """Walk-forward backtest: per fold, fit scalers and models on past data only, forecast the
-    fold, then score every model beside persistence and drift (error metrics, skill, DM tests,
-    a cost-aware trading simulation). Writes a report folder (forecasts, summary.json, report.md,
-    plots).
+    """Walk-forward backtest of every model beside persistence and drift; writes a report.
+
+    Per fold, scalers and models are fit on past data only, then the fold is forecast and every
+    model is scored (error metrics, skill, DM tests, a cost-aware trading simulation). The report
+    folder holds forecasts, summary.json, report.md and plots.
     """
-    from cryptocast.backtest import summarise
+    from cryptocast.backtest import validate
     from cryptocast.config import load_config
-    from cryptocast.evaluate.report import results_tables, write_report
 
     overrides = list(set_ or [])
-    flags = {
-        "backtest.models": _csv(models),
-        "backtest.symbols": symbol,
-        "backtest.timeframes": timeframe,
-        "backtest.report_dir": str(report) if report else None,
-        "backtest.test_start": test_start,
-        "backtest.test_end": test_end,
-        "backtest.fold_length": fold_length,
-        "backtest.window": window,
-        "backtest.retrain_every": retrain_every,
-        "features.horizon": horizon,
-        "backtest.workers": workers,
-        "backtest.metrics": _csv(metrics),
+    flags = {  # config key -> (option, value)
+        "backtest.models": ("--models", _csv(models)),
+        "backtest.symbols": ("--symbol", symbol),
+        "backtest.timeframes": ("--timeframe", timeframe),
+        "backtest.report_dir": ("--report", str(report) if report else None),
+        "backtest.test_start": ("--test-start", test_start),
+        "backtest.test_end": ("--test-end", test_end),
+        "backtest.fold_length": ("--fold-length", fold_length),
+        "backtest.window": ("--window", window),
+        "backtest.retrain_every": ("--retrain-every", retrain_every),
+        "features.horizon": ("--horizon", horizon),
+        "backtest.workers": ("--workers", workers),
+        "backtest.metrics": ("--metrics", _csv(metrics)),
     }
     cfg = load_config(config, overrides)
-    cfg = _apply_flags(cfg, flags)
+    cfg = _apply_flags(cfg, flags, overrides)
     if fold_length is not None:  # an explicit --fold-length beats a config's fold_period
         cfg.backtest.fold_period = None
+    validate(cfg, data_dir)  # names, metrics, series: before data, torch or any output
     bt = cfg.backtest
-    console.print(
+
+    from cryptocast.backtest import summarise
+    from cryptocast.evaluate.report import results_tables, write_report
+
+    header = (
         f"backtest {', '.join(bt.models)} on {', '.join(bt.symbols)} x {', '.join(bt.timeframes)} "
         f"({bt.window}, fold {bt.fold_length}, retrain every {bt.retrain_every}, "
         f"{bt.workers} worker(s), config {cfg.hash()})"
     )
-    results = _run_with_progress(cfg, data_dir)
+    results = _run_with_progress(cfg, data_dir, header)
     summary, forecasts, equity = summarise(cfg, results)
     columns = None
     if bt.metrics:
@@ -91,20 +97,25 @@ def _csv(text: str | None) -> list[str] | None:
     return [t.strip() for t in text.split(",") if t.strip()]
 
 
-def _apply_flags(cfg, flags: dict):
-    """Command-line flags override the config; validated by the same typed config."""
-    from cryptocast.config import config_from_dict
+def _apply_flags(cfg, flags: dict, overrides: list[str]):
+    """Command-line flags override the config; validated by the same typed config, and an error
+    names the option (``--test-start``) that set the bad value."""
+    from cryptocast.config import config_from_dict, override_sources
 
     raw = cfg.to_dict()
-    for key, value in flags.items():
+    blame = override_sources(overrides)
+    for key, (option, value) in flags.items():
         if value is None:
             continue
         section, name = key.split(".")
         raw[section][name] = value
-    return config_from_dict(raw, "command line")
+        blame[key] = option
+    return config_from_dict(raw, "config", blame)
 
 
-def _run_with_progress(cfg, data_dir: Path):
+def _run_with_progress(cfg, data_dir: Path, header: str):
+    """Run the backtest; the header and progress bars appear only once the pre-flight checks
+    (series, test period, folds) have passed, so an error is the only line printed."""
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -124,12 +135,15 @@ def _run_with_progress(cfg, data_dir: Path):
         TextColumn("eta"),
         TimeRemainingColumn(),
     )
-    with Progress(*columns, console=console, transient=False) as progress:
+    progress = Progress(*columns, console=console, transient=False)
+    with ExitStack() as stack:
         tasks: dict[str, int] = {}
 
         def on_event(ev: dict) -> None:
             kind = ev.get("event")
             if kind == "plan":
+                console.print(header)
+                stack.enter_context(progress)
                 tasks["jobs"] = progress.add_task("jobs ", total=ev["jobs"])
                 tasks["folds"] = progress.add_task("folds", total=ev["folds"])
             elif kind == "job":

@@ -25,7 +25,7 @@ def features(
     timeframe: TimeframeOpt = None,
     exchange: Annotated[
         str | None,
-        typer.Option("--exchange", help="ccxt exchange id [default: the config's data.exchange]."),
+        typer.Option("--exchange", help="ccxt exchange id (default: the config's data.exchange)."),
     ] = None,
     data_dir: DataDirOpt = Path("data"),
     config: ConfigOpt = None,
@@ -83,6 +83,10 @@ def features(
         )
     if table.row_count:
         console.print(table)
+    if failures and len(failures) == len(series):
+        # nothing worked: exit with the first cause's own code, as fetch and forecast do
+        first = failures[0]
+        raise type(first)(f"all {len(series)} series failed (messages above); first: {first}")
     if failures:
         raise PartialFailure(
             f"{len(failures)} of {len(series)} series failed (messages above); "

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from cryptocast.cli.app import ConfigOpt, DataDirOpt, SetOpt, app, console
+from cryptocast.cli.progress import EpochProgress
 
 
 @app.command()
@@ -22,29 +23,26 @@ def train(
     Writes runs/{name}-{timestamp}/ with checkpoint.pt, metrics.json and config.yaml.
     """
 
+    from cryptocast.config import load_config, override_sources
+    from cryptocast.models.registry import check_model_name
+
+    cfg = load_config(config, set_ or [])  # dates, types, keys: before data or torch
+    source = override_sources(set_ or []).get("model.name", f"{config or 'defaults'}: model.name")
+    check_model_name(cfg.model.name, source)  # lists the registered names; imports no torch
+    d, m = cfg.data, cfg.model
+
     from rich.table import Table
 
-    from cryptocast.config import load_config
     from cryptocast.runs import train_run
     from cryptocast.train import prefer_passive_openmp
 
     prefer_passive_openmp()  # before anything below loads torch
-
-    cfg = load_config(config, set_ or [])
-    d, m = cfg.data, cfg.model
-    console.print(
+    header = (
         f"training [bold]{m.name}[/] on {d.exchange} {d.symbol} {d.timeframe} "
         f"(lookback {cfg.features.lookback}, horizon {cfg.features.horizon}, config {cfg.hash()})"
     )
-
-    def on_epoch(row: dict) -> None:
-        if not quiet:
-            console.print(
-                f"  epoch {row['epoch']:>3}  train {row['train_loss']:.5f}  "
-                f"val {row['val_loss']:.5f}  lr {row['lr']:.2e}  {row['seconds']:.1f}s"
-            )
-
-    result = train_run(cfg, data_dir, on_epoch)
+    with EpochProgress(console, header, quiet) as progress:
+        result = train_run(cfg, data_dir, progress.on_epoch, progress.on_batch)
     met = result.metrics
     cols = ("rmse", "mae", "mape", "directional_accuracy", "skill_rmse")
     table = Table(title=f"{m.name}: test segment ({met['n_windows'].get('test', 0)} windows)")

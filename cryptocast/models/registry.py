@@ -23,7 +23,17 @@ Builder = Callable[["ModelConfig", int, int, int], "nn.Module"]
 
 _BUILDERS: dict[str, Builder] = {}
 _TRAINABLE: dict[str, bool] = {}
-_BUILTIN_MODULES = ("performer", "recurrent", "transformer", "naive", "random_walk")
+# The names each built-in module registers, so a name can be checked without importing torch
+# (a mistyped --models is rejected at once, not after a multi-second torch import).
+# tests/test_models.py keeps this equal to what the modules actually register.
+BUILTIN: dict[str, tuple[str, ...]] = {
+    "performer": ("performer_bilstm",),
+    "recurrent": ("lstm", "gru"),
+    "transformer": ("transformer",),
+    "naive": ("persistence", "drift"),
+    "random_walk": ("rw_ewma", "rw_empirical"),
+}
+_BUILTIN_MODULES = tuple(BUILTIN)
 _loaded = False
 
 
@@ -54,12 +64,24 @@ def model_names() -> list[str]:
     return sorted(_BUILDERS)
 
 
-def _check_name(name: str) -> None:
-    _ensure_loaded()
-    if name not in _BUILDERS:
+def known_names() -> list[str]:
+    """Registered and built-in model names, sorted, without importing the model modules."""
+    return sorted({*_BUILDERS, *(n for names in BUILTIN.values() for n in names)})
+
+
+def check_model_name(name: str, source: str = "model.name") -> None:
+    """ConfigError naming ``source`` unless ``name`` is a model; imports no torch."""
+    if name not in known_names():
         raise ConfigError(
-            f"model.name: unknown model {name!r}; choose one of: {', '.join(model_names())}"
+            f"{source}: unknown model {name!r}; choose one of: {', '.join(known_names())}"
         )
+
+
+def _check_name(name: str) -> None:
+    check_model_name(name)
+    _ensure_loaded()
+    if name not in _BUILDERS:  # pragma: no cover - BUILTIN out of step with the modules
+        raise ConfigError(f"model {name!r} is listed as built in but no module registers it")
 
 
 def is_trainable(name: str) -> bool:

@@ -4,8 +4,10 @@ Serves ``/api/v3/exchangeInfo``, ``/api/v3/klines`` (12-field klines, ``startTim
 ``limit`` <= 1000 with Binance's semantics), ``/api/v3/ping`` and ``/api/v3/time``, so ccxt itself
 is the client in tests: nothing in ccxt is mocked. Candles come from a folder of
 ``BASE-QUOTE_tf.parquet`` files (the store's naming) and can be replaced while it runs. It counts
-requests per path and injects faults: HTTP 429/418/500/503, slow responses, dropped connections,
-malformed JSON, at a seeded rate.
+requests per path and injects faults at a seeded rate: Binance's real "try again" answers (HTTP 500
+with codes -1001/-1000/-1006, 503 with -1008 or a code ccxt does not know, 429 and 418 with -1003 and
+``Retry-After``, a 502 HTML page from the gateway), slow responses, dropped connections, malformed
+JSON; and, on request only, client errors that must never be retried (400, a 403 WAF page).
 
 Run it standalone::
 
@@ -35,7 +37,28 @@ INTERVALS_MS = {
     "1h": 3_600_000, "2h": 7_200_000, "4h": 14_400_000, "6h": 21_600_000, "8h": 28_800_000,
     "12h": 43_200_000, "1d": 86_400_000, "3d": 259_200_000, "1w": 604_800_000,
 }  # fmt: skip
-FAULT_KINDS = ("429", "418", "500", "503", "slow", "drop", "badjson")
+_HTML_502 = (
+    "<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway</h1>"
+    "</center><hr><center>CloudFront</center></body></html>"
+)
+# kind -> (HTTP status, body, send Retry-After): the answers Binance documents for these cases
+HTTP_FAULTS: dict[str, tuple[int, object, bool]] = {
+    "500": (500, {"code": -1001, "msg": "Internal error; unable to process your request. Please try again."}, False),
+    "500-1000": (500, {"code": -1000, "msg": "An unknown error occurred while processing the request."}, False),
+    "500-1006": (500, {"code": -1006, "msg": "An unexpected response was received from the message bus. Execution status unknown."}, False),
+    "503": (503, {"code": -1008, "msg": "Server is currently overloaded with other requests. Please try again in a few minutes."}, False),
+    "503-unknown": (503, {"code": -1, "msg": "Service unavailable"}, False),
+    "502": (502, _HTML_502, False),
+    "429": (429, {"code": -1003, "msg": "Too much request weight used; current limit is 6000 request weight per 1 MINUTE. Please use WebSocket Streams for live updates to avoid polling the API."}, True),
+    "418": (418, {"code": -1003, "msg": "Way too much request weight used; IP banned until 1700000000000. Please use WebSocket Streams for live updates to avoid bans."}, True),
+    # client errors: never retried, so not among the default kinds
+    "400": (400, {"code": -1100, "msg": "Illegal characters found in a parameter."}, False),
+    "403": (403, "<html><body><h1>403 Forbidden</h1>Request blocked.</body></html>", False),
+}  # fmt: skip
+FAULT_KINDS = (
+    "429", "418", "500", "500-1000", "500-1006", "503", "503-unknown", "502",
+    "slow", "drop", "badjson",
+)  # fmt: skip
 
 
 @dataclass
@@ -46,6 +69,7 @@ class Faults:
     kinds: tuple[str, ...] = FAULT_KINDS
     seed: int = 0
     slow_s: float = 1.0  # sleep before answering; pick it above the client's timeout
+    retry_after: int = 1  # seconds in the Retry-After header of 429/418
     paths: tuple[str, ...] = ("/api/v3/klines", "/api/v3/exchangeInfo")
     rng: random.Random = field(init=False, repr=False)
 
@@ -233,11 +257,16 @@ def _make_handler(fx: FakeExchange) -> type[BaseHTTPRequestHandler]:
         def log_message(self, *args: object) -> None:  # quiet
             pass
 
-        def _send(self, status: int, body: object) -> None:
-            data = (body if isinstance(body, str) else json.dumps(body)).encode()
+        def _send(self, status: int, body: object, headers: dict[str, str] | None = None) -> None:
+            text = body if isinstance(body, str) else json.dumps(body)
+            html = text.startswith("<html")
+            data = text.encode()
             self.send_response(status)
-            self.send_header("Content-Type", "application/json;charset=UTF-8")
+            ctype = "text/html" if html else "application/json;charset=UTF-8"
+            self.send_header("Content-Type", ctype)
             self.send_header("Content-Length", str(len(data)))
+            for k, v in (headers or {}).items():
+                self.send_header(k, v)
             self.end_headers()
             self.wfile.write(data)
 
@@ -255,11 +284,10 @@ def _make_handler(fx: FakeExchange) -> type[BaseHTTPRequestHandler]:
                     return
                 if fault == "slow":
                     time.sleep(fx.faults.slow_s)
-                elif fault in ("429", "418"):
-                    self._send(int(fault), {"code": -1003, "msg": "Too many requests."})
-                    return
-                elif fault in ("500", "503"):
-                    self._send(int(fault), "<html>Service Unavailable</html>")
+                elif fault in HTTP_FAULTS:
+                    status, body, retry_after = HTTP_FAULTS[fault]
+                    extra = {"Retry-After": str(fx.faults.retry_after)} if retry_after else None
+                    self._send(status, body, extra)
                     return
                 elif fault == "badjson":
                     self._send(200, '[[1514764800000,"13715.65","13818.55"')

@@ -138,3 +138,35 @@ def test_a_long_reason_is_cut_at_a_word_not_mid_word():
     assert brief(ValueError(long), 62) == cut  # "corrupted" is not cut to "co"
     assert brief(ValueError("short\nsecond line")) == "short"
     assert brief(ValueError("")) == "ValueError"
+
+
+def test_stale_temp_files_of_killed_writers_are_removed_live_ones_kept(data_dir):
+    import subprocess
+    import sys
+
+    path = series_path(data_dir, "binance", "BTC/USDT", "1d")
+    write_parquet_atomic(make_ohlcv(20), path)
+    before = path.read_bytes()
+    # a writer killed with SIGKILL between writing its temp file and the rename
+    script = (
+        "import os, signal, sys\n"
+        "from cryptocast.data import store\n"
+        "from tests.conftest import make_ohlcv\n"
+        "store.os.replace = lambda a, b: os.kill(os.getpid(), signal.SIGKILL)\n"
+        "store.write_parquet_atomic(make_ohlcv(30, seed=1), store.Path(sys.argv[1]))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script, str(path)], check=False)
+    assert proc.returncode == -9
+    stale = sorted(p.name for p in path.parent.glob(".*.tmp"))
+    assert len(stale) == 1 and path.read_bytes() == before  # the old file is intact
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        live_tmp = path.parent / f".{path.name}.{live.pid}.tmp"
+        live_tmp.write_bytes(b"being written")
+        with data_lock(data_dir):
+            store_candles(data_dir, "binance", "BTC/USDT", "1d", make_ohlcv(25))
+        assert sorted(p.name for p in path.parent.glob(".*.tmp")) == [live_tmp.name]
+    finally:
+        live.kill()
+        live.wait()
+    assert len(load_series(data_dir, "binance", "BTC/USDT", "1d")) == 25

@@ -1,11 +1,19 @@
 """The ccxt client: construction by id, a base-URL override, and retry with backoff.
 
+What is retried follows the HTTP status first, because ccxt reads Binance's JSON error body before
+the status: a 500 ``{"code": -1001, ...}`` becomes ``OperationFailed`` and a 503 with a code ccxt
+does not know a plain ``ExchangeError``. So every 5xx, 429 and 418 is retried whatever its body
+(honouring ``Retry-After`` up to a cap), no other 4xx ever is, and without an HTTP error status
+(timeouts, dropped connections, garbled bodies) ccxt's ``OperationFailed`` family is.
+
 ccxt is imported inside functions so ``cryptocast --help`` stays fast.
 """
 
 from __future__ import annotations
 
+import email.utils
 import random
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,17 +25,26 @@ from cryptocast.timeframes import validate_timeframe
 
 T = TypeVar("T")
 _LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
+# ccxt ids are lower-case letters and digits (binance, binanceus, coinbaseexchange)
+EXCHANGE_ID_RE = re.compile(r"[a-z][a-z0-9]{1,39}")
 
 
 @dataclass
 class RetryPolicy:
-    """Exponential backoff with full jitter: sleep U(0, min(max_delay, base_delay * 2**k))."""
+    """Exponential backoff with full jitter: sleep U(0, min(max_delay, base_delay * 2**k)).
 
-    attempts: int = 6
+    A ``Retry-After`` header overrides the backoff when longer; one above ``max_retry_after``
+    seconds stops the retries (waiting it out is the user's call). ``retries`` counts the retries
+    made with this policy, for reports.
+    """
+
+    attempts: int = 8
     base_delay: float = 0.5
     max_delay: float = 10.0
+    max_retry_after: float = 120.0
     sleep: Callable[[float], None] = time.sleep
     rng: random.Random = field(default_factory=random.Random)
+    retries: int = field(default=0, compare=False)
 
     def delay(self, attempt: int) -> float:
         return self.rng.uniform(0, min(self.max_delay, self.base_delay * 2**attempt))
@@ -66,12 +83,7 @@ def make_exchange(
     """
     import ccxt
 
-    if exchange_id not in ccxt.exchanges:
-        some = ", ".join(e for e in ("binance", "kraken", "coinbase", "bybit", "okx", "bitstamp"))
-        raise ConfigError(
-            f"unknown exchange {exchange_id!r}; use a ccxt exchange id such as {some} "
-            f"({len(ccxt.exchanges)} available)"
-        )
+    validate_exchange_id(exchange_id)
     local = False
     if exchange_url:
         parts = urlsplit(exchange_url)
@@ -98,16 +110,67 @@ def make_exchange(
     if exchange_url:
         ex.urls["api"] = _rewrite_tree(ex.urls["api"], exchange_url)
         ex.urls.pop("apiBackup", None)
+    _trace_http(ex)
     return ex
 
 
-def is_retryable(err: BaseException) -> bool:
-    """Network trouble (timeouts, 5xx, 429/418, dropped connections, garbled bodies) is retried."""
+def _trace_http(ex: Any) -> None:
+    """Record each answer's HTTP status and headers on ``ex.http_trace`` (ccxt keeps no status).
+
+    ccxt calls ``on_rest_response`` for every answer before it raises, so the wrapper sees the
+    status of a 503 that ccxt then reports as an error parsed from the body.
+    """
+    original = ex.on_rest_response
+
+    def on_rest_response(code, reason, url, method, headers, body, *rest):  # type: ignore[no-untyped-def]
+        ex.http_trace = (int(code), headers)
+        return original(code, reason, url, method, headers, body, *rest)
+
+    ex.http_trace = None
+    ex.on_rest_response = on_rest_response
+
+
+def validate_exchange_id(exchange_id: str, known: bool = True) -> str:
+    """An exchange id that is safe as a folder name; with ``known`` it must be a ccxt id.
+
+    Raises:
+        ConfigError: naming the id and what is allowed.
+    """
+    if not isinstance(exchange_id, str) or not EXCHANGE_ID_RE.fullmatch(exchange_id):
+        raise ConfigError(
+            f"exchange {exchange_id!r} is not a valid exchange id; use lower-case letters and "
+            "digits, e.g. binance"
+        )
+    if known:
+        import ccxt
+
+        if exchange_id not in ccxt.exchanges:
+            some = "binance, kraken, coinbase, bybit, okx, bitstamp"
+            raise ConfigError(
+                f"unknown exchange {exchange_id!r}; use a ccxt exchange id such as {some} "
+                f"({len(ccxt.exchanges)} available)"
+            )
+    return exchange_id
+
+
+def is_retryable(err: BaseException, status: int | None = None) -> bool:
+    """Whether a failed call is worth repeating.
+
+    Args:
+        err: what the call raised.
+        status: the HTTP status of the answer, None when there was none (timeout, dropped
+            connection) or it is unknown. 5xx, 429 and 418 are retried whatever ccxt made of the
+            body; any other 4xx never is.
+    """
     import ccxt
 
+    if status is not None and status >= 400:
+        return status >= 500 or status in (418, 429)
     if isinstance(err, (ccxt.BadSymbol, ccxt.BadRequest, ccxt.AuthenticationError)):
         return False
-    return isinstance(err, (ccxt.NetworkError, ccxt.BadResponse)) or (
+    if not isinstance(err, ccxt.BaseError):
+        return True  # ValueError & co: ccxt choking on a malformed body
+    return isinstance(err, ccxt.OperationFailed) or (
         isinstance(err, ccxt.ExchangeError) and _looks_garbled(err)
     )
 
@@ -118,33 +181,81 @@ def _looks_garbled(err: BaseException) -> bool:
     return "json" in text or "unexpected" in text
 
 
-def call_with_retry(fn: Callable[[], T], policy: RetryPolicy, what: str) -> T:
-    """Call ``fn``; retry retryable ccxt errors with backoff; map final errors to ours.
+def retry_after_s(headers: Any) -> float | None:
+    """Seconds a ``Retry-After`` header asks to wait (delta-seconds or an HTTP date); None if absent."""
+    value = headers.get("Retry-After") if headers is not None else None
+    if value is None:
+        return None
+    value = str(value).strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def call_with_retry(fn: Callable[[], T], policy: RetryPolicy, what: str, ex: Any = None) -> T:
+    """Call ``fn``; retry what ``is_retryable`` allows with backoff; map final errors to ours.
+
+    Args:
+        ex: the exchange ``fn`` talks to; its ``http_trace`` (see ``make_exchange``) gives the
+            HTTP status and ``Retry-After`` of a failed answer. Without it errors are judged by
+            their ccxt type alone.
 
     Raises:
         ConfigError: the exchange rejected the symbol or a parameter (BadSymbol/BadRequest).
-        ExchangeError: still failing after ``policy.attempts`` tries, or any other ccxt error.
+        ExchangeError: still failing after ``policy.attempts`` tries (the message names the HTTP
+            status and the retry count), a Retry-After above the cap, or an error not retried.
     """
     import ccxt
 
     last: BaseException | None = None
+    status: int | None = None
     for attempt in range(policy.attempts):
+        if ex is not None:
+            ex.http_trace = None
         try:
             return fn()
-        except ccxt.BadSymbol as err:
-            raise ConfigError(f"{what}: the exchange does not know this symbol ({err})") from None
-        except ccxt.BadRequest as err:
-            raise ConfigError(f"{what}: the exchange rejected the request ({err})") from None
         except (ccxt.BaseError, ValueError, TypeError, KeyError, IndexError) as err:
-            # ValueError & co: ccxt choking on a malformed body; transient like a network error
-            if isinstance(err, ccxt.BaseError) and not is_retryable(err):
-                raise ExchangeError(f"{what}: {_short(err)}") from None
+            trace = getattr(ex, "http_trace", None) if ex is not None else None
+            status, headers = trace if trace else (None, None)
+            if status is not None and status < 400:
+                status = None  # a 2xx with a body ccxt could not use
+            if not is_retryable(err, status):
+                http = f"HTTP {status}, not retried: " if status else ""
+                if isinstance(err, ccxt.BadSymbol):
+                    raise ConfigError(
+                        f"{what}: the exchange does not know this symbol ({http}{_short(err)})"
+                    ) from None
+                if isinstance(err, ccxt.BadRequest):
+                    raise ConfigError(
+                        f"{what}: the exchange rejected the request ({http}{_short(err)})"
+                    ) from None
+                raise ExchangeError(f"{what}: {http}{_short(err)}") from None
             last = err
-            if attempt + 1 < policy.attempts:
-                policy.sleep(policy.delay(attempt))
+            if attempt + 1 >= policy.attempts:
+                break
+            wait = policy.delay(attempt)
+            after = retry_after_s(headers) if status in (418, 429, 503) else None
+            if after is not None:
+                if after > policy.max_retry_after:
+                    raise ExchangeError(
+                        f"{what}: HTTP {status}, the exchange asks to wait {after:.0f} s "
+                        f"(Retry-After), more than {policy.max_retry_after:.0f} s; "
+                        "rerun fetch after that"
+                    ) from None
+                wait = max(wait, after)
+            policy.retries += 1
+            policy.sleep(wait)
+    answer = f"HTTP {status}" if status else "no usable answer"
     raise ExchangeError(
-        f"{what}: still failing after {policy.attempts} attempts ({type(last).__name__}: "
-        f"{_short(last)}); check the connection or --exchange-url and retry"
+        f"{what}: {answer}, still failing after {policy.attempts} attempts (retried "
+        f"{policy.attempts - 1} times; last: {type(last).__name__}: {_short(last)}); "
+        "check the connection or --exchange-url and rerun fetch: stored candles are kept"
     )
 
 
@@ -161,7 +272,7 @@ def check_market(ex: Any, symbol: str, timeframe: str, policy: RetryPolicy) -> N
         raise ConfigError(
             f"unknown timeframe {timeframe!r} on {ex.id}; use one of {', '.join(tfs)}"
         )
-    markets = call_with_retry(lambda: ex.load_markets(), policy, f"{ex.id} load markets")
+    markets = call_with_retry(lambda: ex.load_markets(), policy, f"{ex.id} load markets", ex)
     if symbol not in markets:
         sample = ", ".join(sorted(markets)[:5])
         raise ConfigError(f"unknown symbol {symbol!r} on {ex.id}; markets include {sample}")

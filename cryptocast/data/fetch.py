@@ -3,7 +3,9 @@
 Per series: resume after the last stored candle (and fetch an earlier ``since`` range if asked),
 page forward with ``limit=1000`` from the last timestamp + 1 period, drop the still-open candle,
 merge (new candles win on overlap), write atomically under the data-folder lock, and report.
-Network faults are retried with backoff; one failing series does not stop the others.
+Faults are retried with backoff (see ``exchange.call_with_retry``); one failing series does not
+stop the others. Progress is kept: candles that extend the stored series without a hole are merged
+every ``SAVE_EVERY`` pages and when a page fails for good, so the next run resumes after them.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from cryptocast.errors import ConfigError, CryptocastError
 from cryptocast.timeframes import symbol_slug, timeframe_ms, validate_timeframe
 
 PAGE_LIMIT = 1000
+SAVE_EVERY = 10  # pages between progress merges (each rewrites the series file atomically)
 DEFAULT_SINCE = "2018-01-01"
 # progress(key, done, total): candles received so far and the expected total for the series
 Progress = Callable[[str, int, int], None]
@@ -39,7 +42,7 @@ Progress = Callable[[str, int, int], None]
 
 @dataclass
 class SeriesReport:
-    """What one series' fetch or import did. ``error`` is set (and nothing stored) on failure."""
+    """What one series' fetch or import did. ``error`` is set on failure (progress kept, see above)."""
 
     exchange: str
     symbol: str
@@ -80,7 +83,7 @@ def _page(ex: Any, symbol: str, timeframe: str, since: int, policy: RetryPolicy)
             raise ValueError("malformed kline rows")
         return rows
 
-    return call_with_retry(call, policy, f"{ex.id} {symbol} {timeframe} candles")
+    return call_with_retry(call, policy, f"{ex.id} {symbol} {timeframe} candles", ex)
 
 
 def download_range(
@@ -92,31 +95,70 @@ def download_range(
     now_ms: int,
     policy: RetryPolicy,
     progress: Callable[[int], None] | None = None,
+    save: Callable[[list[list]], None] | None = None,
 ) -> tuple[list[list], int]:
     """Closed candles with open time in [start_ms, end_ms) (end None: up to now). (rows, requests).
 
     Pages forward from the last received open time + 1 period. Stops on an empty page, a page with
     nothing new, reaching ``end_ms``, or a short page whose next start is past ``now_ms``.
+
+    Args:
+        save: receives closed candles in time order every ``SAVE_EVERY`` pages, and the rows
+            received so far when a page fails for good (the error is then re-raised). Rows handed
+            to ``save`` are not returned again.
     """
     period = timeframe_ms(timeframe)
     stop = end_ms if end_ms is not None else now_ms
     rows: list[list] = []
-    since, requests = start_ms, 0
+    since, requests, received = start_ms, 0, 0
+
+    def closed(batch: list[list]) -> list[list]:
+        # the still-open candle (open + period > now) is never stored
+        return [r for r in batch if r[0] + period <= now_ms]
+
     while since < stop:
-        batch = _page(ex, symbol, timeframe, since, policy)
+        try:
+            batch = _page(ex, symbol, timeframe, since, policy)
+        except CryptocastError:
+            if save is not None and rows:
+                save(closed(rows))
+            raise
         requests += 1
         batch = [r for r in batch if r[0] >= since]
         if not batch:
             break
-        rows.extend(r for r in batch if r[0] < stop)
+        got = [r for r in batch if r[0] < stop]
+        rows.extend(got)
+        received += len(got)
         if progress is not None:
-            progress(len(rows))
+            progress(received)
         since = int(batch[-1][0]) + period
         if len(batch) < PAGE_LIMIT and since > now_ms:
             break
-    # the still-open candle (open + period > now) is never stored
-    closed = [r for r in rows if r[0] + period <= now_ms]
-    return closed, requests
+        if save is not None and requests % SAVE_EVERY == 0:
+            save(closed(rows))
+            rows = []
+    return closed(rows), requests
+
+
+class _Saver:
+    """Merges candles into one stored series under the data lock and counts what it added."""
+
+    def __init__(self, data_dir: Path, exchange_id: str, symbol: str, timeframe: str,
+                 lock_timeout: float) -> None:  # fmt: skip
+        self.args = (data_dir, exchange_id, symbol, timeframe)
+        self.lock_timeout = lock_timeout
+        self.new = 0
+        self.dupes = 0
+        self.merged: pd.DataFrame | None = None
+
+    def __call__(self, rows: list[list]) -> None:
+        data_dir, exchange_id, symbol, timeframe = self.args
+        new = rows_to_frame(rows, f"{symbol} {timeframe} from {exchange_id}")
+        with data_lock(data_dir, self.lock_timeout):
+            self.merged, dupes = store_candles(data_dir, exchange_id, symbol, timeframe, new)
+        self.new += len(new) - dupes
+        self.dupes += dupes
 
 
 def rows_to_frame(rows: list[list], source: str) -> pd.DataFrame:
@@ -154,7 +196,9 @@ def fetch_series(
         now_ms: the clock for the open-candle rule (default: ``exchange.milliseconds()``).
 
     Raises:
-        ConfigError, DataError, ExchangeError, LockedError: the series failed; nothing written.
+        ConfigError, DataError, ExchangeError, LockedError: the series failed. Candles received
+            before the failure that extend the stored series without a hole are kept (the
+            message says how many); the stored candles are never lost.
     """
     validate_timeframe(timeframe)
     symbol_slug(symbol)
@@ -172,7 +216,8 @@ def fetch_series(
     ranges: list[tuple[int, int | None]] = []
     if stored is None or stored.empty:
         ranges.append((start, end))
-    else:
+    first = 0
+    if stored is not None and not stored.empty:
         first = int(stored["timestamp"].iloc[0].value // 1_000_000)
         last = int(stored["timestamp"].iloc[-1].value // 1_000_000)
         if start < first:
@@ -182,31 +227,45 @@ def fetch_series(
             ranges.append((resume, end))
     total = sum(max(0, ((e if e is not None else stop) - s) // period) for s, e in ranges)
     key = f"{symbol} {timeframe}"
-    rows: list[list] = []
-    requests = 0
-    for s, e in ranges:
-        done0 = len(rows)
+    saver = _Saver(data_dir, exchange_id, symbol, timeframe, lock_timeout)
+    received, requests = 0, 0
+    try:
+        for s, e in ranges:
+            done0 = received
 
-        def tick(n: int, done0: int = done0) -> None:
-            if progress is not None:
-                progress(key, done0 + n, max(total, done0 + n))
+            def tick(n: int, done0: int = done0) -> None:
+                if progress is not None:
+                    progress(key, done0 + n, max(total, done0 + n))
 
-        got, req = download_range(ex, symbol, timeframe, s, e, now, policy, tick)
-        rows.extend(got)
-        requests += req
+            # a head range before the stored candles is kept only once complete (no hole)
+            extends = stored is None or stored.empty or s > first
+            got, req = download_range(
+                ex, symbol, timeframe, s, e, now, policy, tick, saver if extends else None
+            )
+            requests += req
+            received = done0 + len(got)
+            if got:
+                saver(got)
+    except CryptocastError as err:
+        if saver.new:
+            raise type(err)(
+                f"{err}; kept the {saver.new:,} new candles received before the failure, "
+                "rerun fetch to continue after them"
+            ) from None
+        raise
+    if saver.merged is None:
+        saver([])
     if progress is not None:
-        progress(key, len(rows), len(rows))
-    new = rows_to_frame(rows, f"{symbol} {timeframe} from {exchange_id}")
-    with data_lock(data_dir, lock_timeout):
-        merged, dupes = store_candles(data_dir, exchange_id, symbol, timeframe, new)
+        progress(key, received, received)
+    assert saver.merged is not None
     return SeriesReport(
         exchange=exchange_id,
         symbol=symbol,
         timeframe=timeframe,
         path=path,
-        new_candles=len(new) - dupes,
+        new_candles=saver.new,
         requests=requests,
-        integrity=integrity_report(merged, timeframe, duplicates_dropped=dupes),
+        integrity=integrity_report(saver.merged, timeframe, duplicates_dropped=saver.dupes),
     )
 
 

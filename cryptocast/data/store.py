@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -168,14 +169,49 @@ def write_parquet_atomic(df: pd.DataFrame, path: Path) -> None:
             os.close(fd)
 
 
+_TMP_RE = re.compile(r"\.(?P<name>.+)\.(?P<pid>\d+)\.tmp")
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def remove_stale_temps(folder: Path) -> list[Path]:
+    """Delete ``.NAME.PID.tmp`` files whose writer process is gone; return what was removed.
+
+    Call under the data lock. A temp file whose pid is alive (this process or another writer) is
+    left alone: only a crash (kill -9, power loss) leaves one behind with a dead pid.
+    """
+    removed = []
+    folder = Path(folder)
+    if not folder.is_dir():
+        return removed
+    for tmp in folder.glob(".*.tmp"):
+        m = _TMP_RE.fullmatch(tmp.name)
+        if m is None or not tmp.is_file() or _pid_alive(int(m["pid"])):
+            continue
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+            removed.append(tmp)
+    return removed
+
+
 def store_candles(
     data_dir: Path, exchange: str, symbol: str, timeframe: str, new: pd.DataFrame
 ) -> tuple[pd.DataFrame, int]:
     """Merge validated ``new`` candles into the stored series and write it atomically.
 
-    Call under ``data_lock``. Returns the merged series and the overlap de-duplicated.
+    Call under ``data_lock``. Returns the merged series and the overlap de-duplicated. Temp files
+    that crashed writers left in the series' folder are removed first.
     """
     path = series_path(data_dir, exchange, symbol, timeframe)
+    remove_stale_temps(path.parent)
     old = read_ohlcv(path) if path.exists() else None
     merged, dupes = merge_ohlcv(old, new)
     if old is None or len(merged) != len(old) or not merged.equals(old):

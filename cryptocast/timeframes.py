@@ -7,6 +7,9 @@ import re
 import pandas as pd
 
 from cryptocast.errors import ConfigError
+from cryptocast.names import symbol_slug
+
+__all__ = ["symbol_slug"]  # re-exported: the slug is named with the timeframe in file names
 
 _UNITS = {"m": "min", "h": "h", "d": "D", "w": "W"}
 _MS = {"m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
@@ -39,14 +42,3 @@ def timeframe_delta(timeframe: str) -> pd.Timedelta:
 def periods_per_year(timeframe: str) -> float:
     """Candles per year for a market that trades around the clock (crypto): 365 days."""
     return 365 * 86_400_000 / timeframe_ms(timeframe)
-
-
-def symbol_slug(symbol: str) -> str:
-    """``BTC/USDT`` -> ``BTC-USDT`` (file-name safe)."""
-    if "/" not in symbol:
-        raise ConfigError(f"symbol {symbol!r} must look like BASE/QUOTE, e.g. BTC/USDT")
-    base, quote = symbol.split("/", 1)
-    quote = quote.split(":", 1)[0]
-    if not base or not quote:
-        raise ConfigError(f"symbol {symbol!r} must look like BASE/QUOTE, e.g. BTC/USDT")
-    return f"{base.upper()}-{quote.upper()}"

@@ -102,6 +102,14 @@ def fetch(
             "public-data kline CSV/zip. --symbol/--timeframe override what file names say.",
         ),
     ] = None,
+    overwrite: Annotated[
+        bool,
+        typer.Option(
+            "--overwrite",
+            help="With --import: let the files replace stored candles that differ (refused "
+            "otherwise, with the count).",
+        ),
+    ] = False,
 ) -> None:
     """Download candles into the Parquet store (incremental), or import local candle files.
 
@@ -113,7 +121,7 @@ def fetch(
     if import_path is not None:
         from cryptocast.data.importers import import_path as do_import
 
-        reports = do_import(data_dir, import_path, exchange, symbol, timeframe)
+        reports = do_import(data_dir, import_path, exchange, symbol, timeframe, overwrite=overwrite)
         rows = [{"exchange": exchange, **r} for r in reports]
         title = f"imported from {import_path} into {data_dir}"
         _print_table(integrity_table(rows, title, (("new_candles", "new"),)))

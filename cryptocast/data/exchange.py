@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import email.utils
 import random
-import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,12 +20,11 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from cryptocast.errors import ConfigError, ExchangeError
+from cryptocast.names import check_exchange_name
 from cryptocast.timeframes import validate_timeframe
 
 T = TypeVar("T")
 _LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
-# ccxt ids are lower-case letters and digits (binance, binanceus, coinbaseexchange)
-EXCHANGE_ID_RE = re.compile(r"[a-z][a-z0-9]{1,39}")
 
 
 @dataclass
@@ -136,11 +134,7 @@ def validate_exchange_id(exchange_id: str, known: bool = True) -> str:
     Raises:
         ConfigError: naming the id and what is allowed.
     """
-    if not isinstance(exchange_id, str) or not EXCHANGE_ID_RE.fullmatch(exchange_id):
-        raise ConfigError(
-            f"exchange {exchange_id!r} is not a valid exchange id; use lower-case letters and "
-            "digits, e.g. binance"
-        )
+    check_exchange_name(exchange_id)
     if known:
         import ccxt
 

@@ -10,8 +10,10 @@ Formats (detected from the file name and its first bytes):
 - Binance public-data klines (``BTCUSDT-1h-2023-01.csv`` or ``.zip``): no header, 12 columns,
   open time in ms (µs in files from 2025 on).
 
-Every file is parsed and validated before anything is written, so a bad file leaves the store as
-it was.
+Every file is parsed and checked (``checks``: finite positive prices, volume >= 0, open times in a
+sane window and on the timeframe grid, a unit guess that fits the spacing) before anything is
+written, so a bad file leaves the store as it was. An import that would change stored candles is
+refused unless ``overwrite`` is set.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from cryptocast.data.checks import changed_candles, check_times, check_values
 from cryptocast.data.integrity import integrity_report
 from cryptocast.data.store import (
     OHLCV_COLUMNS,
@@ -33,9 +36,11 @@ from cryptocast.data.store import (
     read_ohlcv,
     series_path,
     store_candles,
+    to_utc_timestamps,
     validate_ohlcv,
 )
 from cryptocast.errors import ConfigError, DataError, brief
+from cryptocast.names import check_exchange_name, symbol_slug
 from cryptocast.timeframes import validate_timeframe
 
 _QUOTES = ("USDT", "USDC", "FDUSD", "BUSD", "TUSD", "DAI", "BTC", "ETH", "BNB", "EUR", "GBP", "TRY")
@@ -45,12 +50,18 @@ _SUFFIXES = (".parquet", ".feather", ".json", ".csv", ".zip")
 
 @dataclass
 class Imported:
-    """Candles parsed from one file, and the series they belong to (None: not inferable)."""
+    """Candles parsed from one file, and the series they belong to (None: not inferable).
+
+    ``raw``: the price columns as read (to tell text from blanks in errors); ``unit``: the epoch
+    unit guessed from the numbers' size, None when the file holds dates.
+    """
 
     path: Path
     symbol: str | None
     timeframe: str | None
     candles: pd.DataFrame
+    raw: pd.DataFrame | None = None
+    unit: str | None = None
 
 
 def _split_pair(pair: str) -> str | None:
@@ -62,12 +73,25 @@ def _split_pair(pair: str) -> str | None:
     return None
 
 
-def _epoch(values: np.ndarray) -> pd.DatetimeIndex:
-    """Epoch numbers in s, ms or µs (by magnitude) as UTC timestamps."""
-    v = np.asarray(values, dtype="int64")
-    big = np.abs(v).max() if v.size else 0
+def _epoch(values: np.ndarray, path: Path) -> tuple[pd.DatetimeIndex, str]:
+    """Epoch numbers in s, ms or µs (guessed by magnitude) as UTC timestamps, and the unit."""
+    f = pd.to_numeric(pd.Series(values), errors="coerce").to_numpy(dtype="float64")
+    bad = ~np.isfinite(f) | (f != np.round(f))
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0]) + 1
+        raise DataError(f"{path}: row {row}: open time {values[row - 1]!r} is not a whole number")
+    big = int(np.abs(f).max()) if f.size else 0
     unit = "us" if big > 10**14 else "ms" if big > 10**11 else "s"
-    return pd.to_datetime(v, unit=unit, utc=True).astype("datetime64[ns, UTC]")
+    try:
+        if big >= 2**62:
+            raise OverflowError
+        v = f.astype("int64")
+        ts = pd.to_datetime(v, unit=unit, utc=True).astype("datetime64[ns, UTC]")
+    except (OverflowError, ValueError):  # OutOfBoundsDatetime is a ValueError
+        raise DataError(
+            f"{path}: open time {big} is out of range for any epoch unit; write it in ms"
+        ) from None
+    return ts, {"us": "µs"}.get(unit, unit)
 
 
 def _need(df: pd.DataFrame, cols: list[str], path: Path) -> None:
@@ -79,14 +103,18 @@ def _need(df: pd.DataFrame, cols: list[str], path: Path) -> None:
         )
 
 
-def _frame(ts: pd.DatetimeIndex | pd.Series, src: pd.DataFrame, cols: list[str]) -> pd.DataFrame:
+def _frame(
+    ts: pd.DatetimeIndex | pd.Series, src: pd.DataFrame, cols: list[str]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Store columns (prices coerced; text becomes NaN) and the price columns as read."""
     out = pd.DataFrame({"timestamp": np.asarray(ts)})
     out["timestamp"] = (
         out["timestamp"].astype("datetime64[ns, UTC]") if len(out) else out["timestamp"]
     )
-    for name, col in zip(OHLCV_COLUMNS[1:], cols, strict=True):
-        out[name] = pd.to_numeric(src[col].to_numpy(), errors="coerce")
-    return out
+    raw = pd.DataFrame({n: src[c].to_numpy() for n, c in zip(OHLCV_COLUMNS[1:], cols, strict=True)})
+    for name in OHLCV_COLUMNS[1:]:
+        out[name] = pd.to_numeric(raw[name], errors="coerce")
+    return out, raw
 
 
 def _read_parquet(path: Path) -> Imported:
@@ -113,20 +141,28 @@ def _read_feather(path: Path) -> Imported:
     except Exception as err:  # noqa: BLE001
         raise DataError(f"{path}: not a readable feather file ({type(err).__name__})") from None
     _need(df, ["date", "open", "high", "low", "close", "volume"], path)
-    ts = pd.to_datetime(df["date"], utc=True)
-    return Imported(path, *_freqtrade_name(path), _frame(ts, df, OHLCV_COLUMNS[1:]))
+    ts = to_utc_timestamps(df["date"], str(path))
+    return Imported(path, *_freqtrade_name(path), *_frame(ts, df, OHLCV_COLUMNS[1:]))
 
 
 def _read_json(path: Path) -> Imported:
     try:
         # stdlib json parses floats exactly (pandas' reader rounds the last digit)
-        arr = np.asarray(json.loads(path.read_text()), dtype="float64")
+        rows = json.loads(path.read_text())
     except (ValueError, TypeError) as err:
         raise DataError(f"{path}: not a freqtrade JSON candle list ({err})") from None
-    if arr.ndim != 2 or arr.shape[1] < 6:
-        raise DataError(f"{path}: expected rows of [ms, open, high, low, close, volume]")
-    df = pd.DataFrame(arr[:, :6], columns=OHLCV_COLUMNS)
-    return Imported(path, *_freqtrade_name(path), _frame(_epoch(arr[:, 0]), df, OHLCV_COLUMNS[1:]))
+    if (
+        not isinstance(rows, list)
+        or not rows
+        or any(not isinstance(r, list) or len(r) < 6 for r in rows)
+    ):
+        raise DataError(
+            f"{path}: expected a non-empty list of [ms, open, high, low, close, volume]"
+        )
+    df = pd.DataFrame([r[:6] for r in rows], columns=OHLCV_COLUMNS)
+    ts, unit = _epoch(df["timestamp"].to_numpy(), path)
+    candles, raw = _frame(ts, df, OHLCV_COLUMNS[1:])
+    return Imported(path, *_freqtrade_name(path), candles, raw, unit)
 
 
 def _read_cdd(path: Path, text: str) -> Imported:
@@ -134,6 +170,8 @@ def _read_cdd(path: Path, text: str) -> Imported:
     skip = 1 if lines and lines[0].lower().startswith("http") else 0
     df = pd.read_csv(io.StringIO(text), skiprows=skip)
     df.columns = [str(c).strip() for c in df.columns]
+    if df.empty:
+        raise DataError(f"{path}: has a header but no candle rows")
     lower = {c.lower(): c for c in df.columns}
     base_vol = None
     sym = None
@@ -154,19 +192,23 @@ def _read_cdd(path: Path, text: str) -> Imported:
     m = re.search(r"_([A-Za-z0-9]+)\.csv$", path.name)
     tf = _CDD_TF.get(m[1].lower()) if m else None
     cols = [lower[c] for c in ("open", "high", "low", "close")] + [base_vol]
-    ts = _epoch(pd.to_numeric(df[lower["unix"]]).to_numpy())
-    return Imported(path, sym, tf, _frame(ts, df, cols))
+    ts, unit = _epoch(df[lower["unix"]].to_numpy(), path)
+    return Imported(path, sym, tf, *_frame(ts, df, cols), unit)
 
 
 def _read_binance_klines(path: Path, text: str) -> Imported:
     df = pd.read_csv(io.StringIO(text), header=None)
-    if not pd.api.types.is_numeric_dtype(df[0]):  # newer dumps have a header line
+    if not pd.api.types.is_numeric_dtype(df[0]) and not str(df[0].iloc[0]).strip().isdigit():
+        # newer dumps have a header line
+        if len(df) < 2:
+            raise DataError(f"{path}: has a header but no candle rows")
         df = pd.read_csv(io.StringIO(text), header=None, skiprows=1)
     if df.shape[1] < 6:
         raise DataError(f"{path}: has {df.shape[1]} columns, a Binance kline file has 12")
     m = re.fullmatch(r"([A-Za-z0-9]+)-(\w+?)-\d{4}-\d{2}(?:-\d{2})?", path.stem)
     sym, tf = (_split_pair(m[1]), m[2]) if m else (None, None)
-    return Imported(path, sym, tf, _frame(_epoch(df[0].to_numpy()), df, [1, 2, 3, 4, 5]))
+    ts, unit = _epoch(df[0].to_numpy(), path)
+    return Imported(path, sym, tf, *_frame(ts, df, [1, 2, 3, 4, 5]), unit)
 
 
 def _read_csv(path: Path) -> Imported:
@@ -210,6 +252,21 @@ def read_file(path: Path) -> Imported:
     raise DataError(f"{path}: unsupported file type; use {', '.join(_SUFFIXES)}")
 
 
+def _checked(imp: Imported, timeframe: str, now: pd.Timestamp | None) -> pd.DataFrame:
+    """Apply every rule of ``checks`` to one parsed file; the candles in the store schema."""
+    df = imp.candles.copy()
+    df["timestamp"] = to_utc_timestamps(df["timestamp"], str(imp.path))
+    raw = imp.raw if imp.raw is not None else imp.candles
+    for c in OHLCV_COLUMNS[1:]:
+        df[c] = pd.to_numeric(df[c].to_numpy(), errors="coerce").astype("float64")
+    df = df[OHLCV_COLUMNS].reset_index(drop=True)
+    if df.empty:
+        raise DataError(f"{imp.path}: no candle rows")
+    check_values(df, raw.reset_index(drop=True), imp.path)
+    check_times(df, imp.path, timeframe, now, imp.unit)
+    return validate_ohlcv(df, str(imp.path))
+
+
 def find_files(path: Path) -> list[Path]:
     path = Path(path)
     if path.is_dir():
@@ -229,20 +286,31 @@ def import_path(
     symbols: list[str] | None = None,
     timeframes: list[str] | None = None,
     lock_timeout: float = 30.0,
+    overwrite: bool = False,
+    now: pd.Timestamp | None = None,
 ) -> list[dict]:
     """Import every candle file under ``path`` into the store; returns one report per series.
 
     ``symbols``/``timeframes`` select files whose names tell their series, and name the series of
     files whose names do not (then exactly one of each is needed). Files of the same series are
-    combined (later files win on equal timestamps).
+    combined (later files win on equal timestamps, but only when their values agree).
+
+    Args:
+        exchange: the folder the series go to: a ccxt id or any plain name (letters, digits).
+        overwrite: allow the import to change candles already stored (otherwise refused).
+        now: the clock for the "open time in the future" rule (default: now).
 
     Raises:
-        DataError: a file is unreadable or has the wrong columns (nothing is written then), or no
-            file matches the selection.
+        DataError: a file is unreadable, has the wrong columns or breaks a rule of ``checks``, an
+            import would change stored candles without ``overwrite``, or no file matches the
+            selection. Nothing is written then.
         ConfigError: the series of a file cannot be inferred and was not given.
     """
+    check_exchange_name(exchange)
     for tf in timeframes or []:
         validate_timeframe(tf)
+    for sym in symbols or []:
+        symbol_slug(sym)
     want_sym = {s.upper() for s in symbols or []}
     want_tf = set(timeframes or [])
     groups: dict[tuple[str, str], list[pd.DataFrame]] = {}
@@ -260,15 +328,28 @@ def import_path(
                 "pass one --symbol and one --timeframe"
             )
         validate_timeframe(tf)
-        groups.setdefault((sym, tf), []).append(validate_ohlcv(imp.candles, str(f)))
+        symbol_slug(sym)
+        groups.setdefault((sym, tf), []).append(_checked(imp, tf, now))
     if not groups:
         raise DataError(f"{path}: no candle file matches the requested symbols/timeframes")
+    for (sym, tf), frames in groups.items():
+        if len(frames) > 1:  # files of one series must agree where they overlap
+            both = pd.concat(frames, ignore_index=True)
+            check_times(both, f"{path} ({sym} {tf}, files combined)", tf, now)
     reports = []
     with data_lock(data_dir, lock_timeout):
         for sym, tf in groups:  # an unreadable stored file stops the import before any write
             target = series_path(data_dir, exchange, sym, tf)
-            if target.exists():
-                read_ohlcv(target)
+            if not target.exists():
+                continue
+            frames = groups[(sym, tf)]
+            new = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+            n, first = changed_candles(read_ohlcv(target), new)
+            if n and not overwrite:
+                raise DataError(
+                    f"{path}: would change {n:,} stored {sym} {tf} candle(s) in {target} ({first}); "
+                    "nothing was written: pass --overwrite to replace them"
+                )
         for (sym, tf), frames in groups.items():
             new = frames[0] if len(frames) == 1 else validate_ohlcv(pd.concat(frames), str(path))
             dropped = sum(fr.attrs.get("duplicates_dropped", 0) for fr in frames)

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from cryptocast.errors import DataError, LockedError, brief
+from cryptocast.names import check_exchange_name
 from cryptocast.timeframes import symbol_slug, validate_timeframe
 
 OHLCV_COLUMNS = ["timestamp", "open", "high", "low", "close", "volume"]
@@ -33,18 +34,24 @@ def series_path(
     """Where one series lives: ``data_dir/kind/exchange/BASE-QUOTE_timeframe.parquet``."""
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+    check_exchange_name(exchange)
     validate_timeframe(timeframe)
     return Path(data_dir) / kind / exchange / f"{symbol_slug(symbol)}_{timeframe}.parquet"
 
 
-def _to_utc_timestamps(col: pd.Series, source: str) -> pd.Series:
+def to_utc_timestamps(col: pd.Series, source: str) -> pd.Series:
+    """A date/time column as ``datetime64[ns, UTC]``; DataError naming ``source`` otherwise."""
     if pd.api.types.is_numeric_dtype(col):
         raise DataError(f"{source}: timestamp column is numeric; convert epoch values first")
     try:
-        ts = pd.to_datetime(col, utc=True)
+        return pd.to_datetime(col, utc=True).astype(TS_DTYPE)
+    except pd.errors.OutOfBoundsDatetime:
+        raise DataError(
+            f"{source}: a timestamp is out of range (years 1677-2262 only); fix the file"
+        ) from None
     except (ValueError, TypeError) as err:
-        raise DataError(f"{source}: timestamp column is not a date/time ({err})") from None
-    return ts.astype(TS_DTYPE)
+        reason = " ".join(str(err).split())[:120]
+        raise DataError(f"{source}: timestamp column is not a date/time ({reason})") from None
 
 
 def validate_ohlcv(df: pd.DataFrame, source: str) -> pd.DataFrame:
@@ -66,7 +73,7 @@ def validate_ohlcv(df: pd.DataFrame, source: str) -> pd.DataFrame:
         raise DataError(
             f"{source}: missing column(s) {', '.join(missing)}; expected {', '.join(OHLCV_COLUMNS)}"
         )
-    out = pd.DataFrame({"timestamp": _to_utc_timestamps(df["timestamp"], source)})
+    out = pd.DataFrame({"timestamp": to_utc_timestamps(df["timestamp"], source)})
     for c in PRICE_COLUMNS:
         try:
             out[c] = pd.to_numeric(df[c].to_numpy(), errors="raise").astype("float64")

@@ -1,0 +1,62 @@
+"""Names that become paths: symbols, exchange folders, run names. One place checks them all.
+
+A name from the command line or a config must never climb out of its folder (``..``, ``/``), hide
+(a leading dot) or exceed a file-name length limit, so each is matched against a small alphabet.
+"""
+
+from __future__ import annotations
+
+import re
+
+from cryptocast.errors import ConfigError
+
+# BASE and QUOTE of a market: letters and digits, as exchanges spell them (1000SATS, USDT)
+_ASSET = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.]{0,31}")
+# an exchange folder: a ccxt id or a plain name for imported data
+_EXCHANGE = re.compile(r"[a-z0-9][a-z0-9_]{0,39}")
+# a run folder name
+_RUN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.=+-]{0,99}")
+
+
+def symbol_slug(symbol: str) -> str:
+    """``BTC/USDT`` -> ``BTC-USDT`` (file-name safe); ``BTC/USDT:USDT`` (a swap) -> ``BTC-USDT``.
+
+    Raises:
+        ConfigError: not BASE/QUOTE of letters and digits (1-32 each).
+    """
+    hint = "must look like BASE/QUOTE of letters and digits, e.g. BTC/USDT"
+    if not isinstance(symbol, str) or "/" not in symbol:
+        raise ConfigError(f"symbol {symbol!r} {hint}")
+    base, quote = symbol.split("/", 1)
+    quote = quote.split(":", 1)[0]
+    if not _ASSET.fullmatch(base) or not _ASSET.fullmatch(quote) or ".." in symbol:
+        raise ConfigError(f"symbol {symbol[:60]!r} {hint}")
+    return f"{base.upper()}-{quote.upper()}"
+
+
+def check_exchange_name(exchange: str) -> str:
+    """An exchange folder name: lower-case letters, digits, ``_`` (a ccxt id fits).
+
+    Raises:
+        ConfigError: naming the value.
+    """
+    if not isinstance(exchange, str) or not _EXCHANGE.fullmatch(exchange):
+        raise ConfigError(
+            f"exchange {str(exchange)[:60]!r} is not a valid exchange name; use a ccxt id such "
+            "as binance (lower-case letters and digits)"
+        )
+    return exchange
+
+
+def check_run_name(name: str) -> str:
+    """A run folder name (``output.name``): letters, digits and ``_ . = + -``, no path.
+
+    Raises:
+        ConfigError: naming the key and the value.
+    """
+    if not isinstance(name, str) or not _RUN.fullmatch(name):
+        raise ConfigError(
+            f"output.name {str(name)[:60]!r} is not a valid run name; use letters, digits and "
+            "_ . = + - (no / or leading dot), at most 100 characters"
+        )
+    return name

@@ -27,6 +27,9 @@ def save_checkpoint(path: Path, model: Any, meta: dict[str, Any]) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    bad = _non_finite(state)
+    if bad:
+        raise CheckpointError(f"not saving {path}: weight {bad} holds nan/inf; retrain")
     payload = {"format": FORMAT, "version": VERSION, "state_dict": state, "meta": meta}
     fd, tmp = tempfile.mkstemp(prefix=".ckpt-", dir=path.parent)
     try:
@@ -38,6 +41,16 @@ def save_checkpoint(path: Path, model: Any, meta: dict[str, Any]) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _non_finite(state: dict[str, Any]) -> str | None:
+    """Name of the first floating-point tensor holding nan/inf, else None."""
+    import torch
+
+    for name, t in state.items():
+        if isinstance(t, torch.Tensor) and t.is_floating_point() and not torch.isfinite(t).all():
+            return name
+    return None
 
 
 def read_checkpoint(path: Path) -> dict[str, Any]:
@@ -88,5 +101,10 @@ def load_checkpoint(path: Path) -> tuple[Any, dict[str, Any]]:
     except (KeyError, RuntimeError, ValueError, TypeError) as err:
         first = brief(err)
         raise CheckpointError(f"{path}: checkpoint does not match its model ({first})") from None
+    bad = _non_finite(payload["state_dict"])
+    if bad:
+        raise CheckpointError(
+            f"{path}: weight {bad} holds nan/inf, the checkpoint is unusable; retrain the run"
+        )
     model.eval()
     return model, meta

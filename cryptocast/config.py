@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import typing
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -20,6 +21,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -42,8 +44,32 @@ def _iso_date(value: str | None) -> str | None:
 IsoDate = Annotated[str | None, AfterValidator(_iso_date)]
 
 
+def _allows_bool(annotation: Any) -> bool:
+    if annotation is bool or annotation is Any:
+        return True
+    return any(_allows_bool(a) for a in typing.get_args(annotation))
+
+
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    # no inf/nan in any float; a YAML true/false is never a number (pydantic would read it as 1/0)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_bool_numbers(cls, value: Any, info: ValidationInfo) -> Any:
+        field = cls.model_fields.get(info.field_name or "")
+        if isinstance(value, bool) and field is not None and not _allows_bool(field.annotation):
+            raise ValueError(f"expected a number, not {str(value).lower()}")
+        return value
+
+
+def _name_check(check: Any, value: Any) -> Any:
+    """Run a ``names``/``timeframes`` check inside a pydantic validator (ValueError: dotted key)."""
+    try:
+        check(value)
+    except ConfigError as err:
+        raise ValueError(str(err)) from None
+    return value
 
 
 class DataConfig(_Section):
@@ -52,6 +78,17 @@ class DataConfig(_Section):
     timeframe: str = "1d"
     start: IsoDate = None  # ISO date; first candle used (inclusive)
     end: IsoDate = None  # ISO date; last candle used (exclusive)
+
+    @field_validator("exchange", "symbol", "timeframe")
+    @classmethod
+    def _safe(cls, value: str, info: ValidationInfo) -> str:
+        from cryptocast.paths import check_exchange_name, symbol_slug
+        from cryptocast.timeframes import validate_timeframe
+
+        check = {"exchange": check_exchange_name, "symbol": symbol_slug}.get(
+            info.field_name or "", validate_timeframe
+        )
+        return _name_check(check, value)
 
 
 class IndicatorSpec(_Section):
@@ -150,8 +187,15 @@ class TrainConfig(_Section):
 
 
 class OutputConfig(_Section):
-    runs_dir: str = "runs"
+    runs_dir: str = Field("runs", min_length=1)
     name: str | None = None  # default: model name
+
+    @field_validator("name")
+    @classmethod
+    def _safe(cls, value: str | None) -> str | None:
+        from cryptocast.paths import check_run_name
+
+        return None if value is None else _name_check(check_run_name, value)
 
 
 class BacktestConfig(_Section):

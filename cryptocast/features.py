@@ -278,14 +278,22 @@ def build_features(
     stats = {k: table.attrs[k] for k in ("rows_in", "warmup_dropped", "filled_values")}
     manifest["stats"] = stats
     manifest["columns"] = list(table.columns)
-    with data_lock(data_dir):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # Manifest goes first and last: a crash between the writes leaves no manifest, so the
-        # half-written pair is rebuilt next time rather than trusted.
-        mpath.unlink(missing_ok=True)
-        write_parquet_atomic(table, path)
-        tmp = mpath.with_suffix(".tmp")
-        tmp.write_text(json.dumps(manifest, indent=2, default=str))
-        os.replace(tmp, mpath)
+    try:
+        with data_lock(data_dir):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            # Manifest goes first and last: a crash between the writes leaves no manifest, so the
+            # half-written pair is rebuilt next time rather than trusted.
+            mpath.unlink(missing_ok=True)
+            write_parquet_atomic(table, path)
+            tmp = mpath.with_suffix(".tmp")
+            tmp.write_text(json.dumps(manifest, indent=2, default=str))
+            os.replace(tmp, mpath)
+    except OSError as err:
+        # the cache is an optimisation: a read-only or full data folder still trains and
+        # backtests from the candles (the table is only not cached)
+        from cryptocast.errors import describe_os_error
+
+        table.attrs.update(stats, cached=False, path=None, cache_error=describe_os_error(err))
+        return table
     table.attrs.update(stats, cached=False, path=str(path))
     return table

@@ -292,6 +292,12 @@ def forecast_series(
         candles = load_series(data_dir, ex, sym, tf)
         check_spacing(candles, tf, series)
         last = candles["timestamp"].iloc[-1]
+        if clock < last + timeframe_delta(tf):
+            raise ConfigError(
+                f"{series}: the clock {clock:%Y-%m-%d %H:%M} UTC is before the newest stored "
+                f"candle closed ({last + timeframe_delta(tf):%Y-%m-%d %H:%M}); a forecast made "
+                "then cannot use it: fix --now / $CRYPTOCAST_NOW"
+            )
         age = clock - last
         reason = None
         if fetch_error is not None:
@@ -308,6 +314,11 @@ def forecast_series(
                 "(fix the data source, or pass --allow-stale to log a forecast flagged stale)"
             )
         prices = predict_latest(predictor, candles, fcfg, tf)
+        if not np.isfinite(prices).all():
+            raise CheckpointError(
+                f"{ckpt.parent.name}: the model predicted a non-finite price ({prices.tolist()}); "
+                f"nothing written to {log_path}; retrain the run"
+            )
         last_close = float(candles["close"].iloc[-1])
         steps = np.arange(1, len(prices) + 1)
         rows = pd.DataFrame(

@@ -20,7 +20,8 @@ import yaml
 
 from cryptocast.config import Config
 from cryptocast.dates import to_timestamp
-from cryptocast.errors import CheckpointError, DataError
+from cryptocast.errors import CheckpointError, ConfigError, DataError
+from cryptocast.paths import check_writable_dir
 
 CHECKPOINT = "checkpoint.pt"
 
@@ -48,17 +49,40 @@ def load_feature_table(cfg: Config, data_dir: Path) -> pd.DataFrame:
     from cryptocast.features import build_features
 
     d = cfg.data
-    df = build_features(Path(data_dir), d.exchange, d.symbol, d.timeframe, cfg.features)
+    check_exchange_known(d.exchange, data_dir)
+    full = build_features(Path(data_dir), d.exchange, d.symbol, d.timeframe, cfg.features)
+    df = full
     if d.start:
         df = df[df["timestamp"] >= to_timestamp(d.start, "data.start")]
     if d.end:
         df = df[df["timestamp"] < to_timestamp(d.end, "data.end")]
     df = df.reset_index(drop=True)
     if df.empty:
+        have = (
+            f"the feature rows run from {full['timestamp'].iloc[0]:%Y-%m-%d %H:%M} to "
+            f"{full['timestamp'].iloc[-1]:%Y-%m-%d %H:%M}"
+            if len(full)
+            else "there are no feature rows at all"
+        )
         raise DataError(
-            f"no feature rows for {d.symbol} {d.timeframe} between {d.start} and {d.end}"
+            f"no feature rows for {d.symbol} {d.timeframe} from data.start={d.start or '(first)'} "
+            f"to data.end={d.end or '(last)'}: {have}; move data.start/data.end into that range "
+            "or fetch more candles"
         )
     return df
+
+
+def check_exchange_known(exchange: str, data_dir: Path) -> None:
+    """``data.exchange`` must be a ccxt id or a folder of imported candles; else ConfigError."""
+    if (Path(data_dir) / "ohlcv" / exchange).is_dir():
+        return
+    import ccxt
+
+    if exchange not in ccxt.exchanges:
+        raise ConfigError(
+            f"data.exchange {exchange!r} is neither a ccxt exchange id nor a folder of imported "
+            f"candles in {Path(data_dir) / 'ohlcv'}; use e.g. binance"
+        )
 
 
 def checkpoint_meta(cfg: Config, data: Any, df: pd.DataFrame, fit_result: Any) -> dict[str, Any]:
@@ -133,6 +157,7 @@ def train_run(
     f = cfg.features
     segments = split_bounds(df, cfg.split, f.lookback, f.horizon)
     data = prepare(df, f, segments, cfg.split.embargo)
+    check_writable_dir(Path(cfg.output.runs_dir), "output.runs_dir")  # not after an hour's fit
     seed_everything(cfg.train.seed)
     model = build_model(cfg.model, len(data.feature_names), f.horizon, f.lookback)
     result = fit(model, data, cfg.train, progress_cb, batch_cb)

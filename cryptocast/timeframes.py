@@ -7,7 +7,7 @@ import re
 import pandas as pd
 
 from cryptocast.errors import ConfigError
-from cryptocast.names import symbol_slug
+from cryptocast.paths import symbol_slug
 
 __all__ = ["symbol_slug"]  # re-exported: the slug is named with the timeframe in file names
 

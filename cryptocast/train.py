@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from cryptocast.config import TrainConfig
-from cryptocast.errors import ConfigError
+from cryptocast.errors import ConfigError, TrainingDiverged
 
 
 @dataclass
@@ -217,6 +217,7 @@ def fit(
         n_seen += count
         train_loss = total.item() / max(count, 1)
         val_loss = evaluate_loss(model, X, Y, val_ends, L, bs, cfg.loss, device, levels)
+        _check_finite(epoch, train_loss, val_loss if len(val_ends) else 0.0, cfg)
         if cfg.schedule == "plateau" and not math.isnan(val_loss):
             sched.step(val_loss)
         row = {
@@ -246,6 +247,16 @@ def fit(
     result.seconds = time.perf_counter() - t_start
     result.windows_per_s = n_seen / result.seconds if result.seconds > 0 else 0.0
     return result
+
+
+def _check_finite(epoch: int, train_loss: float, val_loss: float, cfg: TrainConfig) -> None:
+    """Stop at the first epoch whose loss is nan/inf: the weights are garbage from then on."""
+    for name, value in (("training", train_loss), ("validation", val_loss)):
+        if not math.isfinite(value):
+            raise TrainingDiverged(
+                f"training diverged: the {name} loss of epoch {epoch} is {value}; lower "
+                f"train.lr (now {cfg.lr:g}) or set train.grad_clip > 0; no checkpoint was written"
+            )
 
 
 def evaluate_loss(

@@ -12,9 +12,10 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from typer.core import TyperGroup
 
-from cryptocast.errors import CryptocastError
+from cryptocast.errors import CryptocastError, StorageError, describe_os_error
 
 # Wide when piped (cron mail, CI logs) so result tables are not truncated to 80 columns.
 console = Console(width=None if sys.stdout.isatty() else 160)
@@ -62,13 +63,23 @@ class _Group(TyperGroup):
         except CryptocastError as err:
             if _state["debug"]:
                 raise
-            err_console.print(
-                f"[bold red]error:[/] {err}", markup=True, highlight=False, soft_wrap=True
-            )
+            print_error(str(err))
             raise typer.Exit(err.exit_code) from None
+        except OSError as err:  # disk full, read-only folder, a path that cannot exist
+            if _state["debug"]:
+                raise
+            print_error(describe_os_error(err))
+            raise typer.Exit(StorageError.exit_code) from None
         except KeyboardInterrupt:
             err_console.print("[red]interrupted[/]")
             raise typer.Exit(130) from None
+
+
+def print_error(message: str, prefix: str = "error:") -> None:
+    """One red line on stderr; the message is escaped so ``[ns, UTC]`` is printed, not parsed."""
+    err_console.print(
+        f"[bold red]{escape(prefix)}[/] {escape(message)}", highlight=False, soft_wrap=True
+    )
 
 
 app = typer.Typer(

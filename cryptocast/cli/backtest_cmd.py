@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from cryptocast.cli.app import ConfigOpt, DataDirOpt, SetOpt, SymbolOpt, TimeframeOpt, app, console
 
@@ -74,6 +75,9 @@ def backtest(
         f"({bt.window}, fold {bt.fold_length}, retrain every {bt.retrain_every}, "
         f"{bt.workers} worker(s), config {cfg.hash()})"
     )
+    from cryptocast.paths import check_writable_dir
+
+    check_writable_dir(Path(bt.report_dir), "--report")  # before the work, not after it
     results = _run_with_progress(cfg, data_dir, header)
     summary, forecasts, equity = summarise(cfg, results)
     columns = None
@@ -88,7 +92,9 @@ def backtest(
             f"{r['skill_rmse']:.2f} vs persistence: implausible, check its inputs for look-ahead"
         )
     path = write_report(bt.report_dir, forecasts, summary, equity)
-    console.print(f"report written to [bold]{path}[/] (report.md, summary.json, forecasts.parquet)")
+    console.print(
+        f"report written to [bold]{escape(str(path))}[/] (report.md, summary.json, forecasts.parquet)"
+    )
 
 
 def _csv(text: str | None) -> list[str] | None:

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from cryptocast.cli.app import (
     DataDirOpt,
@@ -16,6 +17,7 @@ from cryptocast.cli.app import (
     app,
     console,
     err_console,
+    print_error,
 )
 
 _COLUMNS = ("rows", "first", "last", "gaps", "missing", "largest", "dupes", "zero vol", "OHLC bad")
@@ -58,7 +60,7 @@ def integrity_table(
         name = f"{r['exchange']} {r['symbol']} {r['timeframe']}"
         if r.get("error"):
             blanks = ["-"] * (len(extra) + len(_COLUMNS))
-            table.add_row(name, *blanks, f"[red]{r['error']}[/]")
+            table.add_row(name, *blanks, f"[red]{escape(r['error'])}[/]")
             continue
         tf = r["timeframe"]
         warn = r["gaps"] or r["zero_volume"] or r["ohlc_violations"]
@@ -154,9 +156,7 @@ def fetch(
     rows = []
     for r in reports:
         if r.error and len(reports) > 1:  # a single series' error is the final message
-            err_console.print(
-                f"[bold red]error:[/] {r.symbol} {r.timeframe}: {r.error}", soft_wrap=True
-            )
+            print_error(f"{r.symbol} {r.timeframe}: {r.error}")
         rows.append(
             {"exchange": r.exchange, "symbol": r.symbol, "timeframe": r.timeframe,
              "new_candles": r.new_candles, "requests": r.requests, "error": r.error, **r.integrity}

@@ -15,7 +15,7 @@ from cryptocast.cli.app import (
     TimeframeOpt,
     app,
     console,
-    err_console,
+    print_error,
 )
 
 
@@ -68,7 +68,7 @@ def features(
             if len(series) == 1:
                 raise
             failures.append(err)
-            err_console.print(f"[red]{s} {tf}: failed:[/] {err}", highlight=False, soft_wrap=True)
+            print_error(str(err), prefix=f"{s} {tf}: failed:")
             continue
         a = df.attrs
         table.add_row(

@@ -9,7 +9,14 @@ from typing import Annotated, Any
 
 import typer
 
-from cryptocast.cli.app import DataDirOpt, ExchangeUrlOpt, SetOpt, app, console, err_console
+from cryptocast.cli.app import (
+    DataDirOpt,
+    ExchangeUrlOpt,
+    SetOpt,
+    app,
+    console,
+    print_error,
+)
 
 
 def _fmt_time(ts: Any, timeframe: str) -> str:
@@ -140,7 +147,7 @@ def forecast(
             errors.append((str(path), err))
             results.append({"source": str(path), "error": str(err), "exit_code": err.exit_code})
             if len(jobs) > 1:
-                err_console.print(f"[bold red]error:[/] {path}: {err}", soft_wrap=True)
+                print_error(f"{path}: {err}")
             continue
         results.append({"source": str(path), **res.to_dict()})
         if not quiet and not as_json:

@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from cryptocast.errors import ConfigError, ExchangeError
-from cryptocast.names import check_exchange_name
+from cryptocast.paths import check_exchange_name
 from cryptocast.timeframes import validate_timeframe
 
 T = TypeVar("T")

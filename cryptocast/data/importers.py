@@ -40,7 +40,7 @@ from cryptocast.data.store import (
     validate_ohlcv,
 )
 from cryptocast.errors import ConfigError, DataError, brief
-from cryptocast.names import check_exchange_name, symbol_slug
+from cryptocast.paths import check_exchange_name, symbol_slug
 from cryptocast.timeframes import validate_timeframe
 
 _QUOTES = ("USDT", "USDC", "FDUSD", "BUSD", "TUSD", "DAI", "BTC", "ETH", "BNB", "EUR", "GBP", "TRY")

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from cryptocast.errors import DataError, LockedError, brief
-from cryptocast.names import check_exchange_name
+from cryptocast.paths import check_exchange_name
 from cryptocast.timeframes import symbol_slug, validate_timeframe
 
 OHLCV_COLUMNS = ["timestamp", "open", "high", "low", "close", "volume"]
@@ -112,6 +112,8 @@ def _check_schema(df: pd.DataFrame, path: Path) -> None:
 def read_ohlcv(path: Path) -> pd.DataFrame:
     """Read a stored candle file, checking the schema. DataError naming the file if it is bad."""
     path = Path(path)
+    if path.is_dir():
+        raise DataError(f"{path} is a folder, not a candle file; move it out of the store")
     try:
         df = pd.read_parquet(path)
     except FileNotFoundError:

@@ -1,14 +1,17 @@
-"""Names that become paths: symbols, exchange folders, run names. One place checks them all.
+"""Names that become paths (symbols, exchange folders, run names) and output folders.
 
 A name from the command line or a config must never climb out of its folder (``..``, ``/``), hide
 (a leading dot) or exceed a file-name length limit, so each is matched against a small alphabet.
+An output folder is proven writable before the work that fills it starts.
 """
 
 from __future__ import annotations
 
 import re
+import tempfile
+from pathlib import Path
 
-from cryptocast.errors import ConfigError
+from cryptocast.errors import ConfigError, StorageError, describe_os_error
 
 # BASE and QUOTE of a market: letters and digits, as exchanges spell them (1000SATS, USDT)
 _ASSET = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.]{0,31}")
@@ -60,3 +63,19 @@ def check_run_name(name: str) -> str:
             "_ . = + - (no / or leading dot), at most 100 characters"
         )
     return name
+
+
+def check_writable_dir(folder: Path, key: str) -> None:
+    """Create ``folder`` if needed and prove a file can be written there, before any work.
+
+    Raises:
+        StorageError: naming ``key``, the folder and the cause.
+    """
+    try:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as err:
+        if err.filename is None:
+            err.filename = str(folder)
+        raise StorageError(f"{key}: {describe_os_error(err)}") from None

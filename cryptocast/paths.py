@@ -7,6 +7,7 @@ An output folder is proven writable before the work that fills it starts.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import tempfile
 from pathlib import Path
@@ -66,16 +67,32 @@ def check_run_name(name: str) -> str:
 
 
 def check_writable_dir(folder: Path, key: str) -> None:
-    """Create ``folder`` if needed and prove a file can be written there, before any work.
+    """Prove a file can be written in ``folder`` before any work; leaves no folder behind.
+
+    Folders that do not exist yet are created for the test and removed again, so a run that
+    fails later leaves nothing half-made.
 
     Raises:
         StorageError: naming ``key``, the folder and the cause.
     """
+    folder = Path(folder)
+    missing = []
+    p = folder
+    while not p.exists() and p != p.parent:
+        missing.append(p)
+        p = p.parent
+    created: list[Path] = []
     try:
-        Path(folder).mkdir(parents=True, exist_ok=True)
+        for d in reversed(missing):
+            d.mkdir()
+            created.append(d)
         with tempfile.TemporaryFile(dir=folder):
             pass
     except OSError as err:
         if err.filename is None:
             err.filename = str(folder)
         raise StorageError(f"{key}: {describe_os_error(err)}") from None
+    finally:
+        for d in reversed(created):
+            with contextlib.suppress(OSError):
+                d.rmdir()

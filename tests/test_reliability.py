@@ -67,7 +67,7 @@ def test_fetch_and_import_names_cannot_escape_the_data_folder(args, needle, tmp_
 
 
 def test_run_name_cannot_escape_runs_dir(tmp_path):
-    with pytest.raises(ConfigError, match=r"output.name: output.name '../../../x' is not a valid"):
+    with pytest.raises(ConfigError, match=r"output.name '../../../x' is not a valid run name"):
         load_config(TINY_CONFIG, ["output.name=../../../x"])
     assert load_config(TINY_CONFIG, ["output.name=exp-1.b"]).output.name == "exp-1.b"
 
@@ -76,19 +76,19 @@ def test_run_name_cannot_escape_runs_dir(tmp_path):
 @pytest.mark.parametrize(
     ("override", "needle"),
     [
-        ("train.lr=.inf", "train.lr: Input should be a finite number"),
-        ("train.lr=.nan", "train.lr: Input should be a finite number"),
-        ("train.epochs=true", "train.epochs: expected a number, not true"),
-        ("backtest.fee_bps=-1", "backtest.fee_bps"),
-        ("model.dropout=.inf", "model.dropout"),
-        ("data.symbol=BTC/../x", "data.symbol: symbol"),
-        ("data.exchange=../x", "data.exchange: exchange '../x'"),
+        ("train.lr=.inf", "finite number"),
+        ("train.lr=.nan", "finite number"),
+        ("train.epochs=true", "expected a number, not true"),
+        ("backtest.fee_bps=-1", "greater than or equal to 0"),
+        ("model.dropout=.inf", "finite number"),
+        ("data.symbol=BTC/../x", "must look like BASE/QUOTE"),
+        ("data.exchange=../x", "exchange '../x' is not a valid"),
     ],
 )
 def test_nonsense_config_values_are_refused_by_dotted_key(override, needle):
     with pytest.raises(ConfigError) as err:
         load_config(TINY_CONFIG, [override])
-    assert needle in str(err.value)
+    assert needle in str(err.value) and override.split("=")[0] in str(err.value)
 
 
 def test_diverging_training_stops_with_exit_11_and_no_checkpoint(data_dir, tmp_path):

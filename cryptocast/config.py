@@ -183,6 +183,8 @@ class TrainConfig(_Section):
     loss: Literal["mse", "huber", "pinball"] = "mse"  # pinball: for model.quantiles
     seed: int = 0
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    # auto: mixed (bf16 autocast) on a bf16-capable GPU, fp32 elsewhere; see cryptocast/precision.py
+    precision: Literal["auto", "fp32", "mixed"] = "auto"
     num_threads: int | None = Field(None, gt=0)
 
 

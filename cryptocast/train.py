@@ -11,12 +11,15 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from cryptocast.config import TrainConfig
 from cryptocast.errors import ConfigError, TrainingDiverged
+
+if TYPE_CHECKING:  # precision.py imports torch; this module imports it only when it runs
+    from cryptocast.precision import PrecisionPolicy
 
 
 @dataclass
@@ -89,17 +92,6 @@ def _loss_fn(name: str, levels: tuple[float, ...] | None = None) -> Any:
     return loss_fn(name, levels)
 
 
-def _autocast(device: Any) -> Any:
-    """bf16 autocast on CUDA where supported; a no-op context on CPU."""
-    import contextlib
-
-    import torch
-
-    if device.type == "cuda" and torch.cuda.is_bf16_supported():
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
-
-
 def _to_device(data: Any, device: Any) -> tuple[Any, Any]:
     import torch
 
@@ -147,9 +139,11 @@ def fit(
     import torch
 
     from cryptocast.models.registry import is_trainable
+    from cryptocast.precision import precision_policy
     from cryptocast.windows import gather_windows
 
     device = resolve_device(cfg.device)
+    policy = precision_policy(cfg.precision, device)
     if cfg.num_threads:
         torch.set_num_threads(cfg.num_threads)
     # Models do not record their registry name, so a baseline is recognised by ``fit_naive``
@@ -200,7 +194,7 @@ def fit(
             ends = perm[i : i + bs]
             xb = gather_windows(X, ends, L)  # (B, L, F)
             yb = Y[ends]  # (B, H)
-            with _autocast(device):
+            with policy.autocast():  # bf16 matmuls in mixed mode; RNNs, FAVOR+ float32
                 pred = model(xb)  # (B, H), or (B, H, Q) for a quantile model
             loss = loss_fn(pred.float(), yb)
             opt.zero_grad(set_to_none=True)
@@ -216,7 +210,7 @@ def fit(
                 batch_cb(epoch, i // bs + 1, steps_per_epoch)
         n_seen += count
         train_loss = total.item() / max(count, 1)
-        val_loss = evaluate_loss(model, X, Y, val_ends, L, bs, cfg.loss, device, levels)
+        val_loss = evaluate_loss(model, X, Y, val_ends, L, bs, cfg.loss, device, levels, policy)
         _check_finite(epoch, train_loss, val_loss if len(val_ends) else 0.0, cfg)
         if cfg.schedule == "plateau" and not math.isnan(val_loss):
             sched.step(val_loss)
@@ -269,6 +263,7 @@ def evaluate_loss(
     loss: str,
     device: Any,
     levels: tuple[float, ...] | None = None,
+    policy: PrecisionPolicy | None = None,
 ) -> float:
     """Mean loss over the windows ending at ``ends`` (eval mode, no grad); nan when empty."""
     import torch
@@ -276,24 +271,34 @@ def evaluate_loss(
     if len(ends) == 0:
         return float("nan")
     pred = _predict_tensor(
-        model, X, torch.from_numpy(np.asarray(ends)).to(device), lookback, bs, device
+        model, X, torch.from_numpy(np.asarray(ends)).to(device), lookback, bs, device, policy
     )
     target = Y[torch.from_numpy(np.asarray(ends)).to(device)]
     return float(_loss_fn(loss, levels)(pred.float(), target).item())
 
 
-def _predict_tensor(model: Any, X: Any, ends: Any, lookback: int, bs: int, device: Any) -> Any:
+def _predict_tensor(
+    model: Any,
+    X: Any,
+    ends: Any,
+    lookback: int,
+    bs: int,
+    device: Any,
+    policy: PrecisionPolicy | None = None,
+) -> Any:
     import torch
 
+    from cryptocast.precision import precision_policy
     from cryptocast.windows import gather_windows
 
+    policy = policy or precision_policy("auto", device)
     was_training = model.training
     model.eval()
     outs = []
     with torch.inference_mode():  # cheaper than no_grad: no version counters on the outputs
         for i in range(0, len(ends), bs):
             xb = gather_windows(X, ends[i : i + bs], lookback)  # (B, L, F)
-            with _autocast(device):
+            with policy.autocast():
                 # float64 models (the naive baselines) stay float64 so persistence is exact
                 outs.append(model(xb).to(torch.float64))  # (B, H) or (B, H, Q)
     model.train(was_training)
@@ -307,10 +312,14 @@ def predict_scaled(
     lookback: int,
     batch_size: int = 1024,
     device: str = "cpu",
+    precision: str = "auto",
 ) -> np.ndarray:
     """Model outputs (n, H), or (n, H, Q) quantiles, in the scaled target space for windows
-    ending at ``ends``."""
+    ending at ``ends``. ``precision`` is a ``train.precision`` mode; ``auto`` is fp32 on the CPU
+    (precision.py)."""
     import torch
+
+    from cryptocast.precision import precision_policy
 
     dev = resolve_device(device)
     model.to(dev)
@@ -318,7 +327,8 @@ def predict_scaled(
     et = torch.from_numpy(np.asarray(ends, dtype=np.int64)).to(dev)
     if len(et) == 0:
         return np.empty((0, getattr(model, "horizon", 1)), dtype=np.float64)
-    return _predict_tensor(model, Xt, et, lookback, batch_size, dev).cpu().double().numpy()
+    policy = precision_policy(precision, dev)
+    return _predict_tensor(model, Xt, et, lookback, batch_size, dev, policy).cpu().double().numpy()
 
 
 def predict_prices(model: Any, data: Any, ends: np.ndarray, device: str = "cpu") -> np.ndarray:

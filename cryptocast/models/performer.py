@@ -17,6 +17,7 @@ from torch import nn
 from cryptocast.models.common import Dropout, EncoderStem, make_head
 from cryptocast.models.favor import FastAttention, FavorSelfAttention
 from cryptocast.models.registry import register
+from cryptocast.precision import run_recurrent
 
 
 class PerformerBiLSTMBlock(nn.Module):
@@ -41,7 +42,7 @@ class PerformerBiLSTMBlock(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.norm1(x + self.attn(x))  # (B, L, D)
-        h, _ = self.lstm(x)  # (B, L, 2*hidden)
+        h, _ = run_recurrent(self.lstm, x)  # (B, L, 2*hidden), float32 (precision.py)
         return self.norm2(x + self.dropout(self.ff_out(h)))  # (B, L, D)
 
 

@@ -11,6 +11,7 @@ from torch import nn
 
 from cryptocast.models.common import make_head
 from cryptocast.models.registry import register
+from cryptocast.precision import run_recurrent
 
 
 class RecurrentForecaster(nn.Module):
@@ -38,7 +39,7 @@ class RecurrentForecaster(nn.Module):
         self.head = make_head(hidden_size, horizon, pooling, quantiles)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h, _ = self.rnn(x)  # (B, L, F) -> (B, L, hidden)
+        h, _ = run_recurrent(self.rnn, x)  # (B, L, F) -> (B, L, hidden), float32 (precision.py)
         return self.head(h)  # (B, H), or (B, H, Q) with quantiles
 
 

@@ -39,3 +39,13 @@ clean:
 .PHONY: compare
 compare:  ## our backtest next to published figures (Seabe et al. 2023) -> docs/comparison.md
 	$(BIN)/python scripts/compare_published.py $(COMPARE_ARGS)
+
+.PHONY: gpu-check gpu-check-dry gpu-wheels
+gpu-check:  ## on a CUDA machine: precision, CPU-vs-GPU training agreement, attention, throughput -> bench/results/gpu.json (docs/gpu.md)
+	$(BIN)/python scripts/gpu_check.py $(GPU_CHECK_ARGS)
+
+gpu-check-dry:  ## the same code paths on the CPU at tiny sizes (CI runs it)
+	$(BIN)/python scripts/gpu_check.py --device cpu $(GPU_CHECK_ARGS)
+
+gpu-wheels:  ## wheels for the bare GPU machine -> .gpu/ (git-ignored; docs/gpu.md)
+	PY=$(BIN)/python bash scripts/gpu_wheels.sh

@@ -106,7 +106,10 @@ def _fit_exponent(points: list[tuple[int, float]]) -> float | None:
     return sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sxx
 
 
-def _measure(impl, L, d, m, pass_, device, repeats, warmup, proj) -> dict[str, Any]:
+def _measure(
+    impl, L, d, m, pass_, device, repeats, warmup, proj, dtype="float32"
+) -> dict[str, Any]:
+    """One ``attention_time`` record; ``dtype`` (float32 | bfloat16) is the q/k/v dtype."""
     import torch
     import torch.nn.functional as F
 
@@ -114,7 +117,9 @@ def _measure(impl, L, d, m, pass_, device, repeats, warmup, proj) -> dict[str, A
 
     g = torch.Generator(device="cpu").manual_seed(L + d)
     q, k, v = (
-        torch.randn(B, HEADS, L, d, generator=g).to(device).requires_grad_(pass_ == "fwd_bwd")
+        torch.randn(B, HEADS, L, d, generator=g)
+        .to(device, getattr(torch, dtype))
+        .requires_grad_(pass_ == "fwd_bwd")
         for _ in range(3)
     )
 
@@ -140,7 +145,7 @@ def _measure(impl, L, d, m, pass_, device, repeats, warmup, proj) -> dict[str, A
         "figure": "attention_time",
         "value": seconds,
         "unit": "s",
-        "params": {"B": B, "heads": HEADS, "L": L, "head_dim": d, "nb_features": m},
+        "params": {"B": B, "heads": HEADS, "L": L, "head_dim": d, "nb_features": m, "dtype": dtype},
         "impl": impl,
         "L": L,
         "head_dim": d,
@@ -151,6 +156,7 @@ def _measure(impl, L, d, m, pass_, device, repeats, warmup, proj) -> dict[str, A
         "repeats": repeats,
         "peak_bytes": peak,
         "device": device,
+        "dtype": dtype,
         "gflops": None,
     }
     if impl == "favor":

@@ -49,6 +49,17 @@ REQUIRED_FIGURES: dict[str, set[str]] = {
     "backtest": {"backtest seconds", "seconds per refit*"},
     "forecast": {"forecast --no-fetch cold start"},
     "attention": {"attention_time", "matmul_gflops"},
+    # scripts/gpu_check.py (make gpu-check; not run by bench.run)
+    "gpu": {
+        "precision_policy_mismatches",
+        "val_loss",
+        "val_loss_agreement",
+        "attention_time",
+        "attention_crossover_L",
+        "train throughput *",
+        "make compare seconds",
+        "gpu-check failures",
+    },
 }
 
 
@@ -109,7 +120,7 @@ def _check_record(rec: Any, i: int, benchmark: str) -> list[str]:
         errors.append(f"{where}.unit: expected a str, got {_type_name(rec.get('unit'))}")
     if not isinstance(rec.get("params"), dict):
         errors.append(f"{where}.params: expected an object, got {_type_name(rec.get('params'))}")
-    if benchmark == "attention":
+    if benchmark in ("attention", "gpu"):
         if fig == "attention_time":
             errors += _check_attention_time(rec, where)
         else:

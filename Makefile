@@ -48,4 +48,4 @@ gpu-check-dry:  ## the same code paths on the CPU at tiny sizes (CI runs it)
 	$(BIN)/python scripts/gpu_check.py --device cpu $(GPU_CHECK_ARGS)
 
 gpu-wheels:  ## wheels for the bare GPU machine -> .gpu/ (git-ignored; docs/gpu.md)
-	PY=$(BIN)/python bash scripts/gpu_wheels.sh
+	$(BIN)/python scripts/gpu_wheels.py

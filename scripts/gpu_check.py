@@ -521,6 +521,9 @@ def main(argv: list[str] | None = None) -> int:
             traceback.print_exc()
             out = []
         print(f"gpu-check: {title} done in {time.perf_counter() - t0:.1f} s", flush=True)
+        partial = out[0] if isinstance(out, tuple) else out if isinstance(out, list) else []
+        # what is done so far, in case the slot is cut short (the final write replaces it)
+        write(args.out, document([*records, *partial], dry, acc))
         return out
 
     recs, fails = section("precision policy", check_policy, acc, size) or ([], [])

@@ -210,6 +210,7 @@ def train_agreement(
     import numpy as np
     import torch
 
+    from cryptocast.distribution import levels_of
     from cryptocast.models.registry import build_model, model_names
     from cryptocast.precision import precision_policy
     from cryptocast.train import _to_device, evaluate_loss, fit, seed_everything
@@ -246,6 +247,7 @@ def train_agreement(
                 seconds = time.perf_counter() - t0
                 dev = torch.device(device)
                 X, Y = _to_device(prepared, dev)
+                levels = levels_of(model)
                 val = evaluate_loss(
                     model,
                     X,
@@ -253,8 +255,9 @@ def train_agreement(
                     prepared.ends["val"],
                     prepared.lookback,
                     cfg.train.batch_size,
-                    cfg.train.loss,
+                    cfg.train.loss if levels is None else "pinball",  # rw_* predict quantiles
                     dev,
+                    levels,
                     precision_policy(mode, dev),
                 )
                 history = [r["train_loss"] for r in result.history]

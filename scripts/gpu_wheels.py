@@ -175,7 +175,11 @@ def main(argv: list[str] | None = None) -> int:
         carried[name] = fetch(name, wheels)
         print(f"  {carried[name].name}")
         todo += [r for r in _requirements(carried[name]) if r not in PRESENT | NEVER | {name}]
+    leftovers = [REPO / "build", REPO / "cryptocast.egg-info"]
+    existed = {p for p in leftovers if p.exists()}
     built = _pip("wheel", "--no-deps", "--no-build-isolation", "-w", str(wheels), str(REPO))
+    for p in set(leftovers) - existed:  # setuptools builds in the tree; leave it as it was
+        shutil.rmtree(p, ignore_errors=True)
     if built.returncode != 0:
         raise SystemExit(f"error: building the cryptocast wheel failed:\n{built.stderr[-2000:]}")
     print(f"  {next(wheels.glob('cryptocast-*.whl')).name}")

@@ -22,6 +22,10 @@ from cryptocast.errors import ConfigError
 NEURAL = ("performer_bilstm", "lstm", "gru", "transformer")
 # Skill this far above persistence on next-candle crypto prices means the model saw the future.
 LEAKAGE_SKILL = 0.3
+# QLIKE skill this far above vol_persistence means a volatility model saw the future RV: on the
+# reference daily test year har scores 0.42-0.46 and the best baseline 0.53 (docs/volatility.md);
+# a model fed the next day's RV scores above 0.9.
+LEAKAGE_QLIKE_SKILL = 0.8
 
 _worker: dict[str, Any] = {}
 
@@ -41,6 +45,12 @@ def validate(cfg: Config, data_dir: Path) -> list[tuple[str, str, str]]:
         raise ConfigError(
             "no model left to backtest; pass --models with at least one of " + ", ".join(known)
         )
+    from cryptocast.targets import get_target
+
+    target = get_target(cfg.features.target)
+    target.check_models(models)
+    for t in bt.timeframes:
+        target.check_timeframe(t)
     if bt.metrics is not None:
         select_metrics(bt.metrics)
     for s in bt.symbols:
@@ -164,13 +174,27 @@ def summarise(cfg: Config, results: list[Any]) -> tuple[dict[str, Any], Any, Any
     from cryptocast.evaluate.report import BUY_HOLD, equity_frame, forecasts_frame
     from cryptocast.evaluate.significance import dm_vs_best_other
     from cryptocast.runs import package_versions
+    from cryptocast.targets import get_target
 
     bt = cfg.backtest
+    target = get_target(cfg.features.target)
     records, frames, equities = [], [], []
     by_series: dict[tuple[str, str], list[Any]] = {}
     for r in results:
         by_series.setdefault((r.symbol, r.timeframe), []).append(r)
     for (symbol, tf), group in by_series.items():
+        for r in group:
+            frames.append(
+                forecasts_frame(
+                    r.timestamps, symbol, tf, r.model, r.folds, r.last_close, r.y_true, r.y_pred,
+                    r.y_quantiles, r.quantile_levels,
+                )  # fmt: skip
+            )
+        if target.kind == "vol":
+            vrecs, curves, ok = _vol_records(group, bt)
+            records.extend(vrecs)
+            equities.append(equity_frame(group[0].timestamps[ok], tf, symbol, curves))
+            continue
         recs, preds, curves = {}, {}, {}
         for r in group:
             rec, trade = evaluate_forecasts(
@@ -184,20 +208,6 @@ def summarise(cfg: Config, results: list[Any]) -> tuple[dict[str, Any], Any, Any
                 skill is not None and np.isfinite(skill) and skill > LEAKAGE_SKILL
             )
             recs[r.model], preds[r.model], curves[r.model] = rec, r.y_pred, trade.equity
-            frames.append(
-                forecasts_frame(
-                    r.timestamps,
-                    symbol,
-                    tf,
-                    r.model,
-                    r.folds,
-                    r.last_close,
-                    r.y_true,
-                    r.y_pred,
-                    r.y_quantiles,
-                    r.quantile_levels,
-                )  # fmt: skip
-            )
             bh = trade.buy_hold_equity
         add_prob_scores(recs, group)
         y_true = group[0].y_true
@@ -212,6 +222,7 @@ def summarise(cfg: Config, results: list[Any]) -> tuple[dict[str, Any], Any, Any
     summary = {
         "config_hash": cfg.hash(),
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "target": {"name": target.name, "kind": target.kind, "unit": target.unit},
         # report.md's header lists these keys: the models and the forecast origins tested
         "models": list(dict.fromkeys(r.model for r in results)),
         "test_start": str(min(r.timestamps[0] for r in results)) if results else None,
@@ -233,3 +244,18 @@ def summarise(cfg: Config, results: list[Any]) -> tuple[dict[str, Any], Any, Any
     forecasts = pd.concat(frames, ignore_index=True)
     equity = pd.concat(equities, ignore_index=True) if equities else None
     return summary, forecasts, equity
+
+
+def _vol_records(group: list[Any], bt: Any) -> tuple[list[dict], dict, np.ndarray]:
+    """Volatility scores of one series' jobs, with the leakage flag on QLIKE skill."""
+    from cryptocast.evaluate.volatility import score_vol_group
+
+    recs, curves, ok = score_vol_group(group, bt)
+    for rec, r in zip(recs, group, strict=True):
+        rec["folds"] = len(r.fold_info)
+        rec["seconds"] = round(r.seconds, 2)
+        skill = rec.get("skill_qlike_persistence")
+        rec["leakage_suspect"] = bool(
+            skill is not None and np.isfinite(skill) and skill > LEAKAGE_QLIKE_SKILL
+        )
+    return recs, curves, ok

@@ -107,8 +107,12 @@ class FeaturesConfig(_Section):
     lookback: int = Field(30, gt=0)
     horizon: int = Field(1, gt=0)
     # log_return: log(close[t+h] / close[t]); price: close[t+h] / close[t] (price normalised
-    # by the last close of the window, so it is scale free across 2018-2023)
-    target: Literal["log_return", "price"] = "log_return"
+    # by the last close of the window, so it is scale free across 2018-2023); realized_vol:
+    # log RV of day t+h from rv_source candles (cryptocast.targets, docs/volatility.md)
+    target: Literal["log_return", "price", "realized_vol"] = "log_return"
+    rv_source: Literal["1h"] = "1h"  # candles the daily realized volatility is summed from
+    # a day with fewer returns than this gets no RV (fewer but enough: scaled by 24/n, flagged)
+    rv_min_hours: int = Field(20, ge=1, le=24)
     scaler: Literal["standard", "robust"] = "standard"
     # windows spanning a gap of more than this many missing candles are dropped
     gap_tolerance: int = Field(0, ge=0)
@@ -226,6 +230,9 @@ class BacktestConfig(_Section):
     fee_bps: float = Field(10.0, ge=0)
     slippage_bps: float = Field(5.0, ge=0)
     long_short: bool = False
+    # volatility targets: the use test holds min(max_position, vol_target / forecast vol), long
+    vol_target: float = Field(0.5, gt=0)  # annualised, as a fraction (0.5 = 50 % a year)
+    max_position: float = Field(2.0, gt=0)
     metrics: list[str] | None = None  # None: all
     workers: int = Field(1, gt=0)
     report_dir: str = "reports/latest"

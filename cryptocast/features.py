@@ -20,6 +20,8 @@ import pandas as pd
 from cryptocast.config import FeaturesConfig, IndicatorSpec
 from cryptocast.errors import ConfigError, DataError
 from cryptocast.indicators import compute_indicator, resolve_params
+from cryptocast.targets import get_target
+from cryptocast.targets import target_columns as _target_columns
 from cryptocast.timeframes import timeframe_ms
 
 META_COLUMNS = ["timestamp", "close", "gap_before"]
@@ -53,7 +55,7 @@ DEFAULT_INDICATORS: list[dict[str, Any]] = [
 
 def target_columns(horizon: int) -> list[str]:
     """``target_1 .. target_H``."""
-    return [f"target_{h}" for h in range(1, horizon + 1)]
+    return _target_columns(horizon)
 
 
 def feature_columns(df: pd.DataFrame) -> list[str]:
@@ -63,22 +65,13 @@ def feature_columns(df: pd.DataFrame) -> list[str]:
 
 def identity_target(target: str) -> float:
     """The target value meaning "no change": 0.0 for log_return, 1.0 for price."""
-    if target == "log_return":
-        return 0.0
-    if target == "price":
-        return 1.0
-    raise ConfigError(f"unknown target {target!r}; use log_return or price")
+    return get_target(target).identity()
 
 
 def target_to_price(pred: np.ndarray, last_close: np.ndarray, target: str) -> np.ndarray:
-    """Predicted targets (n, H) at origins with close ``last_close`` (n,) -> prices (n, H)."""
-    pred = np.asarray(pred, dtype="float64")
-    base = np.asarray(last_close, dtype="float64")[:, None]
-    if target == "log_return":
-        return base * np.exp(pred)
-    if target == "price":
-        return base * pred
-    raise ConfigError(f"unknown target {target!r}; use log_return or price")
+    """Predicted targets (n, H) at origins with close ``last_close`` (n,) -> the target's output
+    unit (n, H): prices for the price targets, annualised volatility for ``realized_vol``."""
+    return get_target(target).to_output(pred, last_close)
 
 
 def indicator_specs(cfg: FeaturesConfig) -> list[tuple[str, dict[str, Any]]]:
@@ -135,13 +128,20 @@ def _base_features(df: pd.DataFrame, cfg: FeaturesConfig, timeframe: str) -> dic
     return out
 
 
-def compute_features(candles: pd.DataFrame, cfg: FeaturesConfig, timeframe: str) -> pd.DataFrame:
+def compute_features(
+    candles: pd.DataFrame,
+    cfg: FeaturesConfig,
+    timeframe: str,
+    fine: pd.DataFrame | None = None,
+) -> pd.DataFrame:
     """Feature table (META + features + targets) for one series of candles.
 
     Args:
         candles: OHLCV frame (``timestamp open high low close volume``), sorted, unique.
         cfg: the ``features`` config section.
         timeframe: candle timeframe, e.g. ``1h`` (for gap counting and calendar features).
+        fine: the ``features.rv_source`` candles of the same series; required (only) by the
+            ``realized_vol`` target, which adds the ``volfeatures`` columns.
 
     Returns:
         RangeIndex frame; ``attrs`` holds ``rows_in``, ``warmup_dropped``, ``filled_values``.
@@ -151,6 +151,10 @@ def compute_features(candles: pd.DataFrame, cfg: FeaturesConfig, timeframe: str)
         DataError: missing columns, or too few candles for the warm-up plus one window.
     """
     specs = indicator_specs(cfg)
+    target = get_target(cfg.target)
+    target.check_timeframe(timeframe)
+    if target.needs_fine_candles and fine is None:
+        raise DataError(f"features.target={cfg.target} needs the {cfg.rv_source} candles too")
     missing = [c for c in ["timestamp", *CANDLE_COLUMNS] if c not in candles.columns]
     if missing:
         raise DataError(f"candles lack column(s) {', '.join(missing)}; re-run `cryptocast fetch`")
@@ -161,6 +165,12 @@ def compute_features(candles: pd.DataFrame, cfg: FeaturesConfig, timeframe: str)
         for c, v in compute_indicator(df, name, params).items():
             cols[c] = v.to_numpy()
     cols.update(_base_features(df, cfg, timeframe))
+    rv = None
+    if target.needs_fine_candles:
+        from cryptocast.volfeatures import vol_columns
+
+        vol, rv = vol_columns(df, fine, cfg.rv_source, cfg.rv_min_hours)
+        cols.update(vol)
     feats = pd.DataFrame(cols).replace([np.inf, -np.inf], np.nan)
 
     # Warm-up = rows before every feature has produced its first value. Later NaNs (e.g. 0/0
@@ -184,11 +194,7 @@ def compute_features(candles: pd.DataFrame, cfg: FeaturesConfig, timeframe: str)
             "gap_before": gap_before(df["timestamp"], timeframe),
         }
     )
-    targets = {}
-    for h, col in enumerate(target_columns(cfg.horizon), start=1):
-        ratio = np.full(n, np.nan)
-        ratio[:-h] = close[h:] / close[:-h]  # row shift: the h-th next stored candle
-        targets[col] = np.log(ratio) if cfg.target == "log_return" else ratio
+    targets = target.labels(close, cfg.horizon, rv)  # row shift: the h-th next stored candle
     table = pd.concat([table, feats.astype("float64"), pd.DataFrame(targets)], axis=1)
     table = table.iloc[warmup:].reset_index(drop=True)
     table.attrs.update({"rows_in": n, "warmup_dropped": warmup, "filled_values": filled})
@@ -207,6 +213,11 @@ def features_signature(cfg: FeaturesConfig, timeframe: str) -> dict[str, Any]:
         "calendar": cfg.calendar,
         "horizon": cfg.horizon,
         "target": cfg.target,
+        **(
+            {"rv_source": cfg.rv_source, "rv_min_hours": cfg.rv_min_hours}
+            if get_target(cfg.target).needs_fine_candles
+            else {}
+        ),
     }
 
 
@@ -248,6 +259,16 @@ def build_features(
             f"no candles stored for {symbol} {timeframe}; "
             f"run `cryptocast fetch --symbol {symbol} --timeframe {timeframe}`"
         )
+    fine = None
+    if get_target(cfg.target).needs_fine_candles:
+        get_target(cfg.target).check_timeframe(timeframe)
+        fine = load_series(data_dir, exchange, symbol, cfg.rv_source)
+        if len(fine) == 0:
+            raise DataError(
+                f"no {cfg.rv_source} candles stored for {symbol}: features.target={cfg.target} "
+                f"sums daily realized volatility from them; run `cryptocast fetch --symbol "
+                f"{symbol} --timeframe {cfg.rv_source}`"
+            )
     path = series_path(data_dir, exchange, symbol, timeframe, kind="features")
     mpath = manifest_path(path)
     manifest = {
@@ -258,6 +279,8 @@ def build_features(
         "hash": _hash(signature),
         "source": _source_info(candles),
     }
+    if fine is not None:
+        manifest["source"]["fine"] = _source_info(fine)
     if not force and path.is_file() and mpath.is_file():
         try:
             old = json.loads(mpath.read_text())
@@ -272,7 +295,8 @@ def build_features(
                 table.attrs.update(old.get("stats", {}), cached=True, path=str(path))
                 return table
     try:
-        table = compute_features(candles, cfg, timeframe)
+        extra = {} if fine is None else {"fine": fine}
+        table = compute_features(candles, cfg, timeframe, **extra)
     except DataError as err:
         raise DataError(f"{symbol} {timeframe}: {err}") from None
     stats = {k: table.attrs[k] for k in ("rows_in", "warmup_dropped", "filled_values")}

@@ -103,16 +103,30 @@ def _to_device(data: Any, device: Any) -> tuple[Any, Any]:
 
 
 def fit_naive_model(model: Any, data: Any) -> None:
-    """Fit a no-training baseline (persistence, drift, rw_*) from the training rows only."""
+    """Fit a no-training baseline (persistence, drift, rw_*) from the training rows only, or a
+    volatility baseline (``fit_prepared``) from the training windows and their features."""
     from cryptocast.features import identity_target
+
+    if hasattr(model, "fit_prepared"):
+        model.fit_prepared(data)
+        return
+
+    from cryptocast.targets import get_target
 
     ends = data.ends["train"]
     if hasattr(model, "fit_series"):  # random-walk quantile baselines: training closes only
         model.fit_series(data.close[: int(ends.max()) + data.horizon + 1])
         return
     y_train = data.Y[ends]
-    identity = np.full((1, data.horizon), identity_target(data.target), dtype=np.float64)
-    identity_scaled = data.y_scaler.transform(identity)[0]
+    if get_target(data.target).kind == "vol":
+        if getattr(model, "kind", None) == "persistence":
+            get_target(data.target).identity()  # the ConfigError naming vol_persistence
+        # drift on log RV: the mean training label; an empty step falls back to scaled 0 (the
+        # same mean)
+        identity_scaled = np.zeros(data.horizon)
+    else:
+        identity = np.full((1, data.horizon), identity_target(data.target), dtype=np.float64)
+        identity_scaled = data.y_scaler.transform(identity)[0]
     model.fit_naive(y_train, identity_scaled)
 
 
@@ -152,7 +166,7 @@ def fit(
     naive = (
         not is_trainable(name)
         if name is not None
-        else hasattr(model, "fit_naive") or hasattr(model, "fit_series")
+        else any(hasattr(model, a) for a in ("fit_naive", "fit_series", "fit_prepared"))
     )
     if naive:
         fit_naive_model(model, data)

@@ -200,6 +200,11 @@ def prepare(
         ends[seg] = window_ends(n, lo, hi, L, H, gaps, features_cfg.gap_tolerance, embargo)
         all_ends = window_ends(n, lo, hi, L, H, gaps, np.iinfo("int64").max, embargo)
         dropped += len(all_ends) - len(ends[seg])
+    # A label can be missing inside the data (a volatility target's day without enough hourly
+    # candles): such windows are neither trained nor validated on.
+    targets = df[tcols].to_numpy("float64")
+    for seg in ends:
+        ends[seg] = ends[seg][np.isfinite(targets[ends[seg]]).all(axis=1)]
     if len(ends["train"]) == 0:
         lo, hi = segments["train"]
         raise DataError(
@@ -210,7 +215,6 @@ def prepare(
     lo, hi = segments["train"]
     feats = df[names].to_numpy("float64")
     x_scaler = Scaler.fit(feats[lo:hi], features_cfg.scaler)
-    targets = df[tcols].to_numpy("float64")
     y_scaler = Scaler.fit(targets[ends["train"]], features_cfg.scaler)
     return PreparedData(
         feature_names=names,

@@ -87,9 +87,14 @@ def backtest(
         console.print(table)
     suspects = [r for r in summary["results"] if r.get("leakage_suspect")]
     for r in suspects:
+        what = (
+            f"QLIKE skill {r['skill_qlike_persistence']:.2f} vs vol_persistence"
+            if "skill_qlike_persistence" in r
+            else f"skill {r['skill_rmse']:.2f} vs persistence"
+        )
         console.print(
-            f"[bold yellow]warning:[/] {r['model']} on {r['symbol']} {r['timeframe']} has skill "
-            f"{r['skill_rmse']:.2f} vs persistence: implausible, check its inputs for look-ahead"
+            f"[bold yellow]warning:[/] {r['model']} on {r['symbol']} {r['timeframe']} has {what}: "
+            "implausible, check its inputs for look-ahead"
         )
     path = write_report(bt.report_dir, forecasts, summary, equity)
     console.print(

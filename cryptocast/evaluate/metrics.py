@@ -74,6 +74,23 @@ METRICS: dict[str, MetricInfo] = dict(
         _info("sharpe", "trading", True, "annualised Sharpe ratio (rf = 0)"),
         _info("max_drawdown", "trading", False, "largest peak-to-trough equity loss (fraction)"),
         _info("hit_rate", "trading", True, "share of in-market periods with a positive return"),
+        # volatility targets (features.target=realized_vol; cryptocast.evaluate.volatility)
+        _info("rmse_vol", "vol", False, "RMSE of annualised volatility"),
+        _info("mae_vol", "vol", False, "MAE of annualised volatility"),
+        _info("qlike", "vol", False, "QLIKE loss on variances (Patton 2011)"),
+        _info("mz_r2", "vol", True, "Mincer-Zarnowitz R^2 of realised on forecast variance"),
+        _info("skill_qlike", "vol", True, "1 - QLIKE_model / QLIKE_har"),
+        _info("skill_qlike_persistence", "vol", True, "1 - QLIKE_model / QLIKE_vol_persistence"),
+        _info("dm_pvalue_vs_har", "significance", False, "DM p-value on QLIKE vs har"),
+        _info(
+            "dm_pvalue_vs_vol_persistence",
+            "significance",
+            False,
+            "DM p-value on QLIKE vs vol_persistence",
+        ),  # fmt: skip
+        _info("vt_annual_vol", "vol", None, "vol-targeted buy-and-hold: realised annual vol"),
+        _info("vt_vol_error", "vol_use", False, "RMSE of its 30-day realised vol around target"),
+        _info("vt_sharpe", "vol_use", True, "vol-targeted buy-and-hold: annualised Sharpe"),
     ]
 )
 

@@ -43,7 +43,27 @@ TABLE_COLUMNS = [
     # quantile models only (absent from point records, so point tables are unchanged)
     "crps", "crps_skill", "coverage_80", "coverage_90", "width_90", "dm_pvalue_crps_vs_rw_ewma",
 ]  # fmt: skip
+VOL_REQUIRED_FIELDS = ["symbol", "timeframe", "model", "n", "rmse_vol", "qlike", "mz_r2"]
+VOL_TABLE_COLUMNS = [
+    "n", "rmse_vol", "mae_vol", "qlike", "mz_r2", "skill_qlike", "dm_pvalue_vs_har",
+    "skill_qlike_persistence", "dm_pvalue_vs_vol_persistence", "vt_annual_vol", "vt_vol_error",
+    "vt_sharpe",
+]  # fmt: skip
 BUY_HOLD = "buy_and_hold"
+# Said in report.md instead of printing price scores for a volatility forecast.
+VOL_NOTE = (
+    "Target: realized volatility, annualised (daily RV from hourly candles x sqrt(365), as a "
+    "fraction). Price-only scores (MAPE of price, directional accuracy, the long/flat trading "
+    "simulation) are not shown: a volatility forecast predicts neither a price nor a direction. "
+    "QLIKE (Patton 2011) ranks forecasts robustly to the noise in RV; skill_qlike > 0 beats har; "
+    "DM p-values are two-sided on QLIKE losses (negative skill with a small p: significantly "
+    "worse). vt_* = volatility-targeted buy-and-hold driven by the model's step-1 forecast "
+    "(position = vol_target / forecast, capped); the equity plot shows it."
+)
+
+
+def _is_vol(summary: Mapping) -> bool:
+    return (summary.get("target") or {}).get("kind") == "vol"
 
 
 def quantile_column(level: float) -> str:
@@ -150,8 +170,9 @@ def _check_inputs(forecasts: pd.DataFrame, summary: Mapping) -> None:
     results = summary.get("results")
     if not isinstance(results, list):
         raise DataError("summary needs a 'results' list (one record per symbol/timeframe/model)")
+    required = VOL_REQUIRED_FIELDS if _is_vol(summary) else REQUIRED_RESULT_FIELDS
     for rec in results:
-        lack = [f for f in REQUIRED_RESULT_FIELDS if f not in rec]
+        lack = [f for f in required if f not in rec]
         if lack:
             raise DataError(f"result record {rec.get('model', '?')} lacks {', '.join(lack)}")
 
@@ -199,8 +220,11 @@ def write_report(
         images: dict[tuple[str, str], list[str]] = {}
         for (symbol, tf), part in forecasts.groupby(["symbol", "timeframe"], sort=True):
             stem = f"{symbol_slug(symbol)}_{tf}"
-            names = [_plot_actual_vs_pred(part, tmp / f"actual_vs_pred_{stem}.png", plot_days)]
-            names.append(_plot_fold_errors(part, tmp / f"fold_error_{stem}.png"))
+            unit = "annualised volatility" if _is_vol(summary) else "close"
+            names = [
+                _plot_actual_vs_pred(part, tmp / f"actual_vs_pred_{stem}.png", plot_days, unit)
+            ]
+            names.append(_plot_fold_errors(part, tmp / f"fold_error_{stem}.png", unit))
             if equity is not None:
                 eq = equity[(equity["symbol"] == symbol) & (equity["timeframe"] == tf)]
                 if len(eq):
@@ -251,7 +275,8 @@ def best_rows(records: Sequence[Mapping], column: str) -> set[int]:
 
 
 def _columns(records: Sequence[Mapping], columns: Iterable[str] | None) -> list[str]:
-    cols = list(columns) if columns is not None else TABLE_COLUMNS
+    vol = any("qlike" in r for r in records)
+    cols = list(columns) if columns is not None else (VOL_TABLE_COLUMNS if vol else TABLE_COLUMNS)
     return [c for c in cols if any(c in r for r in records)]
 
 
@@ -269,8 +294,13 @@ def _markdown(summary: Mapping, images: Mapping[tuple[str, str], list[str]]) -> 
             lines.append(f"- {key}: `{summary[key]}`")
     lines += [
         "",
-        "Headline metrics at the last horizon step; **bold** = best in column. skill_rmse > 0 "
-        "and mase < 1 beat persistence; dm_pvalue_vs_persistence is two-sided.",
+        "Headline metrics at the last horizon step; **bold** = best in column. "
+        + (
+            VOL_NOTE
+            if _is_vol(summary)
+            else "skill_rmse > 0 and mase < 1 beat persistence; dm_pvalue_vs_persistence is "
+            "two-sided."
+        ),
         "",
     ]
     groups = _groups(summary["results"])
@@ -336,7 +366,7 @@ def _save(fig, path: Path) -> str:
     return path.name
 
 
-def _plot_actual_vs_pred(part: pd.DataFrame, path: Path, days: float) -> str:
+def _plot_actual_vs_pred(part: pd.DataFrame, path: Path, days: float, unit: str = "close") -> str:
     """Step-1 forecasts of every model against the realised close, last ``days`` of the test."""
     symbol, tf = part["symbol"].iloc[0], part["timeframe"].iloc[0]
     one = part[part["step"] == 1]
@@ -349,12 +379,12 @@ def _plot_actual_vs_pred(part: pd.DataFrame, path: Path, days: float) -> str:
     for model, m in one.assign(t=target_time).groupby("model", sort=True):
         m = m.sort_values("t")
         ax.plot(m["t"], m["y_pred"], lw=0.9, label=model)
-    ax.set_ylabel("close")
+    ax.set_ylabel(unit)
     ax.legend(fontsize=8, ncol=4)
     return _save(fig, path)
 
 
-def _plot_fold_errors(part: pd.DataFrame, path: Path) -> str:
+def _plot_fold_errors(part: pd.DataFrame, path: Path, unit: str = "close") -> str:
     """RMSE at the last horizon step per fold, one line per model."""
     symbol, tf = part["symbol"].iloc[0], part["timeframe"].iloc[0]
     last = part[part["step"] == part["step"].max()]
@@ -367,7 +397,7 @@ def _plot_fold_errors(part: pd.DataFrame, path: Path) -> str:
 
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("fold")
-    ax.set_ylabel("RMSE (price)")
+    ax.set_ylabel("RMSE (price)" if unit == "close" else f"RMSE ({unit})")
     ax.legend(fontsize=8, ncol=4)
     return _save(fig, path)
 

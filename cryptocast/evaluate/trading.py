@@ -178,3 +178,26 @@ def simulate(
         buy_hold_equity=bh_equity,
         buy_hold=_stats(bh_equity, bh_growth - 1.0, ones, ppy),
     )
+
+
+def simulate_positions(
+    last_close,
+    next_close,
+    positions,
+    timeframe: str,
+    fee_bps: float = 10.0,
+    slippage_bps: float = 5.0,
+) -> tuple[np.ndarray, np.ndarray, TradeStats]:
+    """Hold ``positions`` (n,) (any size, e.g. a volatility-targeted exposure) over each candle,
+    with the costs and timing of ``simulate``. Returns ``(equity (n+1,), returns (n,), stats)``."""
+    lc = np.asarray(last_close, dtype=np.float64).reshape(-1)
+    nc = np.asarray(next_close, dtype=np.float64).reshape(-1)
+    pos = np.asarray(positions, dtype=np.float64).reshape(-1)
+    if not (lc.size == nc.size == pos.size) or lc.size == 0 or not np.all(np.isfinite(pos)):
+        raise DataError("position simulation needs equal non-empty arrays and finite positions")
+    cost = (fee_bps + slippage_bps) / 1e4
+    dpos = np.abs(np.diff(np.concatenate([[0.0], pos])))
+    growth = (1.0 - cost * dpos) * (1.0 + pos * (nc / lc - 1.0))
+    equity = np.concatenate([[1.0], np.cumprod(growth)])
+    returns = growth - 1.0
+    return equity, returns, _stats(equity, returns, pos, periods_per_year(timeframe))

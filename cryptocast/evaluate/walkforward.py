@@ -33,9 +33,10 @@ class JobResult:
     timestamps: np.ndarray  # (n,) datetime64 of the forecast origins (candle open times)
     folds: np.ndarray  # (n,) fold id
     last_close: np.ndarray  # (n,)
-    y_true: np.ndarray  # (n, H) realised closes
-    y_pred: np.ndarray  # (n, H) predicted closes (the median of a quantile model)
+    y_true: np.ndarray  # (n, H) realised values in the target's unit (closes, or annualised RV)
+    y_pred: np.ndarray  # (n, H) predictions in the same unit (the median of a quantile model)
     fold_info: list[dict[str, Any]] = field(default_factory=list)
+    aux: dict[str, np.ndarray] = field(default_factory=dict)  # targets.Target.aux: (n,) arrays
     seconds: float = 0.0
     data_range: tuple[str, str] = ("", "")
     # quantile models (cryptocast.distribution): predicted close quantiles (n, H, Q), calibrated
@@ -129,12 +130,14 @@ def run_job(
     from cryptocast.inference import Predictor
     from cryptocast.models.registry import build_model
     from cryptocast.runs import load_feature_table
+    from cryptocast.targets import get_target
     from cryptocast.train import fit, seed_everything
-    from cryptocast.windows import prepare, realised_closes, window_ends
+    from cryptocast.windows import prepare, window_ends
 
     t0 = time.perf_counter()
     c = job_config(cfg, symbol, timeframe, model_name)
     f = c.features
+    target = get_target(f.target)
     if df is None:
         df = load_feature_table(c, data_dir)
     n, L, H = len(df), f.lookback, f.horizon
@@ -180,7 +183,7 @@ def run_job(
             on_fold({"symbol": symbol, "timeframe": timeframe, "model": model_name, **rec})
     ends = np.concatenate(out_ends)
     ts = df["timestamp"].to_numpy()
-    y_true = realised_closes(close, ends, H)
+    y_true = target.realised(df, ends, H)  # closes, or annualised RV
     levels = predictor.levels if predictor is not None else None
     y_q = None
     if levels is not None:
@@ -199,6 +202,7 @@ def run_job(
         y_quantiles=y_q,
         quantile_levels=levels,
         fold_info=info,
+        aux=target.aux(df, ends),
         seconds=time.perf_counter() - t0,
         data_range=(str(df["timestamp"].iloc[0]), str(df["timestamp"].iloc[-1])),
     )

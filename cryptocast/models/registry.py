@@ -32,6 +32,7 @@ BUILTIN: dict[str, tuple[str, ...]] = {
     "transformer": ("transformer",),
     "naive": ("persistence", "drift"),
     "random_walk": ("rw_ewma", "rw_empirical"),
+    "volatility": ("vol_persistence", "har", "ewma_vol", "garch"),
 }
 _BUILTIN_MODULES = tuple(BUILTIN)
 _loaded = False

@@ -1,0 +1,142 @@
+"""The target seam: what a row's label is, how a prediction maps back, which scores apply.
+
+A ``Target`` is looked up by ``features.target``; everything else (windows, scalers, walk-forward,
+the models and the training loop) is shared by all targets.
+
+- ``log_return`` / ``price`` (kind ``price``): the label of origin ``t`` is
+  ``log(close[t+h] / close[t])`` (or the ratio); predictions map back to prices; scored by the
+  price metrics, DM vs persistence and the long/flat trading simulation.
+- ``realized_vol`` (kind ``vol``): the label is ``log RV(t+h)``, the log of the daily realized
+  volatility of the h-th next day, from ``features.rv_source`` candles (see ``volfeatures``).
+  Models learn log RV; predictions map back to **annualised volatility as a fraction**
+  (``daily RV * sqrt(365)``; 0.50 = 50 % a year), the one unit every vol output, score and report
+  uses. Scored by RMSE/MAE of volatility, QLIKE, Mincer-Zarnowitz R^2, skill and DM vs ``har`` and
+  ``vol_persistence``, and the volatility-targeted buy-and-hold; the price scores do not apply.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from cryptocast.errors import ConfigError
+
+ANNUALISE = math.sqrt(365.0)  # crypto trades every day of the year
+# forecast a price (or its quantiles); meaningless for a volatility target
+PRICE_BASELINES = ("persistence", "rw_ewma", "rw_empirical")
+VOL_BASELINES = ("vol_persistence", "har", "ewma_vol", "garch")
+
+
+def target_columns(horizon: int) -> list[str]:
+    """``target_1 .. target_H``."""
+    return [f"target_{h}" for h in range(1, horizon + 1)]
+
+
+@dataclass(frozen=True)
+class Target:
+    """One kind of label. ``name`` is the ``features.target`` value; ``kind`` picks the scores."""
+
+    name: str
+    kind: str  # "price" | "vol"
+    unit: str  # what y_true / y_pred hold after mapping back
+
+    @property
+    def needs_fine_candles(self) -> bool:
+        return self.kind == "vol"
+
+    def check_timeframe(self, timeframe: str) -> None:
+        """Volatility targets are daily RV: a ConfigError for any other candle size."""
+        if self.kind == "vol" and timeframe != "1d":
+            raise ConfigError(
+                f"features.target={self.name} forecasts daily realized volatility; use the 1d "
+                f"timeframe (got {timeframe}), e.g. --timeframe 1d"
+            )
+
+    def check_models(self, models: list[str]) -> None:
+        """A baseline of the other kind is a ConfigError naming the one to use instead."""
+        wrong = VOL_BASELINES if self.kind == "price" else PRICE_BASELINES
+        for m in models:
+            if m in wrong:
+                hint = "vol_persistence" if self.kind == "vol" else "features.target=realized_vol"
+                raise ConfigError(
+                    f"model {m!r} does not forecast features.target={self.name}; use {hint}"
+                )
+
+    def identity(self) -> float:
+        """The label meaning "no change" (price targets only)."""
+        if self.name == "log_return":
+            return 0.0
+        if self.name == "price":
+            return 1.0
+        raise ConfigError(
+            f"features.target={self.name} has no 'no change' label; "
+            "use the vol_persistence baseline instead of persistence"
+        )
+
+    def labels(self, close: np.ndarray, horizon: int, rv: np.ndarray | None = None) -> dict:
+        """Label columns (n,) per step: the h-th next stored row (row shift), NaN past the end."""
+        n = len(close)
+        out = {}
+        for h, col in enumerate(target_columns(horizon), start=1):
+            y = np.full(n, np.nan)
+            if self.kind == "vol":
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    y[:-h] = np.log(np.asarray(rv, dtype="float64")[h:])
+                y[~np.isfinite(y)] = np.nan
+            else:
+                ratio = close[h:] / close[:-h]
+                y[:-h] = np.log(ratio) if self.name == "log_return" else ratio
+            out[col] = y
+        return out
+
+    def to_output(self, raw: np.ndarray, last_close: np.ndarray) -> np.ndarray:
+        """Unscaled model outputs (n, H) -> prices (price kind) or annualised volatility (vol)."""
+        raw = np.asarray(raw, dtype="float64")
+        if self.kind == "vol":
+            return np.exp(raw) * ANNUALISE
+        base = np.asarray(last_close, dtype="float64")[:, None]
+        return base * np.exp(raw) if self.name == "log_return" else base * raw
+
+    def realised(self, df: pd.DataFrame, ends: np.ndarray, horizon: int) -> np.ndarray:
+        """Realised values (n, H) after origins ``ends``, in ``to_output``'s unit."""
+        ends = np.asarray(ends, dtype="int64")
+        if self.kind == "vol":
+            y = df[target_columns(horizon)].to_numpy("float64")[ends]
+            return np.exp(y) * ANNUALISE
+        steps = np.arange(1, horizon + 1)
+        return df["close"].to_numpy("float64")[ends[:, None] + steps[None, :]]
+
+    def aux(self, df: pd.DataFrame, ends: np.ndarray) -> dict[str, np.ndarray]:
+        """What the scores need beyond y_true/y_pred: for vol, the origin's RV (the persistence
+        forecast, annualised) and the next close (the volatility-targeting test's return)."""
+        if self.kind != "vol":
+            return {}
+        ends = np.asarray(ends, dtype="int64")
+        close = df["close"].to_numpy("float64")
+        nxt = np.full(len(ends), np.nan)
+        ok = ends + 1 < len(close)
+        nxt[ok] = close[ends[ok] + 1]
+        return {
+            "rv_origin": np.exp(df["log_rv_d"].to_numpy("float64")[ends]) * ANNUALISE,
+            "next_close": nxt,
+        }
+
+
+TARGETS: dict[str, Target] = {
+    "log_return": Target("log_return", "price", "price"),
+    "price": Target("price", "price", "price"),
+    "realized_vol": Target("realized_vol", "vol", "annualised volatility (fraction)"),
+}
+
+
+def get_target(name: str) -> Target:
+    """The registered target ``name``; ConfigError listing the valid ones otherwise."""
+    try:
+        return TARGETS[name]
+    except KeyError:
+        raise ConfigError(
+            f"unknown features.target {name!r}; use one of {', '.join(TARGETS)}"
+        ) from None

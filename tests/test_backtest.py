@@ -142,8 +142,8 @@ def leak_future(monkeypatch):
 
     honest = features.compute_features
 
-    def leaky(candles, cfg, timeframe):
-        table = honest(candles, cfg, timeframe)
+    def leaky(candles, cfg, timeframe, **kw):
+        table = honest(candles, cfg, timeframe, **kw)
         close = table["close"].to_numpy()
         leak = np.zeros(len(close))
         leak[:-1] = np.log(close[1:] / close[:-1])

@@ -15,6 +15,7 @@ import torch
 from cryptocast.config import config_from_dict
 from cryptocast.errors import ConfigError
 from cryptocast.models.registry import build_model, is_trainable, model_names
+from cryptocast.targets import VOL_BASELINES
 from cryptocast.train import fit, predict_prices, resolve_device, seed_everything
 from tests.conftest import make_ohlcv
 
@@ -82,7 +83,10 @@ def test_same_seed_and_config_give_identical_validation_losses(name, prepared):
     assert [r["train_loss"] for r in other.history] != [r["train_loss"] for r in first.history]
 
 
-@pytest.mark.parametrize("name", [n for n in model_names() if not is_trainable(n)])
+PRICE_BASELINES = [n for n in model_names() if not is_trainable(n) and n not in VOL_BASELINES]
+
+
+@pytest.mark.parametrize("name", PRICE_BASELINES)  # vol baselines: tests/test_volatility.py
 def test_baselines_are_fitted_in_closed_form(name, prepared):
     model, result = _fit(name, prepared)
     assert result.trained is False and result.history == []

@@ -152,7 +152,8 @@ class Garch(VolBaseline):
 
     def __init__(self, horizon: int) -> None:
         super().__init__(horizon)
-        self.register_buffer("params", torch.zeros(3, dtype=torch.float64))  # omega, alpha, beta
+        # omega, alpha, beta: typical daily values until fit (an unfitted model stays finite)
+        self.register_buffer("params", torch.tensor([0.05, 0.1, 0.85], dtype=torch.float64))
 
     def _fit(self, data) -> None:
         segs = [data.segments[s] for s in ("train", "val") if s in data.segments]

@@ -148,11 +148,15 @@ def train_run(
     from cryptocast.evaluate.metrics import point_metrics
     from cryptocast.evaluate.report import to_jsonable
     from cryptocast.models.registry import build_model, is_trainable
+    from cryptocast.targets import get_target
     from cryptocast.train import fit, predict_prices, resolve_device, seed_everything
     from cryptocast.windows import prepare, realised_closes, split_bounds
 
     resolve_device(cfg.train.device)  # fail fast, before any work
     is_trainable(cfg.model.name)  # unknown model name: ConfigError before features are built
+    target = get_target(cfg.features.target)
+    target.check_models([cfg.model.name])
+    target.check_timeframe(cfg.data.timeframe)
     df = load_feature_table(cfg, data_dir)
     f = cfg.features
     segments = split_bounds(df, cfg.split, f.lookback, f.horizon)
@@ -165,9 +169,14 @@ def train_run(
     test_ends = data.ends.get("test", np.empty(0, np.int64))
     test_metrics: dict[str, Any] = {}
     if len(test_ends):
-        pred = predict_prices(model, data, test_ends)
-        true = realised_closes(data.close, test_ends, data.horizon)
-        test_metrics = point_metrics(true, pred, data.close[test_ends])
+        pred = predict_prices(model, data, test_ends)  # prices, or annualised volatility
+        if target.kind == "vol":
+            from cryptocast.evaluate.volatility import vol_metrics
+
+            test_metrics = vol_metrics(target.realised(df, test_ends, data.horizon), pred)
+        else:
+            true = realised_closes(data.close, test_ends, data.horizon)
+            test_metrics = point_metrics(true, pred, data.close[test_ends])
     run_dir = new_run_dir(cfg)
     (run_dir / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
     metrics = {

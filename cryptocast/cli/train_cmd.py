@@ -45,6 +45,8 @@ def train(
         result = train_run(cfg, data_dir, progress.on_epoch, progress.on_batch)
     met = result.metrics
     cols = ("rmse", "mae", "mape", "directional_accuracy", "skill_rmse")
+    if cfg.features.target == "realized_vol":  # annualised volatility: no price scores
+        cols = ("rmse_vol", "mae_vol", "qlike", "mz_r2")
     table = Table(title=f"{m.name}: test segment ({met['n_windows'].get('test', 0)} windows)")
     for col in cols:
         table.add_column(col, justify="right")

@@ -49,3 +49,7 @@ gpu-check-dry:  ## the same code paths on the CPU at tiny sizes (CI runs it)
 
 gpu-wheels:  ## wheels for the bare GPU machine -> .gpu/ (git-ignored; docs/gpu.md)
 	$(BIN)/python scripts/gpu_wheels.py
+
+.PHONY: compare-vol
+compare-vol:  ## volatility forecasts vs vol_persistence/HAR/EWMA/GARCH -> docs/volatility.md
+	$(BIN)/python scripts/compare_published.py --vol $(COMPARE_ARGS)

@@ -11,6 +11,11 @@ Usage::
     python scripts/compare_published.py                 # run the backtest, write the doc
     python scripts/compare_published.py --reuse         # reuse reports/compare (same config)
     python scripts/compare_published.py --data-dir data # candles from a data folder, not ../shared
+    python scripts/compare_published.py --vol           # realized volatility -> docs/volatility.md
+
+``--vol`` (``make compare-vol``) runs ``configs/compare_vol.yaml`` instead: the same period and folds
+with ``features.target=realized_vol``, every model beside ``vol_persistence``, ``har``, ``ewma_vol``
+and ``garch``, and rewrites the results section of ``docs/volatility.md`` (between its markers).
 
 The periods differ: the paper has its own data range and train/test split; ours is the last year
 of the reference candles, forecast one day ahead by models retrained every quarter on all earlier
@@ -55,17 +60,22 @@ OURS = {"LSTM": "lstm", "GRU": "gru", "BiLSTM": "performer_bilstm"}
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--config", default=str(REPO / "configs" / "compare.yaml"))
+    p.add_argument("--vol", action="store_true", help="volatility target -> docs/volatility.md")
+    p.add_argument("--config", default=None, help="default: configs/compare.yaml (compare_vol)")
     p.add_argument("--data-dir", type=Path, default=None, help="default: a copy of ../shared")
     p.add_argument("--report", type=Path, default=None, help="default: backtest.report_dir")
-    p.add_argument("--out", type=Path, default=REPO / "docs" / "comparison.md")
+    p.add_argument("--out", type=Path, default=None, help="default: docs/comparison.md")
     p.add_argument("--workers", type=int, default=None)
     p.add_argument("--reuse", action="store_true", help="read the report if its config matches")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    name = "compare_vol.yaml" if args.vol else "compare.yaml"
+    args.config = args.config or str(REPO / "configs" / name)
+    args.out = args.out or REPO / "docs" / ("volatility.md" if args.vol else "comparison.md")
+    return args
 
 
-def _shared_copy(symbols: list[str], timeframe: str) -> Path:
+def _shared_copy(symbols: list[str], timeframes: list[str]) -> Path:
     """A temporary data folder holding the reference candles (the shared folder is read-only)."""
     from cryptocast.timeframes import symbol_slug
 
@@ -73,12 +83,13 @@ def _shared_copy(symbols: list[str], timeframe: str) -> Path:
     dest = tmp / "ohlcv" / "binance"
     dest.mkdir(parents=True)
     for s in symbols:
-        src = SHARED_OHLCV / f"{symbol_slug(s)}_{timeframe}.parquet"
-        if not src.is_file():
-            raise SystemExit(
-                f"error: reference candles {src} not found; pass --data-dir with fetched candles"
-            )
-        shutil.copy(src, dest / src.name)
+        for timeframe in timeframes:
+            src = SHARED_OHLCV / f"{symbol_slug(s)}_{timeframe}.parquet"
+            if not src.is_file():
+                raise SystemExit(
+                    f"error: reference candles {src} not found; pass --data-dir with fetched candles"
+                )
+            shutil.copy(src, dest / src.name)
     return tmp
 
 
@@ -105,7 +116,8 @@ def run_or_reuse(args: argparse.Namespace) -> tuple[dict, Path]:
     tmp = None
     data_dir = args.data_dir
     if data_dir is None:
-        data_dir = tmp = _shared_copy(cfg.backtest.symbols, "1d")
+        frames = ["1d", cfg.features.rv_source] if cfg.features.target == "realized_vol" else ["1d"]
+        data_dir = tmp = _shared_copy(cfg.backtest.symbols, frames)
     t0 = time.perf_counter()
 
     def on_event(ev: dict) -> None:
@@ -269,7 +281,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return err.exit_code
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(render(summary, report), encoding="utf-8")
+    if args.vol:
+        from compare_vol import splice
+
+        text = splice(args.out.read_text(encoding="utf-8"), summary, report, REPO)
+        args.out.write_text(text, encoding="utf-8")
+    else:
+        args.out.write_text(render(summary, report), encoding="utf-8")
     print(f"wrote {args.out}")
     return 0
 

@@ -84,8 +84,14 @@ class ForecastResult:
                 {
                     "step": int(r.step),
                     "target_time": r.target_time.isoformat(),
-                    "predicted_close": float(r.predicted_close),
-                    "predicted_return": float(r.predicted_return),
+                    **(
+                        {"predicted_vol": float(r.predicted_vol)}  # annualised, a fraction
+                        if "predicted_vol" in self.rows.columns
+                        else {
+                            "predicted_close": float(r.predicted_close),
+                            "predicted_return": float(r.predicted_return),
+                        }
+                    ),
                 }
                 for r in self.rows.itertuples()
             ],
@@ -263,11 +269,18 @@ def forecast_series(
     from cryptocast.data.store import load_series, series_path, write_parquet_atomic
     from cryptocast.forecast_log import append_rows, fill_realised, live_metrics, log_lock, read_log
     from cryptocast.inference import Predictor
+    from cryptocast.targets import get_target
 
     ckpt = checkpoint_file(run)
     predictor = Predictor.from_checkpoint(ckpt)
     meta = predictor.meta or {}
     ex, sym, tf, fcfg = series_of(meta, ckpt)
+    # a realized_vol run logs volatility to its own log (cryptocast.forecast_vol)
+    vol = get_target(predictor.target).kind == "vol"
+    if vol:
+        import cryptocast.forecast_vol as fv
+        from cryptocast.forecast_log import VOL_LOG_SCHEMA
+    schema = VOL_LOG_SCHEMA if vol else None
     series = f"{ex} {sym} {tf}"
     if timeframe is not None and timeframe != tf:
         raise CheckpointError(
@@ -276,13 +289,15 @@ def forecast_series(
         )
     clock = now_utc(now)
     slack = parse_grace(grace, tf)
-    log_path = series_path(data_dir, ex, sym, tf, kind="forecasts")
+    log_path = series_path(data_dir, ex, sym, tf, kind="vol_forecasts" if vol else "forecasts")
     with log_lock(log_path, lock_timeout):
-        log = read_log(log_path)  # an unreadable log fails before any work
+        log = read_log(log_path, schema)  # an unreadable log fails before any work
         new_candles, fetch_error = None, None
         if fetch:
             try:
                 new_candles = _fetch(Path(data_dir), ex, sym, tf, exchange_url, clock)
+                if vol:
+                    _fetch(Path(data_dir), ex, sym, fcfg.rv_source, exchange_url, clock)
             except ExchangeError as err:
                 fetch_error = str(err)
         if fetch_error is not None and not series_path(data_dir, ex, sym, tf).exists():
@@ -308,18 +323,48 @@ def forecast_series(
                 f"{clock:%Y-%m-%d %H:%M} UTC, more than one {tf} candle plus "
                 f"{human_duration(slack)} grace"
             )
+        if vol:
+            fine = load_series(data_dir, ex, sym, fcfg.rv_source)
+            reason = reason or fv.fine_gap(fine, last, fcfg.rv_source)
         if reason is not None and not allow_stale:
             raise StaleDataError(
                 f"{series}: {reason}; nothing written to {log_path} "
                 "(fix the data source, or pass --allow-stale to log a forecast flagged stale)"
             )
+        last_close = float(candles["close"].iloc[-1])
+        if vol:
+            forecast_vol, rv_last = fv.predict_latest_vol(predictor, candles, fine, fcfg)
+            if not np.isfinite(forecast_vol).all():
+                raise CheckpointError(
+                    f"{ckpt.parent.name}: the model predicted a non-finite volatility "
+                    f"({forecast_vol.tolist()}); nothing written to {log_path}; retrain the run"
+                )
+            base = {
+                "made_at": clock,
+                "last_candle": last,
+                "model": str(meta.get("model_config", {}).get("name", "?")),
+                "run_id": ckpt.parent.name,
+                "config_hash": str(meta.get("config_hash", "")),
+                "stale": reason is not None,
+            }
+            rows = fv.vol_rows(base, forecast_vol, rv_last, last)
+            log, added = append_rows(log, rows, schema)
+            scored = 0
+            if score:
+                log, scored = fv.fill_realised_vol(log, fine, fcfg.rv_source, fcfg.rv_min_hours)
+            if added or scored:
+                write_parquet_atomic(log, log_path)
+            live = fv.live_vol_metrics(log) if score else {}
+            return ForecastResult(
+                ex, sym, tf, ckpt.parent.name, base["model"], log_path, last, last_close, rows,
+                added, reason is not None, reason, new_candles, scored, live,
+            )  # fmt: skip
         prices = predict_latest(predictor, candles, fcfg, tf)
         if not np.isfinite(prices).all():
             raise CheckpointError(
                 f"{ckpt.parent.name}: the model predicted a non-finite price ({prices.tolist()}); "
                 f"nothing written to {log_path}; retrain the run"
             )
-        last_close = float(candles["close"].iloc[-1])
         steps = np.arange(1, len(prices) + 1)
         rows = pd.DataFrame(
             {

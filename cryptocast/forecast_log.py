@@ -39,12 +39,28 @@ LOG_SCHEMA: dict[str, str] = {
 }
 LOG_COLUMNS = list(LOG_SCHEMA)
 KEY = ["last_candle", "run_id", "step"]
+#: The log of a ``realized_vol`` run (``data/vol_forecasts/...``): annualised volatilities.
+#: ``rv_last`` = RV of the origin day; ``error = realised_vol - predicted_vol``.
+VOL_LOG_SCHEMA: dict[str, str] = {
+    "made_at": TS,
+    "last_candle": TS,
+    "step": "int64",
+    "target_time": TS,  # the UTC day whose RV is forecast
+    "model": "str",
+    "run_id": "str",
+    "config_hash": "str",
+    "rv_last": "float64",
+    "predicted_vol": "float64",
+    "stale": "bool",
+    "realised_vol": "float64",
+    "error": "float64",
+}
 
 
-def coerce_log(df: pd.DataFrame) -> pd.DataFrame:
-    """``df`` with exactly ``LOG_COLUMNS`` in order and the schema's dtypes."""
+def coerce_log(df: pd.DataFrame, schema: dict[str, str] | None = None) -> pd.DataFrame:
+    """``df`` with exactly the columns of ``schema`` (default ``LOG_SCHEMA``), in order, typed."""
     out = pd.DataFrame(index=range(len(df)))
-    for col, dtype in LOG_SCHEMA.items():
+    for col, dtype in (schema or LOG_SCHEMA).items():
         values = df[col].to_numpy() if col in df.columns else np.full(len(df), np.nan)
         if dtype == TS:
             out[col] = pd.to_datetime(values, utc=True).astype(TS)
@@ -55,11 +71,11 @@ def coerce_log(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def empty_log() -> pd.DataFrame:
-    return coerce_log(pd.DataFrame(columns=LOG_COLUMNS))
+def empty_log(schema: dict[str, str] | None = None) -> pd.DataFrame:
+    return coerce_log(pd.DataFrame(columns=list(schema or LOG_SCHEMA)), schema)
 
 
-def read_log(path: Path) -> pd.DataFrame:
+def read_log(path: Path, schema: dict[str, str] | None = None) -> pd.DataFrame:
     """The stored log (empty when the file does not exist yet).
 
     Raises:
@@ -67,7 +83,7 @@ def read_log(path: Path) -> pd.DataFrame:
     """
     path = Path(path)
     if not path.exists():
-        return empty_log()
+        return empty_log(schema)
     try:
         df = pd.read_parquet(path)
     except Exception as err:  # pyarrow raises many types for a corrupt file
@@ -75,12 +91,12 @@ def read_log(path: Path) -> pd.DataFrame:
         raise DataError(
             f"forecast log {path} is unreadable ({reason}); move it aside and rerun"
         ) from None
-    missing = [c for c in LOG_COLUMNS if c not in df.columns]
+    missing = [c for c in (schema or LOG_SCHEMA) if c not in df.columns]
     if missing:
         raise DataError(
             f"forecast log {path} lacks column(s) {', '.join(missing)}; move it aside and rerun"
         )
-    return coerce_log(df)
+    return coerce_log(df, schema)
 
 
 def log_lock(path: Path, timeout: float = 10.0) -> contextlib.AbstractContextManager[None]:
@@ -97,9 +113,11 @@ def log_lock(path: Path, timeout: float = 10.0) -> contextlib.AbstractContextMan
     )
 
 
-def append_rows(log: pd.DataFrame, rows: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+def append_rows(
+    log: pd.DataFrame, rows: pd.DataFrame, schema: dict[str, str] | None = None
+) -> tuple[pd.DataFrame, int]:
     """Add the rows whose ``(last_candle, run_id, step)`` is not logged yet. (log, n added)."""
-    rows = coerce_log(rows)
+    rows = coerce_log(rows, schema)
     if len(log):
         have = set(zip(*(log[k] for k in KEY), strict=True))
         new = [k not in have for k in zip(*(rows[k] for k in KEY), strict=True)]

@@ -344,3 +344,41 @@ def test_vol_backtest_scores_and_report(data_dir, cheat_model, tmp_path):
     text = (rep / "report.md").read_text()
     assert "Price-only scores" in text and "| qlike |" in text
     assert "mape" not in text and "directional_accuracy" not in text
+
+
+# ---- forecast ---------------------------------------------------------------------------------
+def test_forecast_logs_volatility_and_scores_it_once_the_day_is_complete(data_dir, tmp_path):
+    from cryptocast.data.store import series_path, write_parquet_atomic
+    from cryptocast.forecast import forecast_series
+    from cryptocast.runs import train_run
+    from cryptocast.targets import ANNUALISE
+    from cryptocast.volfeatures import daily_realized_vol
+
+    hourly = make_hourly(140, seed=7)
+    day_d = pd.Timestamp("2021-05-10", tz="UTC")  # the last daily candle the run sees
+    next_day = day_d + pd.Timedelta("1D")
+    store_both(data_dir, hourly[hourly["timestamp"] < next_day])
+    run = train_run(
+        config("model.name=har", f"output.runs_dir={tmp_path / 'runs'}"), data_dir
+    ).run_dir
+    now = next_day + pd.Timedelta("1h")
+    res = forecast_series(run, data_dir, fetch=False, now=now, score=True)
+    assert res.log_path.parts[-3] == "vol_forecasts" and res.added == 1
+    (row,) = res.rows.itertuples()
+    assert row.target_time == next_day and 0.05 < row.predicted_vol < 5
+    rv = daily_realized_vol(hourly)
+    rv_day = rv.set_index("day")["rv"]
+    assert row.rv_last == pytest.approx(rv_day[day_d] * ANNUALISE, rel=1e-9)
+
+    def rescore(until: pd.Timestamp):
+        write_parquet_atomic(
+            hourly[hourly["timestamp"] < until], series_path(data_dir, "binance", SYMBOL, "1h")
+        )
+        return forecast_series(run, data_dir, fetch=False, now=now, score=True)
+
+    half = rescore(next_day + pd.Timedelta("12h"))  # the day is not over: not scored
+    assert half.added == 0 and half.scored == 0 and half.live == {}
+    full = rescore(next_day + pd.Timedelta("1D"))
+    assert full.scored == 1 and full.live["har"]["n"] == 1
+    logged = pd.read_parquet(full.log_path)
+    assert logged["realised_vol"].iloc[0] == pytest.approx(rv_day[next_day] * ANNUALISE, rel=1e-9)

@@ -31,11 +31,18 @@ def _line(res: Any) -> str:
     """One concise line for cron mail."""
     tf = res.timeframe
     steps = res.rows.iloc[[0, -1]] if len(res.rows) > 1 else res.rows
-    pred = ", ".join(
-        f"h{int(r.step)} {_fmt_time(r.target_time, tf)} {r.predicted_close:.6g} "
-        f"({r.predicted_return * 100:+.2f}%)"
-        for r in steps.itertuples()
-    )
+    if "predicted_vol" in steps.columns:  # a realized_vol run: annualised volatility
+        pred = ", ".join(
+            f"h{int(r.step)} {_fmt_time(r.target_time, tf)} vol {r.predicted_vol * 100:.1f}% "
+            f"(today {r.rv_last * 100:.1f}%)"
+            for r in steps.itertuples()
+        )
+    else:
+        pred = ", ".join(
+            f"h{int(r.step)} {_fmt_time(r.target_time, tf)} {r.predicted_close:.6g} "
+            f"({r.predicted_return * 100:+.2f}%)"
+            for r in steps.itertuples()
+        )
     if res.stale:
         status = "[bold yellow]STALE[/] logged" if res.added else "[yellow]stale[/], already logged"
     else:
@@ -51,6 +58,13 @@ def _score_lines(res: Any) -> list[str]:
         return [f"  live: no forecast of {res.series} scored yet (filled {res.scored} now)"]
     out = []
     for model, m in res.live.items():
+        if "qlike" in m:
+            out.append(
+                f"  live {model}: {m['n']} scored (+{res.scored} now)  QLIKE {m['qlike']:.4g} vs "
+                f"vol_persistence {m['persistence_qlike']:.4g}  RMSE vol {m['rmse_vol']:.4g} vs "
+                f"{m['persistence_rmse_vol']:.4g}"
+            )
+            continue
         da = m["directional_accuracy"]
         out.append(
             f"  live {model}: {m['n']} scored (+{res.scored} now)  "

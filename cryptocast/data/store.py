@@ -24,7 +24,7 @@ from cryptocast.timeframes import symbol_slug, validate_timeframe
 
 OHLCV_COLUMNS = ["timestamp", "open", "high", "low", "close", "volume"]
 PRICE_COLUMNS = OHLCV_COLUMNS[1:]
-KINDS = ("ohlcv", "features", "forecasts")
+KINDS = ("ohlcv", "features", "forecasts", "vol_forecasts")
 TS_DTYPE = "datetime64[ns, UTC]"
 
 

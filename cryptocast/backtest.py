@@ -186,8 +186,16 @@ def summarise(cfg: Config, results: list[Any]) -> tuple[dict[str, Any], Any, Any
         for r in group:
             frames.append(
                 forecasts_frame(
-                    r.timestamps, symbol, tf, r.model, r.folds, r.last_close, r.y_true, r.y_pred,
-                    r.y_quantiles, r.quantile_levels,
+                    r.timestamps,
+                    symbol,
+                    tf,
+                    r.model,
+                    r.folds,
+                    r.last_close,
+                    r.y_true,
+                    r.y_pred,
+                    r.y_quantiles,
+                    r.quantile_levels,
                 )  # fmt: skip
             )
         if target.kind == "vol":

@@ -144,6 +144,8 @@ def test_cli_backtest_with_quantiles_and_metrics(data_dir, tmp_path):
     assert all("crps" in r for r in summary["results"])
     md = (report / "report.md").read_text()
     assert "crps" in md
+    for plot in ("fan_BTC-USDT_1d.png", "reliability_BTC-USDT_1d.png", "pit_BTC-USDT_1d.png"):
+        assert (report / plot).stat().st_size > 1000 and f"]({plot})" in md
 
 
 def test_unknown_metric_lists_the_probabilistic_ones():

@@ -28,6 +28,7 @@ import pandas as pd
 
 from cryptocast.errors import ConfigError, DataError
 from cryptocast.evaluate.metrics import METRICS, as_2d
+from cryptocast.evaluate.report_prob import prob_plots
 from cryptocast.timeframes import symbol_slug, timeframe_delta
 
 FORECAST_COLUMNS = [
@@ -229,6 +230,8 @@ def write_report(
                 eq = equity[(equity["symbol"] == symbol) & (equity["timeframe"] == tf)]
                 if len(eq):
                     names.append(_plot_equity(eq, tmp / f"equity_{stem}.png"))
+            recs = [r for r in summary["results"] if (r["symbol"], r["timeframe"]) == (symbol, tf)]
+            names += prob_plots(part, recs, tmp, stem, plot_days)  # quantile models only
             images[(symbol, tf)] = names
         text = json.dumps(to_jsonable(summary), indent=2, allow_nan=False)
         (tmp / "summary.json").write_text(text + "\n", encoding="utf-8")
@@ -303,6 +306,13 @@ def _markdown(summary: Mapping, images: Mapping[tuple[str, str], list[str]]) -> 
         ),
         "",
     ]
+    if any("crps" in r for r in summary["results"]):
+        lines += [
+            "Quantile models: crps (from the quantiles) and interval widths are in log-return "
+            "units (0.01 ~ 1% of the price); crps_skill > 0 beats rw_ewma, the Gaussian random "
+            "walk with EWMA volatility; coverage_80/90 should be near 0.80/0.90.",
+            "",
+        ]
     groups = _groups(summary["results"])
     for key in sorted(set(groups) | set(images)):
         recs = groups.get(key, [])

@@ -1,0 +1,119 @@
+"""Report plots for quantile forecasts: fan chart, reliability diagram, PIT histogram.
+
+Only drawn for a series with at least one quantile model (forecast columns ``q<level>``, see
+``report.quantile_column``); point-only reports are unchanged. matplotlib's object API, as in
+``report.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from cryptocast.distribution import interval_indices
+from cryptocast.timeframes import timeframe_delta
+
+BASELINE = "rw_ewma"
+_BANDS = ((90, 0.15), (80, 0.25), (50, 0.4))  # (coverage %, alpha of the fill)
+
+
+def _figure(title: str, ncols: int = 1):
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(10, 4.5), dpi=100, layout="constrained")
+    axes = fig.subplots(1, ncols, squeeze=False)[0]
+    fig.suptitle(title)
+    for ax in axes:
+        ax.grid(alpha=0.3)
+    return fig, axes
+
+
+def best_quantile_model(records: Sequence[Mapping]) -> str | None:
+    """The quantile model with the lowest CRPS other than the rw_ewma baseline (None if none)."""
+    ranked = [
+        r for r in records if r.get("crps") is not None and np.isfinite(r["crps"])
+        and r["model"] != BASELINE
+    ]  # fmt: skip
+    return min(ranked, key=lambda r: r["crps"])["model"] if ranked else None
+
+
+def prob_plots(
+    part: pd.DataFrame, records: Sequence[Mapping], out_dir: Path, stem: str, days: float
+) -> list[str]:
+    """Draw the three plots of one series; returns the file names (none for point-only runs)."""
+    quant = [r for r in records if r.get("quantile_levels")]
+    if not quant:
+        return []
+    levels = quant[0]["quantile_levels"]
+    names = []
+    fan_models = [m for m in (best_quantile_model(quant), BASELINE) if m is not None]
+    fan_models = [m for m in dict.fromkeys(fan_models) if m in set(part["model"])]
+    if fan_models:
+        names.append(_fan_chart(part, fan_models, levels, out_dir / f"fan_{stem}.png", days))
+    names.append(_reliability(quant, out_dir / f"reliability_{stem}.png", part))
+    names.append(_pit(quant, out_dir / f"pit_{stem}.png", part))
+    return names
+
+
+def _fan_chart(part: pd.DataFrame, models: list[str], levels, path: Path, days: float) -> str:
+    """Realised close over the 50/80/90% bands (step 1) of each model, last ``days`` days."""
+    from cryptocast.evaluate.report import quantile_column
+
+    symbol, tf = part["symbol"].iloc[0], part["timeframe"].iloc[0]
+    one = part[part["step"] == 1].assign(t=lambda d: d["timestamp"] + timeframe_delta(tf))
+    one = one[one["t"] >= one["t"].max() - pd.Timedelta(days=days)]
+    fig, axes = _figure(f"{symbol} {tf}: 1-step 50/80/90% intervals (last {days:g} days)", 1)
+    ax = axes[0]
+    colors = ("tab:blue", "tab:orange")
+    for model, color in zip(models, colors, strict=False):
+        m = one[one["model"] == model].sort_values("t")
+        for cov, alpha in _BANDS:
+            idx = interval_indices(levels, cov)
+            if idx is None:
+                continue
+            lo, hi = (quantile_column(levels[i]) for i in idx)
+            label = f"{model} {cov}%" if cov == 90 else None
+            ax.fill_between(m["t"], m[lo], m[hi], color=color, alpha=alpha, lw=0, label=label)
+        ax.plot(m["t"], m["y_pred"], color=color, lw=0.8, ls="--", label=f"{model} median")
+    actual = one.drop_duplicates("t").sort_values("t")
+    ax.plot(actual["t"], actual["y_true"], color="black", lw=1.2, label="actual")
+    ax.set_ylabel("close")
+    ax.legend(fontsize=8, ncol=3)
+    fig.savefig(path)
+    return path.name
+
+
+def _reliability(records: Sequence[Mapping], path: Path, part: pd.DataFrame) -> str:
+    """Nominal level vs empirical share of outcomes below the quantile, one line per model."""
+    symbol, tf = part["symbol"].iloc[0], part["timeframe"].iloc[0]
+    fig, axes = _figure(f"{symbol} {tf}: reliability (last step); on the diagonal = calibrated")
+    ax = axes[0]
+    ax.plot([0, 1], [0, 1], color="black", lw=1, ls=":", label="ideal")
+    for r in records:
+        ax.plot(r["quantile_levels"], r["reliability"], marker="o", ms=3, lw=1, label=r["model"])
+    ax.set_xlabel("nominal quantile level")
+    ax.set_ylabel("share of outcomes at or below the quantile")
+    ax.legend(fontsize=8)
+    fig.savefig(path)
+    return path.name
+
+
+def _pit(records: Sequence[Mapping], path: Path, part: pd.DataFrame) -> str:
+    """PIT histogram (density per bin between levels); flat at 1 = calibrated, U = too narrow."""
+    symbol, tf = part["symbol"].iloc[0], part["timeframe"].iloc[0]
+    fig, axes = _figure(f"{symbol} {tf}: PIT histogram (last step); flat at 1 = calibrated")
+    ax = axes[0]
+    k = len(records)
+    for i, r in enumerate(records):
+        edges = np.asarray(r["pit"]["edges"])
+        width = np.diff(edges) / (k + 1)
+        ax.bar(edges[:-1] + width * (i + 0.5), r["pit"]["density"], width=width, label=r["model"])
+    ax.axhline(1.0, color="black", lw=1, ls=":")
+    ax.set_xlabel("PIT (bins between the quantile levels)")
+    ax.set_ylabel("density")
+    ax.legend(fontsize=8)
+    fig.savefig(path)
+    return path.name

@@ -19,6 +19,7 @@ The clock is injectable (``now`` argument or ``CRYPTOCAST_NOW``) so historical d
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -90,6 +91,12 @@ class ForecastResult:
                         else {
                             "predicted_close": float(r.predicted_close),
                             "predicted_return": float(r.predicted_return),
+                            # quantile models: {level: predicted close}
+                            **(
+                                {"quantiles": json.loads(r.quantiles)}
+                                if getattr(r, "quantiles", "")
+                                else {}
+                            ),
                         }
                     ),
                 }
@@ -193,8 +200,11 @@ def check_spacing(candles: pd.DataFrame, timeframe: str, series: str) -> None:
         )
 
 
-def predict_latest(predictor: Any, candles: pd.DataFrame, fcfg: Any, timeframe: str) -> np.ndarray:
-    """Prices (H,) for the H candles after the last stored candle, via ``Predictor``.
+def predict_latest(
+    predictor: Any, candles: pd.DataFrame, fcfg: Any, timeframe: str
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Prices (H,) for the H candles after the last stored candle, via ``Predictor``, and the
+    price quantiles (H, Q) of a quantile model (None for a point model).
 
     Features are computed on the whole stored series (as in training and the backtest), so the
     window's indicator values are the ones the backtest would see.
@@ -212,7 +222,12 @@ def predict_latest(predictor: Any, candles: pd.DataFrame, fcfg: Any, timeframe: 
         )
     if table["timestamp"].iloc[-1] != candles["timestamp"].iloc[-1]:  # pragma: no cover
         raise CheckpointError("feature table does not end at the last stored candle")
-    return predictor.predict_frame(table, np.array([len(table) - 1]))[0]
+    point, q = predictor.predict_distribution(
+        predictor.scaled_table(table),
+        table["close"].to_numpy("float64"),
+        np.array([len(table) - 1]),
+    )
+    return point[0], (None if q is None else q[0])
 
 
 def _fetch(data_dir: Path, ex: str, sym: str, tf: str, url: str | None, now: pd.Timestamp) -> int:
@@ -267,7 +282,13 @@ def forecast_series(
         LockedError, DataError, ConfigError: as named; nothing is written to the log.
     """
     from cryptocast.data.store import load_series, series_path, write_parquet_atomic
-    from cryptocast.forecast_log import append_rows, fill_realised, live_metrics, log_lock, read_log
+    from cryptocast.forecast_log import (
+        append_rows,
+        fill_realised,
+        log_lock,
+        quantiles_json,
+        read_log,
+    )
     from cryptocast.inference import Predictor
     from cryptocast.targets import get_target
 
@@ -359,8 +380,10 @@ def forecast_series(
                 ex, sym, tf, ckpt.parent.name, base["model"], log_path, last, last_close, rows,
                 added, reason is not None, reason, new_candles, scored, live,
             )  # fmt: skip
-        prices = predict_latest(predictor, candles, fcfg, tf)
-        if not np.isfinite(prices).all():
+        prices, quantiles = predict_latest(predictor, candles, fcfg, tf)
+        if not np.isfinite(prices).all() or (
+            quantiles is not None and not np.isfinite(quantiles).all()
+        ):
             raise CheckpointError(
                 f"{ckpt.parent.name}: the model predicted a non-finite price ({prices.tolist()}); "
                 f"nothing written to {log_path}; retrain the run"
@@ -381,6 +404,11 @@ def forecast_series(
                 "stale": reason is not None,
                 "realised_close": np.nan,
                 "error": np.nan,
+                "quantiles": (
+                    [quantiles_json(predictor.levels, qh) for qh in quantiles]
+                    if quantiles is not None
+                    else ""
+                ),
             }
         )
         log, added = append_rows(log, rows)
@@ -404,5 +432,15 @@ def forecast_series(
         stale_reason=reason,
         new_candles=new_candles,
         scored=scored,
-        live=live_metrics(log) if score else {},
+        live=_live(log, candles) if score else {},
     )
+
+
+def _live(log: pd.DataFrame, candles: pd.DataFrame) -> dict[str, dict[str, Any]]:
+    """Live point accuracy per model, plus coverage and CRPS beside rw_ewma for quantile rows."""
+    from cryptocast.forecast_log import live_metrics, live_prob_metrics
+
+    live = live_metrics(log)
+    for model, rec in live_prob_metrics(log, candles).items():
+        live.setdefault(model, {}).update(rec)
+    return live

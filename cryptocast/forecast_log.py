@@ -5,7 +5,8 @@
 there is a no-op, so a forecast job can run twice for the same candle. Every change goes through
 ``log_lock`` (a file lock beside the log) and ``write_parquet_atomic``, so a reader sees either the
 old or the new file, never a torn one. Scoring fills ``realised_close`` and ``error`` once the
-target candle is stored and reports live accuracy next to persistence on the same forecasts.
+target candle is stored and reports live accuracy next to persistence on the same forecasts; for
+a quantile model also live interval coverage and CRPS next to ``rw_ewma`` on the same origins.
 """
 
 from __future__ import annotations
@@ -36,8 +37,12 @@ LOG_SCHEMA: dict[str, str] = {
     "stale": "bool",
     "realised_close": "float64",
     "error": "float64",
+    # quantile models: JSON {level: predicted close} of this step; "" for a point model
+    "quantiles": "str",
 }
 LOG_COLUMNS = list(LOG_SCHEMA)
+#: columns added after the first release: filled with this default when an older log lacks them
+OPTIONAL_COLUMNS = {"quantiles": ""}
 KEY = ["last_candle", "run_id", "step"]
 #: The log of a ``realized_vol`` run (``data/vol_forecasts/...``): annualised volatilities.
 #: ``rv_last`` = RV of the origin day; ``error = realised_vol - predicted_vol``.
@@ -61,7 +66,10 @@ def coerce_log(df: pd.DataFrame, schema: dict[str, str] | None = None) -> pd.Dat
     """``df`` with exactly the columns of ``schema`` (default ``LOG_SCHEMA``), in order, typed."""
     out = pd.DataFrame(index=range(len(df)))
     for col, dtype in (schema or LOG_SCHEMA).items():
-        values = df[col].to_numpy() if col in df.columns else np.full(len(df), np.nan)
+        if col in df.columns:
+            values = df[col].to_numpy()
+        else:
+            values = np.full(len(df), OPTIONAL_COLUMNS.get(col, np.nan), dtype=object)
         if dtype == TS:
             out[col] = pd.to_datetime(values, utc=True).astype(TS)
         elif dtype == "str":
@@ -91,7 +99,9 @@ def read_log(path: Path, schema: dict[str, str] | None = None) -> pd.DataFrame:
         raise DataError(
             f"forecast log {path} is unreadable ({reason}); move it aside and rerun"
         ) from None
-    missing = [c for c in (schema or LOG_SCHEMA) if c not in df.columns]
+    missing = [
+        c for c in (schema or LOG_SCHEMA) if c not in df.columns and c not in OPTIONAL_COLUMNS
+    ]
     if missing:
         raise DataError(
             f"forecast log {path} lacks column(s) {', '.join(missing)}; move it aside and rerun"
@@ -179,4 +189,62 @@ def live_metrics(log: pd.DataFrame) -> dict[str, dict[str, Any]]:
             "persistence_directional_accuracy": p["directional_accuracy"],
             "mase": m["mase"],
         }
+    return out
+
+
+def quantiles_json(levels, prices) -> str:
+    """One step's predicted quantiles as the log's JSON text ``{"0.05": price, ...}``."""
+    import json
+
+    return json.dumps({f"{t:g}": float(p) for t, p in zip(levels, prices, strict=True)})
+
+
+def live_prob_metrics(log: pd.DataFrame, candles: pd.DataFrame) -> dict[str, dict[str, Any]]:
+    """Live scores of the scored rows that carry quantiles, beside ``rw_ewma`` on the same rows.
+
+    ``rw_ewma`` is what the Gaussian EWMA random walk would have forecast at each logged origin
+    from the stored closes up to that origin (seeded on the closes before the first origin).
+    Returns ``{model: {n_quantile, coverage_80, coverage_90, crps, rw_ewma_coverage_80,
+    rw_ewma_coverage_90, rw_ewma_crps, crps_skill}}``; CRPS in log-return units.
+    """
+    import json
+
+    from cryptocast.distribution import interval_indices
+    from cryptocast.evaluate.probabilistic import crps_from_quantiles
+    from cryptocast.models.random_walk import RandomWalkQuantiles
+
+    scored = log[log["realised_close"].notna() & (log["quantiles"].astype(str) != "")]
+    if scored.empty:
+        return {}
+    ts = pd.DatetimeIndex(candles["timestamp"])
+    close = candles["close"].to_numpy("float64")
+    out: dict[str, dict[str, Any]] = {}
+    for model, grp in scored.groupby("model", sort=True):
+        qs = [json.loads(t) for t in grp["quantiles"]]
+        levels = [float(k) for k in qs[0]]
+        keep = [list(map(float, d)) == levels for d in qs]  # one level set per model
+        grp = grp[np.asarray(keep)]
+        q = np.array([list(d.values()) for d, k in zip(qs, keep, strict=True) if k])  # (n, Q)
+        origin = ts.get_indexer(pd.DatetimeIndex(grp["last_candle"]))
+        ok = origin > 1
+        grp, q, origin = grp[ok], q[ok], origin[ok]
+        if len(grp) == 0:
+            continue
+        lc = grp["last_close"].to_numpy("float64")
+        zy = np.log(grp["realised_close"].to_numpy("float64") / lc)
+        zq = np.log(q / lc[:, None])
+        steps = grp["step"].to_numpy("int64")
+        rw = RandomWalkQuantiles("ewma", int(steps.max()), levels)
+        rw.fit_series(close[: int(origin.min()) + 1])
+        zr = rw.predict_series(close, origin)[np.arange(len(origin)), steps - 1]  # (n, Q)
+        rec: dict[str, Any] = {"n_quantile": int(len(grp))}
+        for name, z in (("", zq), ("rw_ewma_", zr)):
+            for cov in (80, 90):
+                idx = interval_indices(levels, cov)
+                if idx is not None:
+                    inside = (z[:, idx[0]] <= zy) & (zy <= z[:, idx[1]])
+                    rec[f"{name}coverage_{cov}"] = float(inside.mean())
+            rec[f"{name}crps"] = float(crps_from_quantiles(z, zy, levels).mean())
+        rec["crps_skill"] = 1.0 - rec["crps"] / rec["rw_ewma_crps"] if rec["rw_ewma_crps"] else None
+        out[str(model)] = rec
     return out

@@ -72,6 +72,17 @@ def _score_lines(res: Any) -> list[str]:
             f"MAPE {_pct(m['mape'])} vs {_pct(m['persistence_mape'])}  "
             f"direction {_pct(da * 100 if da == da else float('nan'))} (persistence calls none)"
         )
+        if m.get("n_quantile"):
+            cov = "  ".join(
+                f"{c}% coverage {_pct(100 * m[f'coverage_{c}'])} vs rw_ewma "
+                f"{_pct(100 * m[f'rw_ewma_coverage_{c}'])}"
+                for c in (80, 90)
+                if f"coverage_{c}" in m
+            )
+            out.append(
+                f"  live {model} quantiles: {m['n_quantile']} scored  {cov}  "
+                f"CRPS {m['crps']:.4g} vs rw_ewma {m['rw_ewma_crps']:.4g} (log-return units)"
+            )
     return out
 
 

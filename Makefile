@@ -53,3 +53,7 @@ gpu-wheels:  ## wheels for the bare GPU machine -> .gpu/ (git-ignored; docs/gpu.
 .PHONY: compare-vol
 compare-vol:  ## volatility forecasts vs vol_persistence/HAR/EWMA/GARCH -> docs/volatility.md
 	$(BIN)/python scripts/compare_published.py --vol $(COMPARE_ARGS)
+
+.PHONY: compare-prob
+compare-prob:  ## quantile models vs rw_ewma, calibration none/cqr/aci -> docs/probabilistic.md
+	$(BIN)/python scripts/compare_probabilistic.py $(COMPARE_ARGS)

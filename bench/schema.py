@@ -60,6 +60,7 @@ REQUIRED_FIGURES: dict[str, set[str]] = {
         "make compare seconds",
         "gpu-check failures",
     },
+    "quantile": {"quantile/point train throughput ratio *", "quantile/point backtest time ratio"},
 }
 
 

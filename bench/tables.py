@@ -30,6 +30,7 @@ SUMMARY: dict[str, tuple[str, list[str]]] = {
     ),
     "train": ("training", ["train throughput * darts-anchor", "*BiLSTM*"]),
     "forecast": ("forecast", ["forecast --no-fetch cold start", "python -c 'import torch'"]),
+    "quantile": ("quantile vs point", ["quantile/point *"]),
 }
 # Extra record fields worth a note next to the value in the summary table.
 NOTES = {
@@ -43,7 +44,7 @@ NOTES = {
 }
 # Top-level record fields that, like params, tell apart records of one figure.
 DIMENSIONS = ("threads",)
-ORDER = ["fetch", "features", "train", "backtest", "forecast", "attention"]
+ORDER = ["fetch", "features", "train", "backtest", "forecast", "attention", "quantile"]
 NOISE_NOTE = (
     "Timings are medians of several runs after warm-up on a shared 2-core machine on which other "
     "test suites ran concurrently, so they are noisy: a single figure can be off by 2x or more "

@@ -2,8 +2,8 @@
 
 Runs (or, with ``--reuse``, reads) the backtest of ``configs/compare_prob.yaml`` -- daily BTC, ETH
 and LTC, 2022-07-01 .. 2023-06-30; lstm, gru and performer_bilstm with quantile heads trained on
-the pinball loss, and the rw_ewma / rw_empirical baselines -- once per calibration method
-(``none``, ``cqr``, ``aci``), and writes coverage of the 80/90% intervals, their widths, CRPS,
+the pinball loss, and the rw_ewma / rw_empirical baselines -- trains every model once, applies
+each calibration method (``none``, ``cqr``, ``aci``) to the same forecasts, and writes coverage of the 80/90% intervals, their widths, CRPS,
 CRPS skill against rw_ewma and the Diebold-Mariano p-value on CRPS per model and coin. Every
 number comes from the reports' ``summary.json``; nothing is typed in by hand.
 
@@ -149,7 +149,7 @@ def render(summaries: dict[str, dict], config: str) -> str:
         "",
         f"- Command: `make compare-prob` (`python scripts/compare_probabilistic.py`), config "
         f"`{Path(config).relative_to(REPO) if Path(config).is_relative_to(REPO) else config}`, "
-        "one run per calibration method (`--set backtest.calibration=...`), reports in "
+        "models trained once, each calibration method applied to the same forecasts, reports in "
         "`reports/compare_prob_<method>/` (summary.json, report.md with fan chart, reliability "
         "diagram and PIT histogram).",
         f"- torch {first['versions'].get('torch')}, cryptocast "
@@ -159,27 +159,78 @@ def render(summaries: dict[str, dict], config: str) -> str:
     return "\n".join(out)
 
 
-def main(argv: list[str] | None = None) -> int:
+def run_all(args: argparse.Namespace, methods: list[str]) -> dict[str, dict]:
+    """One backtest (the models are trained once), calibrated by each method in turn; each
+    method gets its own report folder and summary (``--reuse``: read them when all match)."""
+    import json
+    import shutil
+    import time
+
     import compare_published
 
+    from cryptocast.backtest import run_backtest, summarise
+    from cryptocast.config import load_config
+    from cryptocast.evaluate.report import write_report
+    from cryptocast.evaluate.walkforward import recalibrate
+
+    overrides = list(args.overrides) + (
+        [f"backtest.workers={args.workers}"] if args.workers else []
+    )
+    cfgs = {m: load_config(args.config, [*overrides, f"backtest.calibration={m}"]) for m in methods}
+    reports = {m: REPO / "reports" / f"compare_prob_{m}" for m in methods}
+    if args.reuse:
+        found = {}
+        for m in methods:
+            path = reports[m] / "summary.json"
+            if path.is_file():
+                doc = json.loads(path.read_text())
+                if doc.get("config_hash") == cfgs[m].hash():
+                    found[m] = doc
+        if len(found) == len(methods):
+            print(f"reusing {', '.join(str(reports[m]) for m in methods)}")
+            return found
+        print("reports missing or from another config; running again")
+    cfg = cfgs[methods[0]]
+    tmp = None
+    data_dir = args.data_dir
+    if data_dir is None:
+        data_dir = tmp = compare_published._shared_copy(cfg.backtest.symbols, "1d")
+    t0 = time.perf_counter()
+
+    def on_event(ev: dict) -> None:
+        if ev.get("event") == "plan":
+            print(f"{ev['jobs']} jobs, {ev['folds']} folds, {cfg.backtest.workers} worker(s)")
+        elif ev.get("event") == "job":
+            print(f"  done {' '.join(ev['job'])} ({time.perf_counter() - t0:.0f} s)", flush=True)
+
+    try:
+        results = run_backtest(cfg, data_dir, on_event)
+    finally:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+    wall = round(time.perf_counter() - t0, 1)
+    out = {}
+    for m in methods:
+        c = cfgs[m]
+        calibrated = [recalibrate(r, m, c.backtest.aci_gamma) for r in results]
+        summary, forecasts, equity = summarise(c, calibrated)
+        summary["wall_seconds"] = wall
+        write_report(reports[m], forecasts, summary, equity)
+        out[m] = json.loads((reports[m] / "summary.json").read_text())
+        print(f"{m}: report {reports[m]}")
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
     from cryptocast.errors import CryptocastError
 
     args = parse_args(argv)
-    summaries = {}
-    for method in [m.strip() for m in args.calibrations.split(",") if m.strip()]:
-        ns = argparse.Namespace(
-            config=args.config,
-            data_dir=args.data_dir,
-            report=REPO / "reports" / f"compare_prob_{method}",
-            workers=args.workers,
-            reuse=args.reuse,
-            overrides=[*args.overrides, f"backtest.calibration={method}"],
-        )
-        try:
-            summaries[method], _ = compare_published.run_or_reuse(ns)
-        except CryptocastError as err:
-            print(f"error: {err}", file=sys.stderr)
-            return err.exit_code
+    methods = [m.strip() for m in args.calibrations.split(",") if m.strip()]
+    try:
+        summaries = run_all(args, methods)
+    except CryptocastError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return err.exit_code
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(render(summaries, args.config), encoding="utf-8")
     print(f"wrote {args.out}")

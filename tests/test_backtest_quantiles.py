@@ -168,3 +168,21 @@ def test_point_models_are_unchanged_by_a_quantile_config(data_dir):
         a = run_job(base, Path(data_dir), "BTC/USDT", "1d", m)
         b = run_job(prob, Path(data_dir), "BTC/USDT", "1d", m)
         assert np.array_equal(a.y_pred, b.y_pred) and b.y_quantiles is None
+
+
+def test_recalibrating_a_result_equals_running_with_that_method(data_dir):
+    from cryptocast.evaluate.walkforward import recalibrate, run_job
+
+    store(data_dir, make_ohlcv(260, "1d", start="2021-01-01", seed=6))
+    sets = ["backtest.test_start=2021-06-15", "backtest.fold_length=40"]
+    raw = run_job(config(*QUANTILE, *sets), data_dir, "BTC/USDT", "1d", "rw_empirical")
+    np.testing.assert_array_equal(raw.y_quantiles, raw.raw_quantiles)
+    for method in ("cqr", "aci"):
+        direct = run_job(
+            config(*QUANTILE, *sets, f"backtest.calibration={method}"), data_dir, "BTC/USDT",
+            "1d", "rw_empirical",
+        )  # fmt: skip
+        again = recalibrate(raw, method, 0.005)  # backtest.aci_gamma's default
+        np.testing.assert_array_equal(again.y_quantiles, direct.y_quantiles)
+        assert not np.array_equal(direct.y_quantiles, raw.y_quantiles)
+        np.testing.assert_array_equal(direct.y_pred, raw.y_pred)  # the median never moves

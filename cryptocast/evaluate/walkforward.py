@@ -42,6 +42,12 @@ class JobResult:
     # quantile models (cryptocast.distribution): predicted close quantiles (n, H, Q), calibrated
     # per backtest.calibration; None for a point model
     y_quantiles: np.ndarray | None = None
+    # what calibration starts from, so another method can be applied without retraining
+    # (``recalibrate``): uncalibrated quantiles, origin rows, per-model calibration sets
+    raw_quantiles: np.ndarray | None = None
+    origin_rows: np.ndarray | None = None
+    calibration_sets: list = field(default_factory=list)
+    calibration_of: np.ndarray | None = None
     quantile_levels: tuple[float, ...] | None = None
 
 
@@ -146,7 +152,6 @@ def run_job(
     close = df["close"].to_numpy("float64")
     out_ends, out_folds, preds, quants, info = [], [], [], [], []
     cal_sets: list = []  # one conformal calibration set per trained model
-    calibrating = c.backtest.calibration != "none"
     predictor = X = None
     for fold in folds:
         if fold.retrain or predictor is None:
@@ -159,7 +164,7 @@ def run_job(
             X = data.X  # every row scaled with THIS fold's training statistics
             seen = np.concatenate([data.ends["train"], data.ends["val"]])
             max_seen = int(seen.max()) + H  # last target row the fit read
-            if calibrating and predictor.levels is not None:
+            if predictor.levels is not None:
                 from cryptocast.evaluate.conformal import calibration_set
 
                 # the validation tail: outcomes known at the fold's first forecast, never a test row
@@ -185,12 +190,11 @@ def run_job(
     ts = df["timestamp"].to_numpy()
     y_true = target.realised(df, ends, H)  # closes, or annualised RV
     levels = predictor.levels if predictor is not None else None
-    y_q = None
+    raw = cal_of = None
     if levels is not None:
-        y_q = np.concatenate([q for q, _ in quants])
-        if calibrating:
-            y_q = _calibrate(c, y_q, y_true, close[ends], ends, cal_sets, quants, levels)
-    return JobResult(
+        raw = np.concatenate([q for q, _ in quants])
+        cal_of = np.concatenate([np.full(len(q), k) for q, k in quants])
+    result = JobResult(
         symbol=symbol,
         timeframe=timeframe,
         model=model_name,
@@ -199,23 +203,36 @@ def run_job(
         last_close=close[ends],
         y_true=y_true,
         y_pred=np.concatenate(preds),
-        y_quantiles=y_q,
+        raw_quantiles=raw,
+        origin_rows=ends,
+        calibration_sets=cal_sets,
+        calibration_of=cal_of,
         quantile_levels=levels,
         fold_info=info,
         aux=target.aux(df, ends),
         seconds=time.perf_counter() - t0,
         data_range=(str(df["timestamp"].iloc[0]), str(df["timestamp"].iloc[-1])),
     )
+    return recalibrate(result, c.backtest.calibration, c.backtest.aci_gamma)
 
 
-def _calibrate(c: Config, y_q, y_true, last_close, ends, cal_sets, quants, levels) -> np.ndarray:
-    """Conformal calibration (``backtest.calibration``) of the test quantiles, in log returns."""
+def recalibrate(result: JobResult, method: str, gamma: float = 0.005) -> JobResult:
+    """``result`` with its quantiles calibrated by ``method`` (none | cqr | aci) from the raw
+    quantiles and calibration sets it carries; point forecasts are untouched."""
+    from dataclasses import replace
+
     from cryptocast.evaluate.conformal import calibrate
 
-    cal_of = np.concatenate([np.full(len(q), k) for q, k in quants])
+    if result.raw_quantiles is None:
+        return result
+    if method == "none":
+        return replace(result, y_quantiles=result.raw_quantiles)
+    lc = result.last_close
     with np.errstate(divide="ignore", invalid="ignore"):
-        zq = np.log(y_q / last_close[:, None, None])
-        zy = np.log(y_true / last_close[:, None])
-    bt = c.backtest
-    zq = calibrate(bt.calibration, zq, zy, ends, cal_sets, cal_of, levels, bt.aci_gamma)
-    return last_close[:, None, None] * np.exp(zq)
+        zq = np.log(result.raw_quantiles / lc[:, None, None])
+        zy = np.log(result.y_true / lc[:, None])
+    zq = calibrate(
+        method, zq, zy, result.origin_rows, result.calibration_sets, result.calibration_of,
+        result.quantile_levels, gamma,
+    )  # fmt: skip
+    return replace(result, y_quantiles=lc[:, None, None] * np.exp(zq))

@@ -142,6 +142,23 @@ def render(summaries: dict[str, dict], config: str) -> str:
         f"{bt['aci_gamma']}, using only outcomes already known.",
         "",
     ]
+    out += ["**In short** (per calibration method, 15 = 5 models × 3 coins):", ""]
+    for method, summary in summaries.items():
+        recs = [r for r in summary["results"] if r.get("crps") is not None]
+        others = [r for r in recs if r["model"] != "rw_ewma"]
+        sig = [
+            f"{r['model']} ({r['symbol'].split('/')[0]})"
+            for r in others
+            if (r.get("crps_skill") or 0) > 0 and (r.get("dm_pvalue_crps_vs_rw_ewma") or 1) < ALPHA
+        ]
+        out.append(
+            f"- `{method}`: 80% and 90% coverage within ±3 points for "
+            f"{sum(_within(r) for r in recs)} of {len(recs)}; lower CRPS than rw_ewma for "
+            f"{sum((r.get('crps_skill') or 0) > 0 for r in others)} of {len(others)}, "
+            f"significantly (DM p < {ALPHA}) for {', '.join(sig) or 'none'}; best CRPS skill "
+            f"{max((r.get('crps_skill') or -1) for r in others):+.3f}."
+        )
+    out.append("")
     for method, summary in summaries.items():
         out += section(method, summary)
     out += [

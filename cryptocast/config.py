@@ -265,6 +265,11 @@ class Config(_Section):
                 f"model.quantiles needs train.loss=pinball (got {self.train.loss}); "
                 "or drop model.quantiles for a point forecast"
             )
+        if quantile and self.features.target == "realized_vol":
+            raise ValueError(
+                "model.quantiles is for price targets (log_return, price); realized_vol "
+                "forecasts are points: drop model.quantiles or use features.target=log_return"
+            )
         if self.train.loss == "pinball" and not quantile:
             raise ValueError(
                 "train.loss=pinball needs model.quantiles, e.g. [0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95]"

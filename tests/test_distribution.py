@@ -104,6 +104,15 @@ def test_config_ties_quantiles_to_the_pinball_loss():
         load_config(TINY_CONFIG, ["train.loss=pinball"])
     with pytest.raises(ConfigError, match=r"model.quantiles.*median"):
         load_config(TINY_CONFIG, ["model.quantiles=[0.1, 0.9]", "train.loss=pinball"])
+    with pytest.raises(ConfigError, match=r"model.quantiles is for price targets"):
+        load_config(
+            TINY_CONFIG,
+            [
+                "model.quantiles=[0.1, 0.5, 0.9]",
+                "train.loss=pinball",
+                "features.target=realized_vol",
+            ],
+        )
     cfg = load_config(TINY_CONFIG, ["model.quantiles=[0.1, 0.5, 0.9]", "train.loss=pinball"])
     assert cfg.model.quantiles == [0.1, 0.5, 0.9]
 

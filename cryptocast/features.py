@@ -249,7 +249,13 @@ def build_features(
     the feature signature and its hash and the source candles' first/last/rows. Any difference
     (or ``force``) rebuilds. The table's ``attrs`` also carry ``cached`` and ``path``.
     """
-    from cryptocast.data.store import data_lock, load_series, series_path, write_parquet_atomic
+    from cryptocast.data.store import (
+        data_lock,
+        load_series,
+        remove_stale_temps,
+        series_path,
+        write_parquet_atomic,
+    )
 
     signature = features_signature(cfg, timeframe)  # validates indicators before any I/O
     data_dir = Path(data_dir)
@@ -308,6 +314,7 @@ def build_features(
             # Manifest goes first and last: a crash between the writes leaves no manifest, so the
             # half-written pair is rebuilt next time rather than trusted.
             mpath.unlink(missing_ok=True)
+            remove_stale_temps(path.parent)
             write_parquet_atomic(table, path)
             tmp = mpath.with_suffix(".tmp")
             tmp.write_text(json.dumps(manifest, indent=2, default=str))

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from cryptocast.cli.app import ConfigOpt, DataDirOpt, SetOpt, app, console
 from cryptocast.cli.progress import EpochProgress
@@ -54,5 +55,6 @@ def train(
     table.add_row(*(f"{t[c]:.4g}" if isinstance(t.get(c), (int, float)) else "-" for c in cols))
     console.print(table)
     console.print(
-        f"best epoch {met['best_epoch']}, {met['train_seconds']:.1f}s; run saved to [bold]{result.run_dir}[/]"
+        f"best epoch {met['best_epoch']}, {met['train_seconds']:.1f}s; "
+        f"run saved to [bold]{escape(str(result.run_dir))}[/]"
     )

@@ -49,6 +49,14 @@ def validate(cfg: Config, data_dir: Path) -> list[tuple[str, str, str]]:
 
     target = get_target(cfg.features.target)
     target.check_models(models)
+    if target.kind == "vol" and (cfg.model.quantiles is not None or bt.calibration != "none"):
+        # the target and distribution seams compose in the model (quantiles of log RV), but the
+        # quantile scores and the conformal calibration sets are built on closes
+        raise ConfigError(
+            f"features.target={target.name} is backtested as a point forecast; unset "
+            "model.quantiles and backtest.calibration (quantile scores of volatility are not "
+            "implemented)"
+        )
     for t in bt.timeframes:
         target.check_timeframe(t)
     if bt.metrics is not None:

@@ -198,6 +198,8 @@ def test_vol_target_refuses_other_timeframes_and_price_baselines(data_dir):
         validate(config("backtest.models=[har, persistence]"), data_dir)
     with pytest.raises(ConfigError, match="realized_vol"):
         validate(config("features.target=log_return", "backtest.models=[har]"), data_dir)
+    with pytest.raises(ConfigError, match="point forecast"):
+        validate(config("backtest.models=[har]", "backtest.calibration=cqr"), data_dir)
 
 
 # ---- scores ----------------------------------------------------------------------------------

@@ -1,9 +1,11 @@
 """``cryptocast backtest``: every (symbol, timeframe, model) job, in parallel, into one report.
 
-Jobs are independent, so they run in worker processes (``spawn``: no forked torch state), each
-with ``cpu_count // workers`` torch threads so the machine is not oversubscribed (or
-``train.num_threads`` when set, which makes results independent of ``--workers``). Everything is
-validated, and every series' features are built, before the first job starts.
+Jobs are independent, so they run on an executor (:mod:`cryptocast.executor`): worker processes
+here (``--workers``), each with ``cpu_count // workers`` torch threads so the machine is not
+oversubscribed (or ``train.num_threads`` when set, which makes results independent of
+``--workers``), or Ray tasks (``--executor ray``). Everything is validated, and every series'
+features are built, before the first job starts; the tables are shipped to the jobs, which never
+read the data folder.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from cryptocast.config import Config
-from cryptocast.errors import ConfigError
+from cryptocast.errors import ConfigError, CryptocastError
 
 NEURAL = ("performer_bilstm", "lstm", "gru", "transformer")
 # Skill this far above persistence on next-candle crypto prices means the model saw the future.
@@ -26,8 +28,6 @@ LEAKAGE_SKILL = 0.3
 # reference daily test year har scores 0.42-0.46 and the best baseline 0.53 (docs/volatility.md);
 # a model fed the next day's RV scores above 0.9.
 LEAKAGE_QLIKE_SKILL = 0.8
-
-_worker: dict[str, Any] = {}
 
 
 def validate(cfg: Config, data_dir: Path) -> list[tuple[str, str, str]]:
@@ -74,29 +74,29 @@ def _threads(cfg: Config, workers: int) -> int:
     return cfg.train.num_threads or max(1, (os.cpu_count() or 1) // workers)
 
 
-def _init_worker(queue: Any, threads: int) -> None:
-    import torch
-
-    torch.set_num_threads(threads)
-    _worker["queue"] = queue
-
-
-def _run_one(cfg_dict: dict, data_dir: str, job: tuple[str, str, str]) -> Any:
+def _job_task(cfg_dict: dict, df: Any, job: tuple[str, str, str], emit: Any = None) -> Any:
+    """One backtest job on any executor: the feature table arrives as an object, not a path."""
     from cryptocast.config import config_from_dict
     from cryptocast.evaluate.walkforward import run_job
 
-    queue = _worker.get("queue")
-    cfg = config_from_dict(cfg_dict)
-    return run_job(cfg, Path(data_dir), *job, on_fold=queue.put if queue is not None else None)
+    return run_job(config_from_dict(cfg_dict), None, *job, on_fold=emit, df=df)
 
 
 def run_backtest(
     cfg: Config,
     data_dir: Path,
     on_event: Callable[[dict[str, Any]], None] | None = None,
+    executor: str = "local",
+    ray_address: str | None = None,
 ) -> list[Any]:
-    """Run every job; returns ``JobResult``s in job order. ``on_event`` sees fold/job events."""
-    from cryptocast.evaluate.walkforward import job_config, job_folds, run_job
+    """Run every job; returns ``JobResult``s in job order. ``on_event`` sees fold/job events.
+
+    ``executor`` is ``local`` (``backtest.workers`` processes) or ``ray`` (one Ray task per job,
+    see :mod:`cryptocast.executor`). A failing job does not stop the others; the first failure is
+    raised at the end, prefixed with its job name (``on_event`` saw each one as it happened).
+    """
+    from cryptocast.evaluate.walkforward import job_config, job_folds
+    from cryptocast.executor import Task, make_executor, run_all
     from cryptocast.runs import load_feature_table
     from cryptocast.train import prefer_passive_openmp
 
@@ -115,62 +115,42 @@ def run_backtest(
             {"event": "plan", "jobs": len(jobs), "folds": sum(n_folds[(s, t)] for s, t, _ in jobs)}
         )
     workers = min(max(1, bt.workers), len(jobs))
-    if workers == 1:
-        import torch
+    streams = executor == "local"  # Ray tasks report their folds when they finish
 
-        torch.set_num_threads(_threads(cfg, 1))
-        results = []
-        for job in jobs:
-            # the tables built above serve every model of their series (workers reload them)
-            results.append(run_job(cfg, data_dir, *job, on_fold=on_event, df=tables[job[:2]]))
+    def forward(ev: dict[str, Any]) -> None:
+        if ev.get("event") != "task":
             if on_event:
-                on_event({"event": "job", "job": job})
-        return results
-    return _run_parallel(cfg, data_dir, jobs, workers, on_event)
-
-
-def _run_parallel(cfg: Config, data_dir: Path, jobs: list, workers: int, on_event: Any) -> list:
-    import multiprocessing as mp
-    import queue as queue_mod
-    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-
-    ctx = mp.get_context("spawn")
-    with ctx.Manager() as manager:
-        q = manager.Queue()
-        with ProcessPoolExecutor(
-            workers, mp_context=ctx, initializer=_init_worker, initargs=(q, _threads(cfg, workers))
-        ) as pool:
-            futures = {
-                pool.submit(_run_one, cfg.to_dict(), str(data_dir), j): i
-                for i, j in enumerate(jobs)
-            }
-            results: list[Any] = [None] * len(jobs)
-            pending = set(futures)
-            try:
-                while pending:
-                    done, pending = wait(pending, timeout=0.25, return_when=FIRST_COMPLETED)
-                    _drain(q, on_event, queue_mod)
-                    for fut in done:
-                        i = futures[fut]
-                        results[i] = fut.result()  # re-raises a worker's CryptocastError here
-                        if on_event:
-                            on_event({"event": "job", "job": jobs[i]})
-            except BaseException:
-                # Fail fast: drop the queued jobs instead of running them all before reporting.
-                pool.shutdown(wait=False, cancel_futures=True)
-                raise
-            _drain(q, on_event, queue_mod)
-    return results
-
-
-def _drain(q: Any, on_event: Any, queue_mod: Any) -> None:
-    while True:
-        try:
-            ev = q.get_nowait()
-        except (queue_mod.Empty, EOFError, OSError):
+                on_event(ev)
             return
+        job = ev["outcome"].task.args[2]
+        if on_event and ev["ok"] and not streams:
+            for rec in ev["outcome"].value.fold_info:
+                on_event({"symbol": job[0], "timeframe": job[1], "model": job[2], **rec})
         if on_event:
-            on_event(ev)
+            on_event({"event": "job", "job": job, "ok": ev["ok"], "error": ev.get("error")})
+
+    ex = make_executor(executor, workers, ray_address, forward)
+    threads = _threads(cfg, workers) if executor == "local" else (cfg.train.num_threads or 1)
+    gpus = 1.0 if cfg.train.device == "cuda" else 0.0
+    cfg_dict = cfg.to_dict()
+    try:
+        # one shipped copy per series serves all its models (Ray: one object-store entry)
+        shipped = {key: ex.put(df) for key, df in tables.items()}
+        tasks = [
+            Task(f"{s} {t} {m}", _job_task, (cfg_dict, shipped[(s, t)], (s, t, m)), threads, gpus)
+            for s, t, m in jobs
+        ]
+        outcomes = run_all(ex, tasks)
+    finally:
+        ex.close()
+    failed = [o for o in outcomes if o.error is not None]
+    if failed:
+        first = failed[0].error
+        more = f" ({len(failed) - 1} more job(s) failed)" if len(failed) > 1 else ""
+        if isinstance(first, CryptocastError):
+            first.args = (f"{failed[0].task.name}: {first}{more}",)
+        raise first
+    return [o.value for o in outcomes]
 
 
 def summarise(cfg: Config, results: list[Any]) -> tuple[dict[str, Any], Any, Any]:

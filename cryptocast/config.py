@@ -1,6 +1,7 @@
 """One typed config for every stage, loaded from YAML.
 
-Sections: ``data``, ``features``, ``split``, ``model``, ``train``, ``output``, ``backtest``.
+Sections: ``data``, ``features``, ``split``, ``model``, ``train``, ``output``, ``backtest``,
+``tune``.
 Unknown keys and wrong types are errors that name the dotted key; cross-field checks run here,
 before any work starts. pydantic does the type checking (strict where it matters, ``extra=forbid``)
 because it reports the exact dotted location of each problem.
@@ -248,6 +249,32 @@ class BacktestConfig(_Section):
         return self
 
 
+class TuneConfig(_Section):
+    """``cryptocast tune``: the search space and the tuning period (see docs/tune.md)."""
+
+    # dotted config key -> [choices] | {log_uniform: [a, b]} | {uniform: [a, b]} | {int: [a, b]}
+    space: dict[str, Any] = Field(default_factory=dict)
+    # tuning period: forecast origins in [start, end); end defaults to backtest.test_start and may
+    # not lie after it (tuning on the test period is the leak `tune` refuses)
+    start: str | None = None  # default: `folds` folds of backtest.fold_length before end
+    end: str | None = None
+    folds: int = Field(3, gt=0)
+    metric: str = "rmse"  # cryptocast.tuning.SCORES
+    trials: int = Field(20, gt=0)  # total finished trials the study should hold
+    timeout: float | None = Field(None, gt=0)  # seconds; stop starting trials after it
+    seed: int = 0  # TPE sampler seed
+    pruner: Literal["median", "none"] = "median"
+    study_name: str | None = None  # default: model-symbol-timeframe
+    storage: str | None = None  # SQLAlchemy URL; default sqlite under runs_dir/tune/<study>/
+
+    @model_validator(mode="after")
+    def _check(self) -> TuneConfig:
+        from cryptocast.search_space import parse_space
+
+        parse_space(self.space)  # ValueError naming tune.space.<key>
+        return self
+
+
 class Config(_Section):
     data: DataConfig = Field(default_factory=DataConfig)
     features: FeaturesConfig = Field(default_factory=FeaturesConfig)
@@ -256,6 +283,7 @@ class Config(_Section):
     train: TrainConfig = Field(default_factory=TrainConfig)
     output: OutputConfig = Field(default_factory=OutputConfig)
     backtest: BacktestConfig = Field(default_factory=BacktestConfig)
+    tune: TuneConfig = Field(default_factory=TuneConfig)
 
     @model_validator(mode="after")
     def _check(self) -> Config:

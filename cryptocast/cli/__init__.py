@@ -6,6 +6,7 @@ from cryptocast.cli import (  # noqa: F401  (imported for their @app.command reg
     features_cmd,
     forecast_cmd,
     train_cmd,
+    tune_cmd,
 )
 from cryptocast.cli.app import app, main
 

@@ -149,6 +149,21 @@ SetOpt = Annotated[
     list[str] | None,
     typer.Option("--set", help="Override a config key: section.key=value (repeatable)."),
 ]
+ExecutorOpt = Annotated[
+    str,
+    typer.Option(
+        "--executor",
+        help="Where jobs run: local (processes here, see --workers) or ray (one Ray task each).",
+    ),
+]
+RayAddressOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--ray-address",
+        envvar="RAY_ADDRESS",
+        help="Ray cluster address for --executor ray, e.g. 10.0.0.5:6379 (none: a local Ray).",
+    ),
+]
 
 
 def main() -> None:

@@ -9,7 +9,17 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from cryptocast.cli.app import ConfigOpt, DataDirOpt, SetOpt, SymbolOpt, TimeframeOpt, app, console
+from cryptocast.cli.app import (
+    ConfigOpt,
+    DataDirOpt,
+    ExecutorOpt,
+    RayAddressOpt,
+    SetOpt,
+    SymbolOpt,
+    TimeframeOpt,
+    app,
+    console,
+)
 
 _Opt = typer.Option
 
@@ -35,6 +45,8 @@ def backtest(
     metrics: Annotated[
         str | None, _Opt("--metrics", help="Comma list of table columns (metrics) to show.")
     ] = None,
+    executor: ExecutorOpt = "local",
+    ray_address: RayAddressOpt = None,
 ) -> None:
     """Walk-forward backtest of every model beside persistence and drift; writes a report.
 
@@ -60,6 +72,10 @@ def backtest(
         "backtest.workers": ("--workers", workers),
         "backtest.metrics": ("--metrics", _csv(metrics)),
     }
+    from cryptocast.executor import EXECUTORS
+
+    if executor not in EXECUTORS:
+        raise typer.BadParameter(f"use one of {', '.join(EXECUTORS)}", param_hint="--executor")
     cfg = load_config(config, overrides)
     cfg = _apply_flags(cfg, flags, overrides)
     if fold_length is not None:  # an explicit --fold-length beats a config's fold_period
@@ -73,12 +89,12 @@ def backtest(
     header = (
         f"backtest {', '.join(bt.models)} on {', '.join(bt.symbols)} x {', '.join(bt.timeframes)} "
         f"({bt.window}, fold {bt.fold_length}, retrain every {bt.retrain_every}, "
-        f"{bt.workers} worker(s), config {cfg.hash()})"
+        f"{_where(executor, bt.workers, ray_address)}, config {cfg.hash()})"
     )
     from cryptocast.paths import check_writable_dir
 
     check_writable_dir(Path(bt.report_dir), "--report")  # before the work, not after it
-    results = _run_with_progress(cfg, data_dir, header)
+    results = _run_with_progress(cfg, data_dir, header, executor, ray_address)
     summary, forecasts, equity = summarise(cfg, results)
     columns = None
     if bt.metrics:
@@ -100,6 +116,12 @@ def backtest(
     console.print(
         f"report written to [bold]{escape(str(path))}[/] (report.md, summary.json, forecasts.parquet)"
     )
+
+
+def _where(executor: str, workers: int, ray_address: str | None) -> str:
+    if executor == "ray":
+        return f"ray at {ray_address}" if ray_address else "local ray"
+    return f"{workers} worker(s)"
 
 
 def _csv(text: str | None) -> list[str] | None:
@@ -124,7 +146,9 @@ def _apply_flags(cfg, flags: dict, overrides: list[str]):
     return config_from_dict(raw, "config", blame)
 
 
-def _run_with_progress(cfg, data_dir: Path, header: str):
+def _run_with_progress(
+    cfg, data_dir: Path, header: str, executor: str = "local", ray_address: str | None = None
+):
     """Run the backtest; the header and progress bars appear only once the pre-flight checks
     (series, test period, folds) have passed, so an error is the only line printed."""
     from rich.progress import (
@@ -159,7 +183,10 @@ def _run_with_progress(cfg, data_dir: Path, header: str):
                 tasks["folds"] = progress.add_task("folds", total=ev["folds"])
             elif kind == "job":
                 progress.advance(tasks["jobs"])
+                if not ev.get("ok", True):  # the other jobs go on; the error is raised at the end
+                    why = escape(f"{' '.join(ev['job'])} failed: {ev['error']}")
+                    progress.console.print(f"[red]job[/] {why}", markup=True)
             elif "fold" in ev and "folds" in tasks:
                 progress.advance(tasks["folds"])
 
-        return run_backtest(cfg, data_dir, on_event)
+        return run_backtest(cfg, data_dir, on_event, executor, ray_address)

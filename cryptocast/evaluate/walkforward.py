@@ -125,14 +125,20 @@ def job_folds(df: pd.DataFrame, cfg: Config) -> list:
 
 def run_job(
     cfg: Config,
-    data_dir: Path,
+    data_dir: Path | None,
     symbol: str,
     timeframe: str,
     model_name: str,
     on_fold: Callable[[dict[str, Any]], None] | None = None,
     df: pd.DataFrame | None = None,
+    scored_folds: bool = False,
 ) -> JobResult:
-    """Walk forward over the test period of one series with one model."""
+    """Walk forward over the test period of one series with one model.
+
+    ``df`` (the series' feature table) when given, else it is loaded from ``data_dir``.
+    ``scored_folds`` adds each fold's origin rows ``ends`` and predictions ``pred`` to its
+    ``on_fold`` event; an exception raised by ``on_fold`` ends the walk there.
+    """
     from cryptocast.inference import Predictor
     from cryptocast.models.registry import build_model
     from cryptocast.runs import load_feature_table
@@ -184,8 +190,9 @@ def run_job(
             "n_origins": int(len(ends)),
         }
         info.append(rec)
-        if on_fold is not None:
-            on_fold({"symbol": symbol, "timeframe": timeframe, "model": model_name, **rec})
+        if on_fold is not None:  # tune scores (and may stop) the walk after each fold
+            ev = {"symbol": symbol, "timeframe": timeframe, "model": model_name, **rec}
+            on_fold({**ev, "ends": ends, "pred": pred} if scored_folds else ev)
     ends = np.concatenate(out_ends)
     ts = df["timestamp"].to_numpy()
     y_true = target.realised(df, ends, H)  # closes, or annualised RV

@@ -1,0 +1,112 @@
+"""The ``tune.space`` of a config: dotted config keys -> Optuna distributions.
+
+A space entry is one of::
+
+    model.d_model: [32, 64, 128]            # categorical (numbers, strings, booleans)
+    train.lr: {log_uniform: [1.0e-4, 1.0e-2]}
+    model.dropout: {uniform: [0.0, 0.3]}
+    model.n_layers: {int: [1, 3]}
+
+Keys must name a field of the ``model``, ``train`` or ``features`` section: the data, the
+backtest (its test period above all) and the tuning setup itself are not searched. The space is
+checked when the config loads, so a typo fails before any trial runs.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+SEARCHABLE = ("model", "train", "features")
+KINDS = ("log_uniform", "uniform", "int")
+
+
+@dataclass(frozen=True)
+class Param:
+    """One searched key: ``kind`` is ``categorical`` or one of :data:`KINDS`."""
+
+    key: str
+    kind: str
+    choices: tuple[Any, ...] = ()
+    low: float = 0.0
+    high: float = 0.0
+
+
+def _check_key(key: str) -> None:
+    from cryptocast.config import Config
+
+    parts = key.split(".")
+    if len(parts) != 2 or parts[0] not in SEARCHABLE:
+        raise ValueError(
+            f"tune.space.{key}: search keys are section.key in {', '.join(SEARCHABLE)}, "
+            "e.g. model.d_model"
+        )
+    section = Config.model_fields[parts[0]].annotation
+    if parts[1] not in section.model_fields:  # type: ignore[union-attr]
+        raise ValueError(f"tune.space.{key}: unknown config key")
+
+
+def _bounds(key: str, kind: str, value: Any) -> tuple[float, float]:
+    ok = (
+        isinstance(value, list)
+        and len(value) == 2
+        and all(isinstance(v, int | float) and not isinstance(v, bool) for v in value)
+    )
+    if not ok or not all(math.isfinite(v) for v in value) or not value[0] < value[1]:
+        raise ValueError(f"tune.space.{key}: {kind} needs [low, high] numbers with low < high")
+    if kind == "log_uniform" and value[0] <= 0:
+        raise ValueError(f"tune.space.{key}: log_uniform needs low > 0")
+    if kind == "int" and not all(isinstance(v, int) for v in value):
+        raise ValueError(f"tune.space.{key}: int needs integer bounds")
+    return value[0], value[1]
+
+
+def parse_space(space: dict[str, Any]) -> list[Param]:
+    """Validate ``tune.space`` and return its parameters in declaration order.
+
+    Raises:
+        ValueError: a message naming ``tune.space.<key>`` (the config turns it into ConfigError).
+    """
+    params = []
+    for key, spec in space.items():
+        _check_key(key)
+        if isinstance(spec, list):
+            scalar = all(v is None or isinstance(v, bool | int | float | str) for v in spec)
+            if not spec or not scalar:
+                raise ValueError(f"tune.space.{key}: a choice list needs scalar values")
+            params.append(Param(key, "categorical", choices=tuple(spec)))
+        elif isinstance(spec, dict) and len(spec) == 1 and next(iter(spec)) in KINDS:
+            kind, value = next(iter(spec.items()))
+            low, high = _bounds(key, kind, value)
+            params.append(Param(key, kind, low=low, high=high))
+        else:
+            raise ValueError(
+                f"tune.space.{key}: expected a list of choices or one of "
+                + ", ".join(f"{{{k}: [low, high]}}" for k in KINDS)
+            )
+    return params
+
+
+def suggest(trial: Any, params: list[Param]) -> dict[str, Any]:
+    """Ask an Optuna trial for a value of every parameter -> ``{dotted key: value}``."""
+    out: dict[str, Any] = {}
+    for p in params:
+        if p.kind == "categorical":
+            out[p.key] = trial.suggest_categorical(p.key, list(p.choices))
+        elif p.kind == "int":
+            out[p.key] = trial.suggest_int(p.key, int(p.low), int(p.high))
+        else:
+            out[p.key] = trial.suggest_float(p.key, p.low, p.high, log=p.kind == "log_uniform")
+    return out
+
+
+def apply_params(raw: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+    """A copy of a config mapping with ``{dotted key: value}`` set."""
+    import copy
+
+    out = copy.deepcopy(raw)
+    for key, value in params.items():
+        section, name = key.split(".")
+        out.setdefault(section, {})[name] = value
+    return out

@@ -1,0 +1,335 @@
+"""``cryptocast tune``: an Optuna study over ``tune.space``, scored on the tuning period only.
+
+The driver asks Optuna for trials (TPE sampler seeded by ``tune.seed``), runs each as one task on
+an executor (:mod:`cryptocast.executor`: here, in worker processes, or one Ray task per trial) and
+tells Optuna the result. The study lives in a database: SQLite under
+``{output.runs_dir}/tune/{study}/study.db`` by default, so an interrupted study resumes where it
+stopped (``load_if_exists``), or any SQLAlchemy URL (``--storage``) that several machines share.
+
+Pruning: with one local worker the trial runs in this process and reports every fold's running
+score to Optuna's ``MedianPruner`` (``trial.report`` + ``trial.should_prune``). A trial running
+elsewhere cannot reach the study, so it takes a snapshot of the same rule with it: the median
+running score of the finished trials at each fold, as known when it started.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cryptocast.config import Config
+from cryptocast.errors import ConfigError
+
+TUNE_INSTALL = "pip install 'cryptocast[tune]'"
+IDENTITY_EXCLUDED = ("trials", "timeout", "seed", "storage")  # may change between resumes
+
+
+@dataclass
+class TuneResult:
+    """What the study holds after this run."""
+
+    study_dir: Path
+    storage: str
+    study_name: str
+    best_value: float | None
+    best_params: dict[str, Any]
+    best_config: Path | None
+    plot: Path | None
+    counts: dict[str, int]
+    top: list[dict[str, Any]] = field(default_factory=list)  # best trials, best first
+    period: dict[str, str] = field(default_factory=dict)
+
+
+def import_optuna() -> Any:
+    try:
+        import optuna
+    except ImportError:
+        raise ConfigError(
+            f"cryptocast tune needs Optuna, which is not installed: {TUNE_INSTALL}"
+        ) from None
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    return optuna
+
+
+def study_name(cfg: Config) -> str:
+    from cryptocast.timeframes import symbol_slug
+
+    d = cfg.data
+    return cfg.tune.study_name or f"{cfg.model.name}-{symbol_slug(d.symbol)}-{d.timeframe}"
+
+
+def identity_hash(cfg: Config) -> str:
+    """Hash of the config a study is made from, without what may change between resumes."""
+    from cryptocast.config import config_from_dict
+
+    raw = cfg.to_dict()
+    for key in IDENTITY_EXCLUDED:
+        raw["tune"].pop(key)
+    return config_from_dict(raw).hash()
+
+
+class _LivePruning:
+    """In-process: the study's own pruner decides after every fold."""
+
+    def __init__(self, trial: Any):
+        self.trial = trial
+        self.reported = True
+
+    def __call__(self, step: int, value: float) -> bool:
+        self.trial.report(value, step)
+        return self.trial.should_prune()
+
+
+@dataclass
+class _SnapshotPruning:
+    """Elsewhere: the median rule against the finished trials known at submission."""
+
+    medians: dict[int, float]
+    reported: bool = False
+
+    def __call__(self, step: int, value: float) -> bool:
+        m = self.medians.get(step)
+        return m is not None and value > m
+
+
+def _medians(study: Any, startup: int) -> dict[int, float]:
+    from optuna.trial import TrialState
+
+    done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    if len(done) < startup:
+        return {}
+    steps: dict[int, list[float]] = {}
+    for t in done:
+        for step, v in t.intermediate_values.items():
+            steps.setdefault(step, []).append(v)
+    return {s: float(np.nanmedian(v)) for s, v in steps.items()}
+
+
+def _trial_task(cfg_dict: dict, table: Any, start: str, prune: Any, emit: Any = None) -> dict:
+    from cryptocast.tuning import run_trial
+
+    return run_trial(cfg_dict, table, start, prune, emit)
+
+
+def run_tune(
+    cfg: Config,
+    data_dir: Path,
+    executor: str = "local",
+    workers: int = 1,
+    ray_address: str | None = None,
+    on_event: Callable[[dict[str, Any]], None] | None = None,
+) -> TuneResult:
+    """Run (or resume) the study until it holds ``tune.trials`` finished trials or time is up."""
+    from cryptocast.backtest import _threads
+    from cryptocast.config import config_from_dict
+    from cryptocast.executor import Task, make_executor
+    from cryptocast.runs import load_feature_table
+    from cryptocast.search_space import apply_params, parse_space, suggest
+    from cryptocast.train import prefer_passive_openmp
+    from cryptocast.tuning import get_score, trial_config, tuning_table
+
+    optuna = import_optuna()
+    from optuna.trial import TrialState
+
+    tu = cfg.tune
+    params = parse_space(tu.space)
+    if not params:
+        raise ConfigError(
+            "tune.space is empty; declare what to search, e.g. tune.space: "
+            "{model.d_model: [16, 32], train.lr: {log_uniform: [1.0e-4, 1.0e-2]}}"
+        )
+    get_score(tu.metric)
+    prefer_passive_openmp()
+    df = load_feature_table(cfg, data_dir)
+    period = tuning_table(cfg, df)
+    from cryptocast.evaluate.walkforward import job_folds
+
+    n_folds = len(job_folds(period.table, trial_config(cfg.to_dict(), period.start)))
+
+    name = study_name(cfg)
+    study_dir = Path(cfg.output.runs_dir) / "tune" / name
+    study_dir.mkdir(parents=True, exist_ok=True)
+    storage = tu.storage or f"sqlite:///{(study_dir / 'study.db').resolve()}"
+    pruner = (
+        optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=0)
+        if tu.pruner == "median"
+        else optuna.pruners.NopPruner()
+    )
+    study = optuna.create_study(
+        study_name=name,
+        storage=storage,
+        sampler=optuna.samplers.TPESampler(seed=tu.seed),
+        pruner=pruner,
+        direction="minimize",
+        load_if_exists=True,
+    )
+    ident_hash = identity_hash(cfg)
+    old = study.user_attrs.get("config_hash")
+    if old is None:
+        study.set_user_attr("config_hash", ident_hash)
+        study.set_user_attr("config", cfg.to_dict())
+    elif old != ident_hash:
+        raise ConfigError(
+            f"study {name!r} in {storage} was made from another config (hash {old}, now "
+            f"{ident_hash}); set tune.study_name for a new study"
+        )
+
+    finished = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+    remaining = tu.trials - len(study.get_trials(deepcopy=False, states=finished))
+    if on_event:
+        on_event({"event": "plan", "trials": max(remaining, 0), "folds": n_folds, "study": name})
+    ex = make_executor(executor, workers, ray_address)
+    if on_event and executor == "ray":
+        on_event({"event": "ray", "startup_seconds": ex.startup_seconds})
+    live = executor == "local" and workers == 1
+    threads = _threads(cfg, workers) if executor == "local" else (cfg.train.num_threads or 1)
+    gpus = 1.0 if cfg.train.device == "cuda" else 0.0
+    base = cfg.to_dict()
+    deadline = time.monotonic() + tu.timeout if tu.timeout else None
+    pending: list = []
+    trials: dict[int, Any] = {}
+    try:
+        table = ex.put(period.table)
+        while remaining > 0 or pending:
+            out_of_time = deadline is not None and time.monotonic() > deadline
+            while remaining > 0 and not out_of_time and len(pending) < ex.capacity():
+                remaining -= 1
+                trial = study.ask()
+                sampled = suggest(trial, params)
+                try:
+                    tcfg = config_from_dict(apply_params(base, sampled), f"trial {trial.number}")
+                except ConfigError as err:  # e.g. d_model not divisible by n_heads
+                    study.tell(trial, state=TrialState.FAIL)
+                    _emit(on_event, trial.number, "failed", None, study, error=err)
+                    continue
+                prune = _LivePruning(trial) if live else _SnapshotPruning(_medians(study, 3))
+                if tu.pruner == "none":
+                    prune = None
+                trials[trial.number] = (trial, prune, sampled)
+                task = Task(
+                    f"trial {trial.number}",
+                    _trial_task,
+                    (tcfg.to_dict(), table, period.start, prune),
+                    threads,
+                    gpus,
+                )
+                pending.append(ex.submit(task))
+            if not pending:
+                break
+            done, pending = ex.wait(pending)
+            for out in done:
+                number = int(out.task.name.split()[-1])
+                trial, prune, sampled = trials.pop(number)
+                if out.error is not None:
+                    study.tell(trial, state=TrialState.FAIL)
+                    _emit(on_event, number, "failed", None, study, error=out.error, params=sampled)
+                    continue
+                res = out.value
+                if prune is None or not getattr(prune, "reported", False):
+                    for step, v in enumerate(res["values"]):
+                        trial.report(v, step)
+                if res["pruned"]:
+                    study.tell(trial, state=TrialState.PRUNED)
+                    _emit(on_event, number, "pruned", res["value"], study, params=sampled)
+                else:
+                    study.tell(trial, res["value"])
+                    _emit(on_event, number, "complete", res["value"], study, params=sampled)
+    except BaseException:
+        for trial, _, _ in trials.values():  # Ctrl-C: the rerun resumes without them
+            study.tell(trial, state=TrialState.FAIL)
+        ex.close(cancel=True)
+        raise
+    ex.close()
+    return _finish(study, cfg, study_dir, storage, period)
+
+
+def _emit(on_event: Any, number: int, state: str, value: Any, study: Any, **extra: Any) -> None:
+    if on_event is None:
+        return
+    try:
+        best = study.best_value
+    except ValueError:  # no complete trial yet
+        best = None
+    on_event({"event": "trial", "number": number, "state": state, "value": value, "best": best})
+    if extra.get("error") is not None:
+        on_event({"event": "trial_failed", "number": number, "error": extra["error"]})
+
+
+def _finish(study: Any, cfg: Config, study_dir: Path, storage: str, period: Any) -> TuneResult:
+    import yaml
+    from optuna.trial import TrialState
+
+    from cryptocast.search_space import apply_params
+
+    all_trials = study.get_trials(deepcopy=False)
+    counts = {s.name.lower(): 0 for s in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)}
+    for t in all_trials:
+        key = t.state.name.lower()
+        counts[key] = counts.get(key, 0) + 1
+    complete = sorted(
+        (t for t in all_trials if t.state == TrialState.COMPLETE), key=lambda t: t.value
+    )
+    top = [{"number": t.number, "value": t.value, **t.params} for t in complete[:5]]
+    best_config = plot = None
+    best_value, best_params = None, {}
+    if complete:
+        best_value, best_params = complete[0].value, dict(complete[0].params)
+        raw = apply_params(cfg.to_dict(), best_params)
+        best_config = study_dir / "best.yaml"
+        header = (
+            f"# cryptocast tune: best of {len(complete)} complete trials (study "
+            f"{study.study_name}), {cfg.tune.metric} {best_value:.6g} on the tuning period "
+            f"{period.start} .. {period.end}.\n# Evaluate it on the untouched test period: "
+            f"cryptocast backtest --config {best_config}\n"
+        )
+        tmp = best_config.with_suffix(".yaml.tmp")
+        tmp.write_text(header + yaml.safe_dump(raw, sort_keys=False))
+        tmp.replace(best_config)
+        plot = plot_history(all_trials, study_dir / "history.png", cfg.tune.metric)
+    return TuneResult(
+        study_dir=study_dir,
+        storage=storage,
+        study_name=study.study_name,
+        best_value=best_value,
+        best_params=best_params,
+        best_config=best_config,
+        plot=plot,
+        counts=counts,
+        top=top,
+        period={"start": period.start, "end": period.end, "test_start": period.test_start},
+    )
+
+
+def plot_history(trials: list[Any], path: Path, metric: str) -> Path:
+    """Optimisation history: each trial's score (pruned: its last running score) and best so far."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from optuna.trial import TrialState
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    done = [t for t in trials if t.state == TrialState.COMPLETE]
+    pruned = [t for t in trials if t.state == TrialState.PRUNED and t.intermediate_values]
+    ax.scatter([t.number for t in done], [t.value for t in done], s=18, label="complete")
+    if pruned:
+        last = [t.intermediate_values[max(t.intermediate_values)] for t in pruned]
+        ax.scatter([t.number for t in pruned], last, s=18, marker="x", label="pruned (last fold)")
+    order = sorted(done, key=lambda t: t.number)
+    best = np.minimum.accumulate([t.value for t in order]) if order else []
+    ax.step([t.number for t in order], best, where="post", color="k", label="best so far")
+    ax.set_xlabel("trial")
+    ax.set_ylabel(f"{metric} on the tuning period (lower is better)")
+    ax.set_title("cryptocast tune: optimisation history")
+    ax.legend(loc="upper right")
+    fig.tight_layout()
+    tmp = path.with_name(path.stem + ".tmp.png")
+    fig.savefig(tmp, dpi=100)
+    plt.close(fig)
+    tmp.replace(path)
+    return path

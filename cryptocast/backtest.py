@@ -96,12 +96,14 @@ def run_backtest(
     raised at the end, prefixed with its job name (``on_event`` saw each one as it happened).
     """
     from cryptocast.evaluate.walkforward import job_config, job_folds
-    from cryptocast.executor import Task, make_executor, run_all
+    from cryptocast.executor import Task, import_ray, make_executor, run_all
     from cryptocast.runs import load_feature_table
     from cryptocast.train import prefer_passive_openmp
 
     prefer_passive_openmp()  # before torch loads here or in the spawned workers
     jobs = validate(cfg, data_dir)
+    if executor == "ray":
+        import_ray()  # a missing Ray fails before the features are built
     bt = cfg.backtest
     # Build features and check the folds of every series before any training starts.
     tables: dict[tuple[str, str], Any] = {}

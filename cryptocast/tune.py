@@ -144,6 +144,10 @@ def run_tune(
             "{model.d_model: [16, 32], train.lr: {log_uniform: [1.0e-4, 1.0e-2]}}"
         )
     get_score(tu.metric)
+    if executor == "ray":
+        from cryptocast.executor import import_ray
+
+        import_ray()
     prefer_passive_openmp()
     df = load_feature_table(cfg, data_dir)
     period = tuning_table(cfg, df)

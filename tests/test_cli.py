@@ -24,8 +24,8 @@ def _commands() -> list[str]:
     return sorted(get_command(app).commands)
 
 
-def test_all_six_commands_are_registered():
-    assert _commands() == ["backtest", "data", "features", "fetch", "forecast", "train"]
+def test_all_seven_commands_are_registered():
+    assert _commands() == ["backtest", "data", "features", "fetch", "forecast", "train", "tune"]
 
 
 @pytest.mark.parametrize("name", _commands())

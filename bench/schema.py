@@ -36,7 +36,15 @@ MACHINE_KEYS: dict[str, tuple[type, ...]] = {
     "torch_threads": (int,),
 }
 # Figures only the full run must report (quick mode skips them to stay within seconds).
-REQUIRED_FULL_ONLY: dict[str, set[str]] = {"backtest": {"workers 2 speed-up over 1"}}
+REQUIRED_FULL_ONLY: dict[str, set[str]] = {
+    "backtest": {"workers 2 speed-up over 1"},
+    "grid_exec": {
+        "grid seconds, --workers 2",
+        "grid seconds, --executor ray*",
+        "ray start-up seconds*",
+        "grid speed-up over serial, --executor ray",
+    },
+}
 ATTENTION_IMPLS = {"favor", "sdpa"}
 ATTENTION_PASSES = {"fwd", "fwd_bwd"}
 
@@ -61,6 +69,11 @@ REQUIRED_FIGURES: dict[str, set[str]] = {
         "gpu-check failures",
     },
     "quantile": {"quantile/point train throughput ratio *", "quantile/point backtest time ratio"},
+    "grid_exec": {
+        "grid seconds, local serial",
+        "tune trials per minute, pruner median",
+        "tune trials per minute, pruner none",
+    },
 }
 
 

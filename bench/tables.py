@@ -31,6 +31,15 @@ SUMMARY: dict[str, tuple[str, list[str]]] = {
     "train": ("training", ["train throughput * darts-anchor", "*BiLSTM*"]),
     "forecast": ("forecast", ["forecast --no-fetch cold start", "python -c 'import torch'"]),
     "quantile": ("quantile vs point", ["quantile/point *"]),
+    "grid_exec": (
+        "executors / tune",
+        [
+            "grid seconds, *",
+            "grid speed-up over serial, *",
+            "ray start-up seconds*",
+            "tune trials per minute, *",
+        ],
+    ),
 }
 # Extra record fields worth a note next to the value in the summary table.
 NOTES = {
@@ -41,10 +50,11 @@ NOTES = {
     "aim_windows_per_s": "aim {}",
     "aim_seconds_per_refit": "aim {} s",
     "speedup_vs_anchor": "speed-up vs anchor {}×",
+    "pruned": "{} pruned",
 }
 # Top-level record fields that, like params, tell apart records of one figure.
 DIMENSIONS = ("threads",)
-ORDER = ["fetch", "features", "train", "backtest", "forecast", "attention", "quantile"]
+ORDER = ["fetch", "features", "train", "backtest", "grid_exec", "forecast", "attention", "quantile"]
 NOISE_NOTE = (
     "Timings are medians of several runs after warm-up on a shared 2-core machine on which other "
     "test suites ran concurrently, so they are noisy: a single figure can be off by 2x or more "

@@ -144,6 +144,10 @@ def run_tune(
             "{model.d_model: [16, 32], train.lr: {log_uniform: [1.0e-4, 1.0e-2]}}"
         )
     get_score(tu.metric)
+    if tu.metric == "crps" and cfg.model.quantiles is None:
+        raise ConfigError(
+            "tune.metric crps needs a quantile model: set model.quantiles and train.loss=pinball"
+        )
     if executor == "ray":
         from cryptocast.executor import import_ray
 

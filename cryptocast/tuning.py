@@ -8,8 +8,9 @@ or close, whatever the trial does. A trial is then the backtest's own walk-forwa
 (``run_job``) over the tuning period, scored by a pluggable score after every fold; the running
 score feeds the pruner, which may stop the walk early.
 
-Scores are minimised. ``SCORES`` is the seam: a probabilistic or volatility target registers its
-score (CRPS, QLIKE) with :func:`register_score`.
+Scores are minimised: ``rmse`` (default), ``mae``, ``rmse_ratio`` (RMSE / persistence RMSE) and
+``crps`` (quantile models). ``SCORES`` is the seam: another target registers its score (QLIKE for
+a volatility target) with :func:`register_score`.
 """
 
 from __future__ import annotations
@@ -24,28 +25,41 @@ import pandas as pd
 from cryptocast.config import Config
 from cryptocast.errors import ConfigError
 
-# score(y_true (n, H), y_pred (n, H), last_close (n,)) -> float, lower is better
-Score = Callable[[np.ndarray, np.ndarray, np.ndarray], float]
+# score(y_true (n, H), y_pred (n, H), last_close (n,), q (n, H, Q) | None, levels) -> float,
+# lower is better; q and levels are the quantile forecasts of a quantile model (None otherwise)
+Score = Callable[..., float]
 
 
-def _rmse(yt: np.ndarray, yp: np.ndarray, lc: np.ndarray) -> float:
+def _rmse(yt: np.ndarray, yp: np.ndarray, lc: np.ndarray, *_: Any) -> float:
     ok = np.isfinite(yt).all(axis=1)
     return float(np.sqrt(np.mean((yt[ok] - yp[ok]) ** 2)))
 
 
-def _mae(yt: np.ndarray, yp: np.ndarray, lc: np.ndarray) -> float:
+def _mae(yt: np.ndarray, yp: np.ndarray, lc: np.ndarray, *_: Any) -> float:
     ok = np.isfinite(yt).all(axis=1)
     return float(np.mean(np.abs(yt[ok] - yp[ok])))
 
 
-def _rmse_ratio(yt: np.ndarray, yp: np.ndarray, lc: np.ndarray) -> float:
+def _rmse_ratio(yt: np.ndarray, yp: np.ndarray, lc: np.ndarray, *_: Any) -> float:
     """RMSE relative to persistence (1 = as good as "no change"), comparable across coins."""
     ok = np.isfinite(yt).all(axis=1)
     rw = np.sqrt(np.mean((yt[ok] - lc[ok, None]) ** 2))
     return _rmse(yt[ok], yp[ok], lc[ok]) / rw if rw > 0 else float("nan")
 
 
-SCORES: dict[str, Score] = {"rmse": _rmse, "mae": _mae, "rmse_ratio": _rmse_ratio}
+def _crps(yt: np.ndarray, yp: np.ndarray, lc: np.ndarray, q: Any, levels: Any) -> float:
+    """Mean CRPS (from the quantiles) of the last horizon step, in price units."""
+    from cryptocast.evaluate.probabilistic import crps_from_quantiles
+
+    if q is None:
+        raise ConfigError(
+            "tune.metric crps needs a quantile model: set model.quantiles and train.loss=pinball"
+        )
+    ok = np.isfinite(yt).all(axis=1)
+    return float(np.mean(crps_from_quantiles(q[ok, -1, :], yt[ok, -1], levels)))
+
+
+SCORES: dict[str, Score] = {"rmse": _rmse, "mae": _mae, "rmse_ratio": _rmse_ratio, "crps": _crps}
 
 
 def register_score(name: str, fn: Score) -> None:
@@ -160,15 +174,17 @@ def run_trial(
     score = get_score(cfg.tune.metric)
     H = cfg.features.horizon
     close = table["close"].to_numpy("float64")
-    seen: dict[str, list[np.ndarray]] = {"ends": [], "pred": []}
+    seen: dict[str, list[Any]] = {"ends": [], "pred": [], "q": []}
     values: list[float] = []
 
     def on_fold(ev: dict[str, Any]) -> None:
         seen["ends"].append(ev["ends"])
         seen["pred"].append(ev["pred"])
+        seen["q"].append(ev["q"])
         ends = np.concatenate(seen["ends"])
         y_true = realised_closes(close, ends, H)
-        values.append(score(y_true, np.concatenate(seen["pred"]), close[ends]))
+        q = None if ev["q"] is None else np.concatenate(seen["q"])
+        values.append(score(y_true, np.concatenate(seen["pred"]), close[ends], q, ev["levels"]))
         if prune is not None and prune(ev["fold"], values[-1]):
             raise Pruned
 

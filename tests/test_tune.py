@@ -229,6 +229,20 @@ def test_a_study_made_from_another_config_is_not_mixed_in(tmp_path, data):
         run_tune(config(tmp_path, "tune.trials=2", "features.lookback=10"), data)
 
 
+def test_crps_scores_a_quantile_model_and_is_refused_for_a_point_model(tmp_path, data):
+    import optuna
+
+    from cryptocast.errors import ConfigError
+    from cryptocast.tune import run_tune
+
+    with pytest.raises(ConfigError, match="tune.metric crps needs a quantile model"):
+        run_tune(config(tmp_path, "tune.metric=crps"), data)
+    q = ["model.quantiles=[0.1, 0.5, 0.9]", "train.loss=pinball", "tune.metric=crps"]
+    res = run_tune(config(tmp_path, *q, "tune.trials=1", "tune.study_name=q"), data)
+    trial = optuna.load_study(study_name="q", storage=res.storage).trials[0]
+    assert trial.state == optuna.trial.TrialState.COMPLETE and 0 < trial.value < np.inf
+
+
 def test_the_snapshot_pruner_stops_above_the_median_of_finished_trials():
     from cryptocast.tune import _SnapshotPruning
 

@@ -136,8 +136,8 @@ def run_job(
     """Walk forward over the test period of one series with one model.
 
     ``df`` (the series' feature table) when given, else it is loaded from ``data_dir``.
-    ``scored_folds`` adds each fold's origin rows ``ends`` and predictions ``pred`` to its
-    ``on_fold`` event; an exception raised by ``on_fold`` ends the walk there.
+    ``scored_folds`` adds each fold's origin rows ``ends``, predictions ``pred`` and quantiles
+    ``q`` (None for a point model) at ``levels`` to its ``on_fold`` event; an exception raised by ``on_fold`` ends the walk there.
     """
     from cryptocast.inference import Predictor
     from cryptocast.models.registry import build_model
@@ -192,7 +192,8 @@ def run_job(
         info.append(rec)
         if on_fold is not None:  # tune scores (and may stop) the walk after each fold
             ev = {"symbol": symbol, "timeframe": timeframe, "model": model_name, **rec}
-            on_fold({**ev, "ends": ends, "pred": pred} if scored_folds else ev)
+            scored = {"ends": ends, "pred": pred, "q": q, "levels": predictor.levels}
+            on_fold({**ev, **scored} if scored_folds else ev)
     ends = np.concatenate(out_ends)
     ts = df["timestamp"].to_numpy()
     y_true = target.realised(df, ends, H)  # closes, or annualised RV

@@ -256,8 +256,8 @@ class TuneConfig(_Section):
     space: dict[str, Any] = Field(default_factory=dict)
     # tuning period: forecast origins in [start, end); end defaults to backtest.test_start and may
     # not lie after it (tuning on the test period is the leak `tune` refuses)
-    start: str | None = None  # default: `folds` folds of backtest.fold_length before end
-    end: str | None = None
+    start: IsoDate = None  # default: `folds` folds of backtest.fold_length before end
+    end: IsoDate = None
     folds: int = Field(3, gt=0)
     metric: str = "rmse"  # cryptocast.tuning.SCORES
     trials: int = Field(20, gt=0)  # total finished trials the study should hold

@@ -5,7 +5,7 @@ guessed. Accepted: ``YYYY-MM-DD``, ``YYYY-MM-DD HH:MM`` (or ``T`` instead of the
 ``:SS``, optional ``Z`` or ``±HH:MM`` offset; naive values are UTC. Used by ``fetch --since/--until``,
 ``backtest --test-start/--test-end``, ``forecast --now`` and the config keys ``data.start``,
 ``data.end``, ``split.val_start``, ``split.test_start``, ``backtest.test_start``,
-``backtest.test_end`` (validated when the config is loaded, before any data or torch is touched).
+``backtest.test_end``, ``tune.start``, ``tune.end`` (validated when the config is loaded, before any data or torch is touched).
 """
 
 from __future__ import annotations

@@ -84,11 +84,9 @@ class TuningPeriod:
 
 
 def _ts(text: str, key: str) -> pd.Timestamp:
-    try:
-        ts = pd.Timestamp(text)
-    except ValueError:
-        raise ConfigError(f"{key} {text!r} is not a date like 2022-06-01") from None
-    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+    from cryptocast.dates import to_timestamp
+
+    return to_timestamp(text, key)
 
 
 def tuning_table(cfg: Config, df: pd.DataFrame) -> TuningPeriod:

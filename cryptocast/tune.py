@@ -144,6 +144,15 @@ def run_tune(
             "{model.d_model: [16, 32], train.lr: {log_uniform: [1.0e-4, 1.0e-2]}}"
         )
     get_score(tu.metric)
+    from cryptocast.targets import get_target
+    from cryptocast.tuning import TARGET_KIND
+
+    kind = get_target(cfg.features.target).kind
+    if TARGET_KIND.get(tu.metric, kind) != kind:
+        raise ConfigError(
+            f"tune.metric {tu.metric} does not score features.target={cfg.features.target}; "
+            + ("use qlike, rmse or mae" if kind == "vol" else "use rmse, mae, rmse_ratio or crps")
+        )
     if tu.metric == "crps" and cfg.model.quantiles is None:
         raise ConfigError(
             "tune.metric crps needs a quantile model: set model.quantiles and train.loss=pinball"

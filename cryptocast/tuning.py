@@ -9,8 +9,8 @@ or close, whatever the trial does. A trial is then the backtest's own walk-forwa
 score feeds the pruner, which may stop the walk early.
 
 Scores are minimised: ``rmse`` (default), ``mae``, ``rmse_ratio`` (RMSE / persistence RMSE) and
-``crps`` (quantile models). ``SCORES`` is the seam: another target registers its score (QLIKE for
-a volatility target) with :func:`register_score`.
+``crps`` (quantile models), ``qlike`` (``features.target=realized_vol``; RMSE/MAE then score
+volatilities). ``SCORES`` is the seam: :func:`register_score` adds another.
 """
 
 from __future__ import annotations
@@ -59,7 +59,22 @@ def _crps(yt: np.ndarray, yp: np.ndarray, lc: np.ndarray, q: Any, levels: Any) -
     return float(np.mean(crps_from_quantiles(q[ok, -1, :], yt[ok, -1], levels)))
 
 
-SCORES: dict[str, Score] = {"rmse": _rmse, "mae": _mae, "rmse_ratio": _rmse_ratio, "crps": _crps}
+def _qlike(yt: np.ndarray, yp: np.ndarray, *_: Any) -> float:
+    """Mean QLIKE of the last step's volatilities (features.target=realized_vol)."""
+    from cryptocast.evaluate.volatility import qlike_losses
+
+    return float(np.nanmean(qlike_losses(yt[:, -1], yp[:, -1])))
+
+
+SCORES: dict[str, Score] = {
+    "rmse": _rmse,
+    "mae": _mae,
+    "rmse_ratio": _rmse_ratio,
+    "crps": _crps,
+    "qlike": _qlike,
+}
+# scores that only make sense for one kind of target (cryptocast.targets)
+TARGET_KIND = {"rmse_ratio": "price", "crps": "price", "qlike": "vol"}
 
 
 def register_score(name: str, fn: Score) -> None:
@@ -166,9 +181,10 @@ def run_trial(
         ``{"values": [running score after each fold], "pruned": bool, "value": final score}``.
     """
     from cryptocast.evaluate.walkforward import run_job
-    from cryptocast.windows import realised_closes
+    from cryptocast.targets import get_target
 
     cfg = trial_config(cfg_dict, period_start)
+    target = get_target(cfg.features.target)
     score = get_score(cfg.tune.metric)
     H = cfg.features.horizon
     close = table["close"].to_numpy("float64")
@@ -180,7 +196,7 @@ def run_trial(
         seen["pred"].append(ev["pred"])
         seen["q"].append(ev["q"])
         ends = np.concatenate(seen["ends"])
-        y_true = realised_closes(close, ends, H)
+        y_true = target.realised(table, ends, H)  # closes, or annualised RV
         q = None if ev["q"] is None else np.concatenate(seen["q"])
         values.append(score(y_true, np.concatenate(seen["pred"]), close[ends], q, ev["levels"]))
         if prune is not None and prune(ev["fold"], values[-1]):

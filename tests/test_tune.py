@@ -146,12 +146,12 @@ def test_no_trial_reads_a_test_period_target_and_the_future_cannot_move_a_score(
     """Spy on every place a trial reads targets (the training targets ``prepare`` scales, the
     realised closes that score a forecast), then poison every candle from the test start on:
     the study's scores must not move by a bit."""
-    from cryptocast import windows
+    from cryptocast import targets, windows
     from cryptocast.tune import run_tune
 
     test_start = pd.Timestamp(TEST_START, tz="UTC")
     reads: list[pd.Timestamp] = []
-    real_prepare, real_closes = windows.prepare, windows.realised_closes
+    real_prepare, real_realised = windows.prepare, targets.Target.realised
 
     def spy_prepare(df, f, segments, embargo=True):
         out = real_prepare(df, f, segments, embargo)
@@ -165,20 +165,17 @@ def test_no_trial_reads_a_test_period_target_and_the_future_cannot_move_a_score(
             reads.append(pd.Timestamp(ts[known.max() + h]))
         return out
 
-    def spy_closes(close, ends, horizon):
-        out = real_closes(close, ends, horizon)
-        spy_closes.rows.append(int(np.max(ends)) + horizon)
-        spy_closes.n_rows.append(len(close))
-        return out
+    scored: list[pd.Timestamp] = []  # the realised values that score a forecast
 
-    spy_closes.rows, spy_closes.n_rows = [], []
+    def spy_realised(self, df, ends, horizon):
+        scored.append(pd.Timestamp(df["timestamp"].to_numpy()[int(np.max(ends)) + horizon]))
+        return real_realised(self, df, ends, horizon)
+
     monkeypatch.setattr(windows, "prepare", spy_prepare)
-    monkeypatch.setattr(windows, "realised_closes", spy_closes)
+    monkeypatch.setattr(targets.Target, "realised", spy_realised)
     honest = run_tune(config(tmp_path / "a", "tune.trials=2"), data)
-    assert reads and spy_closes.rows  # the spies saw the trials' reads
-    assert max(reads) < test_start
-    assert all(r < n for r, n in zip(spy_closes.rows, spy_closes.n_rows, strict=True))
-    assert max(spy_closes.n_rows) <= int((CANDLES["timestamp"] < test_start).sum())
+    assert reads and scored  # the spies saw the trials' reads
+    assert max(reads) < test_start and max(scored) < test_start
 
     poisoned = CANDLES.copy()
     future = poisoned["timestamp"] >= test_start
@@ -241,6 +238,22 @@ def test_crps_scores_a_quantile_model_and_is_refused_for_a_point_model(tmp_path,
     res = run_tune(config(tmp_path, *q, "tune.trials=1", "tune.study_name=q"), data)
     trial = optuna.load_study(study_name="q", storage=res.storage).trials[0]
     assert trial.state == optuna.trial.TrialState.COMPLETE and 0 < trial.value < np.inf
+
+
+@pytest.mark.parametrize(
+    "sets, needle",
+    [
+        (["tune.metric=qlike"], "tune.metric qlike does not score features.target=log_return"),
+        (["tune.metric=nope"], "tune.metric 'nope' is unknown"),
+    ],
+)
+def test_a_metric_of_the_wrong_kind_is_refused_before_any_trial(tmp_path, data, sets, needle):
+    from cryptocast.errors import ConfigError
+    from cryptocast.tune import run_tune
+
+    with pytest.raises(ConfigError, match=needle):
+        run_tune(config(tmp_path, *sets), data)
+    assert not (tmp_path / "runs" / "tune").exists()
 
 
 def test_the_snapshot_pruner_stops_above_the_median_of_finished_trials():

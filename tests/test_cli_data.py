@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
@@ -108,3 +109,34 @@ def test_every_data_command_has_help(command):
     doc = app.registered_commands
     assert any(c.name == command or c.callback.__name__ == command for c in doc)
     assert "--data-dir" in res.output and len(res.output.splitlines()) > 8
+
+
+def test_data_table_reads_at_80_columns():
+    """Every figure whole at 80 columns (the full table there showed blank number columns)."""
+    from rich.console import Console
+
+    from cryptocast.cli.data_cmds import integrity_table
+    from cryptocast.cli.tables import print_table
+
+    base = {"exchange": "binance", "symbol": "BTC/USDT", "rows": 48046, "gaps": 27,
+            "missing": 122, "largest_gap": 33, "duplicates_dropped": 0, "zero_volume": 3,
+            "ohlc_violations": 0, "new_candles": 48046, "requests": 50,
+            "first": pd.Timestamp("2018-01-01", tz="UTC"),
+            "last": pd.Timestamp("2023-06-30 23:00", tz="UTC")}  # fmt: skip
+    rows = [{**base, "timeframe": "1h"}]
+    rows.append({**base, "timeframe": "1d", "rows": 2007, "gaps": 0, "zero_volume": 0})
+    extra = (("new_candles", "new"), ("requests", "requests"))
+    for ex in ((), extra):
+        console = Console(record=True, width=80, force_terminal=True, color_system=None)
+        print_table(
+            console,
+            integrity_table(rows, "stored candles in data/ohlcv", ex),
+            lambda ex=ex: integrity_table(rows, "stored candles in data/ohlcv", ex, compact=True),
+        )
+        text = console.export_text()
+        assert "…" not in text and max(map(len, text.splitlines())) <= 80, text
+        for figure in ("48,046 rows", "2,007 rows", "27 gaps (122 missing, largest 33)",
+                       "3 zero-volume", "2023-06-30 23:00", "check", "ok"):  # fmt: skip
+            assert figure in " ".join(text.split()), (figure, text)
+        if ex:
+            assert "50 requests" in text

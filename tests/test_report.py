@@ -14,6 +14,7 @@ from cryptocast.evaluate import evaluate_forecasts
 from cryptocast.evaluate.report import (
     BUY_HOLD,
     REQUIRED_RESULT_FIELDS,
+    best_rows,
     equity_frame,
     forecasts_frame,
     results_table,
@@ -136,10 +137,56 @@ def test_results_table_highlights_best():
     table = results_table(recs[:2])
     assert table.title == "BTC/USDT 1d"
     cols = {c.header: list(c._cells) for c in table.columns}
-    assert cols["rmse"] == ["2", "[bold green]1[/]"]
-    assert cols["sharpe"] == ["0.5", "–"]  # a single finite value is not "best"
-    assert not any("green" in s for s in cols["dm_pvalue_vs_persistence"])
+    assert cols["RMSE"] == ["2", "[bold green]1[/]"]
+    assert cols["Sharpe"] == ["0.5", "–"]  # a single finite value is not "best"
+    assert not any("green" in s for s in cols["DM p pers"])
     assert [t.title for t in results_tables(recs)] == ["BTC/USDT 1d", "ETH/USDT 1d"]
     console = Console(record=True, width=120)
     console.print(table)
-    assert "rmse" in console.export_text()
+    assert "RMSE" in console.export_text()
+
+
+def test_a_model_that_never_trades_is_not_best_at_drawdown():
+    recs = [
+        {"model": "persistence", "max_drawdown": 0.0, "sharpe": 0.0, "n_trades": 0},
+        {"model": "lstm", "max_drawdown": 0.15, "sharpe": 1.5, "n_trades": 40},
+        {"model": "gru", "max_drawdown": 0.2, "sharpe": 1.2, "n_trades": 30},
+    ]
+    assert best_rows(recs, "max_drawdown") == {1}  # not persistence's 0
+    assert best_rows(recs, "sharpe") == {1}
+
+
+def _real_looking_records() -> list[dict]:
+    """Figures shaped like a daily BTC backtest (6 models), wide enough to squeeze a table."""
+    rng = np.random.default_rng(0)
+    names = ["performer_bilstm", "lstm", "gru", "transformer", "persistence", "drift"]
+    return [
+        {"symbol": "BTC/USDT", "timeframe": "1d", "model": m, "n": 180,
+         "rmse": 643.7 + rng.normal() * 10, "mae": 454.5, "mape": 1.786, "mse": 414308.98,
+         "rmse_ret": 0.02574, "mae_ret": 0.01798, "directional_accuracy": 0.4611,
+         "skill_rmse": -0.009414, "mase": 1.022, "dm_pvalue_vs_persistence": 0.05112,
+         "dm_pvalue_vs_best": 0.09147, "sharpe": -0.4112, "max_drawdown": 0.1541, "n_trades": 9}
+        for m in names
+    ]  # fmt: skip
+
+
+def test_backtest_table_reads_at_80_columns():
+    """At 80 columns the compact table shows every value whole, with distinct short headers;
+    the full table is what a wide terminal or a pipe gets."""
+    from cryptocast.cli.tables import fits, print_table
+    from cryptocast.evaluate.report import COMPACT_COLUMNS
+
+    recs = _real_looking_records()
+    full, compact = results_table(recs), results_table(recs, COMPACT_COLUMNS, compact=True)
+    narrow = Console(record=True, width=80, force_terminal=True, color_system=None)
+    assert not fits(narrow, full)
+    print_table(narrow, full, lambda: compact)
+    text = narrow.export_text()
+    assert "…" not in text and max(map(len, text.splitlines())) <= 80, text
+    for name in ("performer_bilstm", "persistence", "RMSE", "skill", "DM p pers", "Sharpe"):
+        assert name in text, text
+    headers = [c.header for c in full.columns]
+    assert len(set(headers)) == len(headers) and "DM p best" in headers
+    wide = Console(record=True, width=200, force_terminal=True, color_system=None)
+    print_table(wide, full, lambda: compact)
+    assert "DM p best" in wide.export_text() and "…" not in wide.export_text()

@@ -20,6 +20,7 @@ from cryptocast.cli.app import (
     app,
     console,
 )
+from cryptocast.cli.tables import print_table
 
 _Opt = typer.Option
 
@@ -84,7 +85,7 @@ def backtest(
     bt = cfg.backtest
 
     from cryptocast.backtest import summarise
-    from cryptocast.evaluate.report import results_tables, write_report
+    from cryptocast.evaluate.report import COMPACT_COLUMNS, results_tables, write_report
 
     header = (
         f"backtest {', '.join(bt.models)} on {', '.join(bt.symbols)} x {', '.join(bt.timeframes)} "
@@ -99,8 +100,11 @@ def backtest(
     columns = None
     if bt.metrics:
         columns = ["n", *[m for m in bt.metrics if m != "n"]]
-    for table in results_tables(summary["results"], columns):
-        console.print(table)
+    full = results_tables(summary["results"], columns)
+    compact = results_tables(summary["results"], COMPACT_COLUMNS, compact=True)
+    for i, table in enumerate(full):
+        # --metrics: exactly the columns asked for; else all that fit, or the compact set
+        print_table(console, table, None if columns else (lambda i=i: compact[i]))
     suspects = [r for r in summary["results"] if r.get("leakage_suspect")]
     for r in suspects:
         what = (

@@ -19,21 +19,18 @@ from cryptocast.cli.app import (
     err_console,
     print_error,
 )
+from cryptocast.cli.tables import print_table
 
 _COLUMNS = ("rows", "first", "last", "gaps", "missing", "largest", "dupes", "zero vol", "OHLC bad")
 
 
-def _print_table(table: Any) -> None:
-    # piped or captured output gets a fixed wide layout instead of rich's 80-column squeeze
-    if console.is_terminal:
-        console.print(table)
-        return
-    saved = console.width
-    console.width = max(saved, 160)
-    try:
-        console.print(table)
-    finally:
-        console.width = saved
+def _print_table(rows: list[dict[str, Any]], title: str, extra=()) -> None:
+    """The full integrity table when it fits (always when piped), else the compact one."""
+    print_table(
+        console,
+        integrity_table(rows, title, extra),
+        lambda: integrity_table(rows, title, extra, compact=True),
+    )
 
 
 def _fmt_ts(ts: Any, timeframe: str) -> str:
@@ -43,14 +40,20 @@ def _fmt_ts(ts: Any, timeframe: str) -> str:
 
 
 def integrity_table(
-    rows: list[dict[str, Any]], title: str, extra: tuple[tuple[str, str], ...] = ()
+    rows: list[dict[str, Any]],
+    title: str,
+    extra: tuple[tuple[str, str], ...] = (),
+    compact: bool = False,
 ):
     """A rich table of integrity reports; each row has exchange/symbol/timeframe + report keys.
 
-    ``extra`` adds leading (key, header) columns such as new candles and requests.
+    ``extra`` adds leading (key, header) columns such as new candles and requests. ``compact``
+    fits 80 columns: dates only, gaps as "count (missing)", the rare flags in one column.
     """
     from rich.table import Table
 
+    if compact:
+        return _compact_integrity_table(rows, title, extra)
     table = Table(title=title)
     table.add_column("series", no_wrap=True)
     for col in tuple(h for _, h in extra) + _COLUMNS:
@@ -78,6 +81,47 @@ def integrity_table(
             f"[red]{r['ohlc_violations']}[/]" if r["ohlc_violations"] else "0",
             "[yellow]check gaps/flags[/]" if warn else "[green]ok[/]",
         )
+    return table
+
+
+def _compact_integrity_table(rows: list[dict[str, Any]], title: str, extra) -> Any:
+    """Series, status, and the figures as one wrapped phrase: readable at any width, nothing cut."""
+    from rich import box
+    from rich.table import Table
+
+    exchanges = {r["exchange"] for r in rows}
+    one = len(exchanges) == 1
+    table = Table(title=f"{title} ({next(iter(exchanges))})" if one else title, box=box.SIMPLE)
+    table.add_column("series", no_wrap=True)
+    table.add_column("status", no_wrap=True)
+    table.add_column("details", ratio=1)
+    for r in rows:
+        name = f"{r['symbol']} {r['timeframe']}"
+        name = name if one else f"{r['exchange']} {name}"
+        if r.get("error"):
+            table.add_row(name, "[red]error[/]", f"[red]{r['error']}[/]")
+            continue
+        tf = r["timeframe"]
+        parts = [f"{r['rows']:,} rows"]
+        news = [f"{r[k]:,} {h}" for k, h in extra]
+        if news:
+            parts[0] += f" ({', '.join(news)})"
+        parts.append(f"{_fmt_ts(r['first'], tf)} .. {_fmt_ts(r['last'], tf)}")
+        gaps = (
+            f"{r['gaps']} gaps ({r['missing']:,} missing, largest {r['largest_gap']})"
+            if r["gaps"]
+            else "no gaps"
+        )
+        parts.append(gaps)
+        for key, label in (
+            ("duplicates_dropped", "duplicates dropped"),
+            ("zero_volume", "zero-volume"),
+            ("ohlc_violations", "OHLC violations"),
+        ):
+            if r.get(key):
+                parts.append(f"{r[key]:,} {label}")
+        warn = r["gaps"] or r["zero_volume"] or r["ohlc_violations"]
+        table.add_row(name, "[yellow]check[/]" if warn else "[green]ok[/]", "; ".join(parts))
     return table
 
 
@@ -126,7 +170,7 @@ def fetch(
         reports = do_import(data_dir, import_path, exchange, symbol, timeframe, overwrite=overwrite)
         rows = [{"exchange": exchange, **r} for r in reports]
         title = f"imported from {import_path} into {data_dir}"
-        _print_table(integrity_table(rows, title, (("new_candles", "new"),)))
+        _print_table(rows, title, (("new_candles", "new"),))
         return
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -164,7 +208,7 @@ def fetch(
     title = (
         f"fetched from {exchange}{' via ' + exchange_url if exchange_url else ''} into {data_dir}"
     )
-    _print_table(integrity_table(rows, title, (("new_candles", "new"), ("requests", "requests"))))
+    _print_table(rows, title, (("new_candles", "new"), ("requests", "requests")))
     failed = [r for r in reports if r.error]
     if failed and len(failed) == len(reports) and failed[0].error_type is not None:
         # nothing worked: the first cause, with its own exit code (e.g. 2 for an unknown symbol)
@@ -215,7 +259,7 @@ def data(
             f"no candles stored in {root}; run `cryptocast fetch` (or `cryptocast fetch --import PATH`)"
         )
         return
-    _print_table(integrity_table(rows, f"stored candles in {root}"))
+    _print_table(rows, f"stored candles in {root}")
     if bad:
         raise DataError(
             f"{len(bad)} stored file(s) unreadable ({', '.join(map(str, bad))}); "

@@ -50,6 +50,21 @@ VOL_TABLE_COLUMNS = [
     "skill_qlike_persistence", "dm_pvalue_vs_vol_persistence", "vt_annual_vol", "vt_vol_error",
     "vt_sharpe",
 ]  # fmt: skip
+# The terminal's default when the full table does not fit (80 columns): the columns that answer
+# "does it beat persistence?"; --metrics (backtest.metrics) picks any others.
+COMPACT_COLUMNS = [
+    "rmse", "mape", "skill_rmse", "dm_pvalue_vs_persistence", "directional_accuracy", "sharpe",
+    "crps_skill", "coverage_90",
+]  # fmt: skip
+# Short, distinct headers for terminal tables (summary.json and report.md keep the full names).
+SHORT_HEADERS = {
+    "rmse": "RMSE", "mae": "MAE", "mse": "MSE", "mape": "MAPE %", "rmse_ret": "RMSE ret",
+    "mae_ret": "MAE ret", "directional_accuracy": "dir acc", "skill_rmse": "skill", "mase": "MASE",
+    "dm_pvalue_vs_persistence": "DM p pers", "dm_pvalue_vs_best": "DM p best",
+    "sharpe": "Sharpe", "max_drawdown": "max DD", "crps": "CRPS", "crps_skill": "CRPS skill",
+    "coverage_80": "cov 80", "coverage_90": "cov 90", "width_90": "width 90",
+    "dm_pvalue_crps_vs_rw_ewma": "DM p CRPS",
+}  # fmt: skip
 BUY_HOLD = "buy_and_hold"
 # Said in report.md instead of printing price scores for a volatility forecast.
 VOL_NOTE = (
@@ -270,6 +285,8 @@ def best_rows(records: Sequence[Mapping], column: str) -> set[int]:
         # a small p-value can mean significantly WORSE: not a "best"; coverage has no direction
         return set()
     vals = [r.get(column) for r in records]
+    if info.kind == "trading":  # a model that never trades has drawdown 0: no achievement
+        vals = [None if r.get("n_trades") == 0 else v for r, v in zip(records, vals, strict=True)]
     ok = [(i, float(v)) for i, v in enumerate(vals) if v is not None and math.isfinite(float(v))]
     if len(ok) < 2:
         return set()
@@ -331,18 +348,27 @@ def _markdown(summary: Mapping, images: Mapping[tuple[str, str], list[str]]) -> 
     return "\n".join(lines)
 
 
-def results_table(records: Sequence[Mapping], columns: Iterable[str] | None = None, title=None):
-    """A rich Table of the records (one series), best value per column in bold green."""
+def results_table(
+    records: Sequence[Mapping], columns: Iterable[str] | None = None, title=None, compact=False
+):
+    """A rich Table of the records (one series), best value per column in bold green.
+
+    ``compact`` drops the rules and edge padding for narrow terminals.
+    """
+    from rich import box
     from rich.table import Table
 
     recs = list(records)
     cols = _columns(recs, columns)
     if title is None and recs:
         title = f"{recs[0]['symbol']} {recs[0]['timeframe']}"
-    table = Table(title=title)
-    table.add_column("model")
+    if compact:
+        table = Table(title=title, box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+    else:
+        table = Table(title=title)
+    table.add_column("model", no_wrap=True)
     for c in cols:
-        table.add_column(c, justify="right")
+        table.add_column(SHORT_HEADERS.get(c, c), justify="right", no_wrap=True)
     best = {c: best_rows(recs, c) for c in cols}
     for i, r in enumerate(recs):
         cells = [
@@ -352,9 +378,11 @@ def results_table(records: Sequence[Mapping], columns: Iterable[str] | None = No
     return table
 
 
-def results_tables(records: Sequence[Mapping], columns: Iterable[str] | None = None) -> list:
+def results_tables(
+    records: Sequence[Mapping], columns: Iterable[str] | None = None, compact: bool = False
+) -> list:
     """One ``results_table`` per (symbol, timeframe), in first-seen order."""
-    return [results_table(recs, columns) for recs in _groups(records).values()]
+    return [results_table(recs, columns, compact=compact) for recs in _groups(records).values()]
 
 
 # --- plots -----------------------------------------------------------------------------------

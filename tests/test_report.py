@@ -190,3 +190,41 @@ def test_backtest_table_reads_at_80_columns():
     wide = Console(record=True, width=200, force_terminal=True, color_system=None)
     print_table(wide, full, lambda: compact)
     assert "DM p best" in wide.export_text() and "…" not in wide.export_text()
+
+
+def _rec(model: str, skill: float, p: float, **kw) -> dict:
+    return {"symbol": "BTC/USDT", "timeframe": "1d", "model": model, "n": 364,
+            "skill_rmse": skill, "dm_pvalue_vs_persistence": p, "sharpe": kw.pop("sharpe", 0.5),
+            "n_trades": kw.pop("n_trades", 10), "total_return": 0.1, "max_drawdown": 0.2,
+            "exposure": 0.5, "bh_sharpe": 1.13, "bh_total_return": 0.6, "bh_max_drawdown": 0.3,
+            "bh_n_trades": 1, "bh_exposure": 1.0, **kw}  # fmt: skip
+
+
+def test_summary_paragraph_says_in_words_who_beats_persistence():
+    from cryptocast.evaluate.report_text import summary_paragraph
+
+    base = _rec("persistence", 0.0, 1.0, sharpe=0.0, n_trades=0)
+    none = summary_paragraph("BTC/USDT", "1d", [base, _rec("lstm", -0.008, 0.107),
+                                                 _rec("gru", -0.02, 0.009)])  # fmt: skip
+    assert (
+        "no model beats persistence (tomorrow = today): the best, lstm, has skill -0.008 " in none
+    )
+    assert "(DM p 0.107)" in none and "Significantly worse than persistence: gru." in none
+    assert "buy-and-hold's 1.13 (+60.0 %)" in none
+    noise = summary_paragraph("BTC/USDT", "1d", [base, _rec("drift", 0.003, 0.23)])
+    assert "no model beats persistence (tomorrow = today) significantly" in noise
+    assert "drift, has skill +0.003 with DM p 0.230, which is within noise" in noise
+    win = summary_paragraph("BTC/USDT", "1d", [base, _rec("cheat", 0.5, 0.0001)])
+    assert "cheat (skill +0.500, DM p < 0.001) beats persistence" in win
+
+
+def test_report_md_has_costs_folds_buy_and_hold_and_a_summary(tmp_path, inputs):
+    forecasts, summary, equity = inputs
+    summary = {**summary, "config": {"backtest": {"fee_bps": 10, "slippage_bps": 5}}}
+    md = (write_report(tmp_path / "r", forecasts, summary, equity) / "report.md").read_text()
+    assert "- costs: 10 bp fee + 5 bp slippage per unit of position change" in md
+    assert "| buy and hold |" in md and "Trading simulation after costs" in md
+    assert "| fold | first origin | last origin | origins |" in md
+    first = forecasts[forecasts["fold"] == forecasts["fold"].min()]["timestamp"].min()
+    assert f"| {first:%Y-%m-%d %H:%M} |" in md
+    assert "beats persistence" in md or "no model beats persistence" in md

@@ -28,6 +28,12 @@ import pandas as pd
 
 from cryptocast.errors import ConfigError, DataError
 from cryptocast.evaluate.metrics import METRICS, as_2d
+from cryptocast.evaluate.plots import (  # noqa: F401  (BUY_HOLD is part of this module's API)
+    BUY_HOLD,
+    plot_actual_vs_pred,
+    plot_equity,
+    plot_fold_errors,
+)
 from cryptocast.evaluate.report_prob import prob_plots
 from cryptocast.timeframes import symbol_slug, timeframe_delta
 
@@ -54,7 +60,8 @@ VOL_TABLE_COLUMNS = [
 # "does it beat persistence?"; --metrics (backtest.metrics) picks any others.
 COMPACT_COLUMNS = [
     "rmse", "mape", "skill_rmse", "dm_pvalue_vs_persistence", "directional_accuracy", "sharpe",
-    "crps_skill", "coverage_90",
+    "crps_skill", "coverage_90",  # quantile models
+    "rmse_vol", "qlike", "mz_r2", "skill_qlike", "dm_pvalue_vs_har", "vt_sharpe",  # volatility
 ]  # fmt: skip
 # Short, distinct headers for terminal tables (summary.json and report.md keep the full names).
 SHORT_HEADERS = {
@@ -64,8 +71,11 @@ SHORT_HEADERS = {
     "sharpe": "Sharpe", "max_drawdown": "max DD", "crps": "CRPS", "crps_skill": "CRPS skill",
     "coverage_80": "cov 80", "coverage_90": "cov 90", "width_90": "width 90",
     "dm_pvalue_crps_vs_rw_ewma": "DM p CRPS",
+    "rmse_vol": "RMSE vol", "mae_vol": "MAE vol", "qlike": "QLIKE", "mz_r2": "MZ R2",
+    "skill_qlike": "skill QLIKE", "dm_pvalue_vs_har": "DM p HAR",
+    "skill_qlike_persistence": "skill QL pers", "dm_pvalue_vs_vol_persistence": "DM p vol pers",
+    "vt_annual_vol": "VT vol", "vt_vol_error": "VT vol err", "vt_sharpe": "VT Sharpe",
 }  # fmt: skip
-BUY_HOLD = "buy_and_hold"
 # Said in report.md instead of printing price scores for a volatility forecast.
 VOL_NOTE = (
     "Target: realized volatility, annualised (daily RV from hourly candles x sqrt(365), as a "
@@ -237,20 +247,21 @@ def write_report(
         for (symbol, tf), part in forecasts.groupby(["symbol", "timeframe"], sort=True):
             stem = f"{symbol_slug(symbol)}_{tf}"
             unit = "annualised volatility" if _is_vol(summary) else "close"
-            names = [
-                _plot_actual_vs_pred(part, tmp / f"actual_vs_pred_{stem}.png", plot_days, unit)
-            ]
-            names.append(_plot_fold_errors(part, tmp / f"fold_error_{stem}.png", unit))
+            names = [plot_actual_vs_pred(part, tmp / f"actual_vs_pred_{stem}.png", plot_days, unit)]
+            names.append(plot_fold_errors(part, tmp / f"fold_error_{stem}.png", unit))
             if equity is not None:
                 eq = equity[(equity["symbol"] == symbol) & (equity["timeframe"] == tf)]
                 if len(eq):
-                    names.append(_plot_equity(eq, tmp / f"equity_{stem}.png"))
+                    names.append(plot_equity(eq, tmp / f"equity_{stem}.png"))
             recs = [r for r in summary["results"] if (r["symbol"], r["timeframe"]) == (symbol, tf)]
             names += prob_plots(part, recs, tmp, stem, plot_days)  # quantile models only
             images[(symbol, tf)] = names
         text = json.dumps(to_jsonable(summary), indent=2, allow_nan=False)
         (tmp / "summary.json").write_text(text + "\n", encoding="utf-8")
-        (tmp / "report.md").write_text(_markdown(summary, images), encoding="utf-8")
+        from cryptocast.evaluate.report_text import fold_dates
+
+        md = _markdown(summary, images, fold_dates(forecasts))
+        (tmp / "report.md").write_text(md, encoding="utf-8")
         _swap_into_place(tmp, report_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -307,11 +318,24 @@ def _groups(records: Sequence[Mapping]) -> dict[tuple[str, str], list[Mapping]]:
     return out
 
 
-def _markdown(summary: Mapping, images: Mapping[tuple[str, str], list[str]]) -> str:
+def _markdown(
+    summary: Mapping,
+    images: Mapping[tuple[str, str], list[str]],
+    folds: Mapping[tuple[str, str], pd.DataFrame] | None = None,
+) -> str:
+    from cryptocast.evaluate.report_text import (
+        costs_line,
+        fold_table,
+        summary_paragraph,
+        trading_table,
+    )
+
     lines = ["# Backtest report", ""]
     for key in ("config_hash", "created_utc", "models", "test_start", "test_end"):
         if key in summary:
             lines.append(f"- {key}: `{summary[key]}`")
+    if costs := costs_line(summary):
+        lines.append(costs)
     lines += [
         "",
         "Headline metrics at the last horizon step; **bold** = best in column. "
@@ -334,6 +358,8 @@ def _markdown(summary: Mapping, images: Mapping[tuple[str, str], list[str]]) -> 
     for key in sorted(set(groups) | set(images)):
         recs = groups.get(key, [])
         lines += [f"## {key[0]} {key[1]}", ""]
+        if recs and not _is_vol(summary):
+            lines += [summary_paragraph(key[0], key[1], recs), ""]
         if recs:
             cols = _columns(recs, None)
             best = {c: best_rows(recs, c) for c in cols}
@@ -343,6 +369,10 @@ def _markdown(summary: Mapping, images: Mapping[tuple[str, str], list[str]]) -> 
                 cells = [f"**{_fmt(r.get(c))}**" if i in best[c] else _fmt(r.get(c)) for c in cols]
                 lines.append(f"| {r['model']} | " + " | ".join(cells) + " |")
             lines.append("")
+            if trading := trading_table(recs):
+                lines += ["Trading simulation after costs, beside buy-and-hold:", "", *trading, ""]
+        if folds and key in folds:
+            lines += ["Walk-forward folds (forecast origins):", "", *fold_table(folds[key]), ""]
         for name in images.get(key, []):
             lines += [f"![{name}]({name})", ""]
     return "\n".join(lines)
@@ -383,70 +413,3 @@ def results_tables(
 ) -> list:
     """One ``results_table`` per (symbol, timeframe), in first-seen order."""
     return [results_table(recs, columns, compact=compact) for recs in _groups(records).values()]
-
-
-# --- plots -----------------------------------------------------------------------------------
-# matplotlib's object API (Figure, no pyplot): no global state, no GUI backend, safe in workers.
-
-
-def _figure(title: str):
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(10, 4.5), dpi=100, layout="constrained")
-    ax = fig.add_subplot()
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
-    return fig, ax
-
-
-def _save(fig, path: Path) -> str:
-    fig.savefig(path)
-    return path.name
-
-
-def _plot_actual_vs_pred(part: pd.DataFrame, path: Path, days: float, unit: str = "close") -> str:
-    """Step-1 forecasts of every model against the realised close, last ``days`` of the test."""
-    symbol, tf = part["symbol"].iloc[0], part["timeframe"].iloc[0]
-    one = part[part["step"] == 1]
-    target_time = one["timestamp"] + timeframe_delta(tf)
-    recent = target_time >= target_time.max() - pd.Timedelta(days=days)
-    one, target_time = one[recent], target_time[recent]
-    fig, ax = _figure(f"{symbol} {tf}: actual vs 1-step forecast (last {days:g} days)")
-    actual = one.assign(t=target_time).drop_duplicates("t").sort_values("t")
-    ax.plot(actual["t"], actual["y_true"], color="black", lw=1.6, label="actual")
-    for model, m in one.assign(t=target_time).groupby("model", sort=True):
-        m = m.sort_values("t")
-        ax.plot(m["t"], m["y_pred"], lw=0.9, label=model)
-    ax.set_ylabel(unit)
-    ax.legend(fontsize=8, ncol=4)
-    return _save(fig, path)
-
-
-def _plot_fold_errors(part: pd.DataFrame, path: Path, unit: str = "close") -> str:
-    """RMSE at the last horizon step per fold, one line per model."""
-    symbol, tf = part["symbol"].iloc[0], part["timeframe"].iloc[0]
-    last = part[part["step"] == part["step"].max()]
-    err = (last["y_true"] - last["y_pred"]) ** 2
-    rmse = np.sqrt(err.groupby([last["model"], last["fold"]]).mean()).unstack("model")
-    fig, ax = _figure(f"{symbol} {tf}: RMSE per fold (step {int(part['step'].max())})")
-    for model in rmse.columns:
-        ax.plot(rmse.index, rmse[model], marker="o", ms=3, lw=1, label=model)
-    from matplotlib.ticker import MaxNLocator
-
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_xlabel("fold")
-    ax.set_ylabel("RMSE (price)" if unit == "close" else f"RMSE ({unit})")
-    ax.legend(fontsize=8, ncol=4)
-    return _save(fig, path)
-
-
-def _plot_equity(eq: pd.DataFrame, path: Path) -> str:
-    """Equity curves of every model's strategy against buy-and-hold (dashed black)."""
-    symbol, tf = eq["symbol"].iloc[0], eq["timeframe"].iloc[0]
-    fig, ax = _figure(f"{symbol} {tf}: equity (start 1.0, after costs)")
-    for model, m in eq.groupby("model", sort=True):
-        style = dict(color="black", ls="--", lw=1.4) if model == BUY_HOLD else dict(lw=1)
-        ax.plot(m["timestamp"], m["equity"], label=model, **style)
-    ax.set_ylabel("equity")
-    ax.legend(fontsize=8, ncol=4)
-    return _save(fig, path)

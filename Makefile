@@ -37,8 +37,8 @@ clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache build *.egg-info
 
 .PHONY: compare
-compare:  ## our backtest next to published figures (Seabe et al. 2023) -> docs/comparison.md
-	$(BIN)/python scripts/compare_published.py $(COMPARE_ARGS)
+compare:  ## our backtest over 3 seeds next to published figures -> reports/compare/ (UPDATE_DOCS=1: docs/comparison.md too)
+	$(BIN)/python scripts/compare_published.py $(if $(UPDATE_DOCS),--update-docs) $(COMPARE_ARGS)
 
 .PHONY: gpu-check gpu-check-dry gpu-wheels
 gpu-check:  ## on a CUDA machine: precision, CPU-vs-GPU training agreement, attention, throughput -> bench/results/gpu.json (docs/gpu.md)

@@ -84,8 +84,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def _shared_copy(symbols: list[str], timeframes: list[str]) -> Path:
+def _shared_copy(symbols: list[str], timeframes: list[str] | str) -> Path:
     """A temporary data folder holding the reference candles (the shared folder is read-only)."""
+    if isinstance(timeframes, str):  # compare_probabilistic.py passes one timeframe as text
+        timeframes = [timeframes]
     from cryptocast.timeframes import symbol_slug
 
     tmp = Path(tempfile.mkdtemp(prefix="cryptocast-compare-"))

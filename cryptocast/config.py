@@ -1,7 +1,7 @@
 """One typed config for every stage, loaded from YAML.
 
 Sections: ``data``, ``features``, ``split``, ``model``, ``train``, ``output``, ``backtest``,
-``tune``.
+``tune``, ``forecast``.
 Unknown keys and wrong types are errors that name the dotted key; cross-field checks run here,
 before any work starts. pydantic does the type checking (strict where it matters, ``extra=forbid``)
 because it reports the exact dotted location of each problem.
@@ -191,6 +191,9 @@ class TrainConfig(_Section):
     # auto: mixed (bf16 autocast) on a bf16-capable GPU, fp32 elsewhere; see cryptocast/precision.py
     precision: Literal["auto", "fp32", "mixed"] = "auto"
     num_threads: int | None = Field(None, gt=0)
+    # after the validated run, retrain on every stored row for the best epoch count; the
+    # checkpoint then holds those weights (metrics.json keeps the validated run's figures)
+    refit_all: bool = True
 
 
 class OutputConfig(_Section):
@@ -275,6 +278,31 @@ class TuneConfig(_Section):
         return self
 
 
+class ForecastConfig(_Section):
+    # refuse a model trained on candles older than this (e.g. "14D", "72h"); None: 14 candles,
+    # at least 3 days (14 days for 1d, 3 days for 1h)
+    max_model_age: str | None = None
+
+    @field_validator("max_model_age")
+    @classmethod
+    def _duration(cls, value: str | None) -> str | None:
+        import pandas as pd
+
+        if value is None:
+            return value
+        try:
+            ok = pd.Timedelta(value) > pd.Timedelta(0)
+        except (ValueError, TypeError):
+            ok = False
+        if not ok:
+            raise ValueError(f"{value!r} is not a positive duration; use e.g. 14D, 72h")
+        return value
+
+
+#: sections that do not change the trained weights: editing them keeps a run's training hash
+NOT_TRAINING = ("output", "backtest", "tune", "forecast")
+
+
 class Config(_Section):
     data: DataConfig = Field(default_factory=DataConfig)
     features: FeaturesConfig = Field(default_factory=FeaturesConfig)
@@ -284,6 +312,7 @@ class Config(_Section):
     output: OutputConfig = Field(default_factory=OutputConfig)
     backtest: BacktestConfig = Field(default_factory=BacktestConfig)
     tune: TuneConfig = Field(default_factory=TuneConfig)
+    forecast: ForecastConfig = Field(default_factory=ForecastConfig)
 
     @model_validator(mode="after")
     def _check(self) -> Config:
@@ -310,6 +339,16 @@ class Config(_Section):
     def hash(self) -> str:
         """Stable 12-hex-digit hash of the resolved config."""
         blob = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+    def training_hash(self) -> str:
+        """Hash of the sections that decide the trained weights (all but ``NOT_TRAINING``).
+
+        ``forecast --config`` uses the newest run whose training hash equals its config's, so a
+        change of report folder, backtest or forecast settings does not orphan a trained run.
+        """
+        d = {k: v for k, v in self.to_dict().items() if k not in NOT_TRAINING}
+        blob = json.dumps(d, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 

@@ -108,3 +108,9 @@ def describe_os_error(err: OSError) -> str:
             return f"{first_file} is a file, not a folder: pick another path (errno {err.errno})"
     code = f" (errno {err.errno})" if err.errno else ""
     return f"{path}: {cause}{code}"
+
+
+class ModelTooOldError(CryptocastError):
+    """The deployed model was trained on candles older than ``forecast.max_model_age``."""
+
+    exit_code = 10

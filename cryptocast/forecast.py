@@ -2,16 +2,18 @@
 
 For one completed training run (``runs/NAME-TIMESTAMP/checkpoint.pt``), ``forecast_series``:
 
-1. fetches the candles the model was trained on incrementally (``fetch_series``, the code path of
+1. refuses a model older than ``forecast.max_model_age`` (``now - trained_until``; see
+   ``freshness``) with ModelTooOldError, before any work, unless ``allow_old_model``;
+2. fetches the candles the model was trained on incrementally (``fetch_series``, the code path of
    ``cryptocast fetch``) unless told not to;
-2. refuses stale data: a failed fetch, or a newest stored candle whose open time is more than one
-   period plus ``grace`` before now (i.e. the next candle closed over ``grace`` ago and is not
-   stored), raises StaleDataError and writes nothing, unless ``allow_stale`` (the rows are then
-   flagged ``stale``);
-3. computes the features with the checkpoint's features config, checks the feature list against
-   the checkpoint, and predicts the ``horizon`` candles after the LAST stored (closed) candle through
-   ``Predictor`` (the path the backtest uses);
-4. appends one row per step to the forecast log (see ``forecast_log``), idempotently, under the
+3. refuses stale data: a failed fetch, or a candle that closed more than ``grace`` ago and is
+   missing from the store, raises StaleDataError and writes nothing, unless ``allow_stale`` (the
+   rows are then flagged ``stale``);
+4. computes the features with the checkpoint's features config, checks the feature list against
+   the checkpoint, refuses a window that spans a gap over ``features.gap_tolerance`` (DataError,
+   or rows flagged ``gap`` with ``allow_gaps``), and predicts the ``horizon`` candles after the
+   LAST stored (closed) candle through ``Predictor`` (the path the backtest uses);
+5. appends one row per step to the forecast log (see ``forecast_log``), idempotently, under the
    log's lock, with an atomic write; optionally scores past forecasts.
 
 The clock is injectable (``now`` argument or ``CRYPTOCAST_NOW``) so historical data can be replayed.
@@ -29,11 +31,27 @@ import numpy as np
 import pandas as pd
 
 from cryptocast.dates import to_timestamp
-from cryptocast.errors import CheckpointError, ConfigError, ExchangeError, StaleDataError
-from cryptocast.timeframes import timeframe_delta
+from cryptocast.errors import (
+    CheckpointError,
+    ConfigError,
+    DataError,
+    ExchangeError,
+    StaleDataError,
+)
+from cryptocast.freshness import (
+    candle_gaps,
+    check_model_age,
+    gap_reason,
+    max_model_age,
+    parse_grace,
+    stale_reason,
+    trained_until,
+)
+from cryptocast.timeframes import human_duration, timeframe_delta
+
+__all__ = ["forecast_series", "human_duration", "now_utc", "parse_grace", "run_from_config"]
 
 CLOCK_ENV = "CRYPTOCAST_NOW"
-GRACE_FRACTION = 0.1  # default grace: a tenth of a candle (2.4 h for 1d, 6 min for 1h)
 FETCH_ATTEMPTS = 6  # tries per exchange request before the fetch counts as failed
 
 
@@ -53,6 +71,9 @@ class ForecastResult:
     added: int
     stale: bool
     stale_reason: str | None = None
+    made_at: pd.Timestamp | None = None
+    trained_until: pd.Timestamp | None = None
+    gap_reason: str | None = None
     new_candles: int | None = None  # None: no fetch
     scored: int = 0
     live: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -60,6 +81,13 @@ class ForecastResult:
     @property
     def series(self) -> str:
         return f"{self.exchange} {self.symbol} {self.timeframe}"
+
+    @property
+    def model_age(self) -> pd.Timedelta | None:
+        """``made_at - trained_until``: how far the model's newest training candle lies back."""
+        if self.made_at is None or self.trained_until is None:
+            return None
+        return self.made_at - self.trained_until
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe summary (timestamps as ISO strings, NaN as None)."""
@@ -80,6 +108,11 @@ class ForecastResult:
             "added": self.added,
             "stale": self.stale,
             "stale_reason": self.stale_reason,
+            "gap": self.gap_reason is not None,
+            "gap_reason": self.gap_reason,
+            "made_at": None if self.made_at is None else self.made_at.isoformat(),
+            "trained_until": None if self.trained_until is None else self.trained_until.isoformat(),
+            "model_age": None if self.model_age is None else human_duration(self.model_age),
             "new_candles": self.new_candles,
             "forecast": [
                 {
@@ -117,32 +150,6 @@ def now_utc(now: str | pd.Timestamp | None = None) -> pd.Timestamp:
     return to_timestamp(value, f"the clock (--now or {CLOCK_ENV})")
 
 
-def human_duration(delta: pd.Timedelta) -> str:
-    """``2h 24min``, ``3d 0h 5min``, ``6min``: a duration as people write it (to the minute)."""
-    minutes = int(pd.Timedelta(delta).total_seconds() // 60)
-    days, rest = divmod(minutes, 24 * 60)
-    hours, mins = divmod(rest, 60)
-    parts = [f"{days}d"] if days else []
-    if days or hours:
-        parts.append(f"{hours}h")
-    if mins or not parts:
-        parts.append(f"{mins}min")
-    return " ".join(parts)
-
-
-def parse_grace(grace: str | pd.Timedelta | None, timeframe: str) -> pd.Timedelta:
-    """Grace period after a candle should have closed; default a tenth of the candle."""
-    if grace is None or grace == "":
-        return timeframe_delta(timeframe) * GRACE_FRACTION
-    try:
-        delta = pd.Timedelta(grace)
-    except (ValueError, TypeError):
-        raise ConfigError(f"--grace {grace!r} is not a duration; use e.g. 30min, 2h, 1d") from None
-    if delta < pd.Timedelta(0):
-        raise ConfigError(f"--grace {grace!r} is negative")
-    return delta
-
-
 def checkpoint_file(run: Path) -> Path:
     """``run`` (a run folder or its checkpoint file) -> the checkpoint path; clear errors."""
     from cryptocast.runs import CHECKPOINT
@@ -163,13 +170,20 @@ def checkpoint_file(run: Path) -> Path:
     return ckpt
 
 
-def run_from_config(config: Path, overrides: list[str] | None = None) -> Path:
-    """The latest completed run of a config (``output.runs_dir`` / ``output.name``)."""
+def run_from_config(config: Path, overrides: list[str] | None = None) -> tuple[Path, Any]:
+    """(run folder, Config): the newest completed run trained from ``config`` + ``overrides``.
+
+    A run matches when its recorded training hash equals the config's (``Config.training_hash``:
+    every section but output, backtest and forecast), so a run of another config sharing the
+    run name is never used. CheckpointError naming the config and the train command otherwise.
+    """
     from cryptocast.config import load_config
     from cryptocast.runs import latest_run
 
     cfg = load_config(config, overrides or [])
-    return latest_run(Path(cfg.output.runs_dir), cfg.output.name or cfg.model.name)
+    source = " ".join([str(config), *(f"--set {o}" for o in overrides or [])])
+    name = cfg.output.name or cfg.model.name
+    return latest_run(Path(cfg.output.runs_dir), name, cfg.training_hash(), source), cfg
 
 
 def series_of(meta: dict[str, Any], ckpt: Path) -> tuple[str, str, str, Any]:
@@ -200,11 +214,10 @@ def check_spacing(candles: pd.DataFrame, timeframe: str, series: str) -> None:
         )
 
 
-def predict_latest(
+def forecast_table(
     predictor: Any, candles: pd.DataFrame, fcfg: Any, timeframe: str
-) -> tuple[np.ndarray, np.ndarray | None]:
-    """Prices (H,) for the H candles after the last stored candle, via ``Predictor``, and the
-    price quantiles (H, Q) of a quantile model (None for a point model).
+) -> pd.DataFrame:
+    """The feature table the forecast reads its last window from, checked against the checkpoint.
 
     Features are computed on the whole stored series (as in training and the backtest), so the
     window's indicator values are the ones the backtest would see.
@@ -222,12 +235,7 @@ def predict_latest(
         )
     if table["timestamp"].iloc[-1] != candles["timestamp"].iloc[-1]:  # pragma: no cover
         raise CheckpointError("feature table does not end at the last stored candle")
-    point, q = predictor.predict_distribution(
-        predictor.scaled_table(table),
-        table["close"].to_numpy("float64"),
-        np.array([len(table) - 1]),
-    )
-    return point[0], (None if q is None else q[0])
+    return table
 
 
 def _fetch(data_dir: Path, ex: str, sym: str, tf: str, url: str | None, now: pd.Timestamp) -> int:
@@ -259,6 +267,9 @@ def forecast_series(
     fetch: bool = True,
     exchange_url: str | None = None,
     allow_stale: bool = False,
+    allow_old_model: bool = False,
+    allow_gaps: bool = False,
+    forecast_cfg: Any = None,
     timeframe: str | None = None,
     now: str | pd.Timestamp | None = None,
     grace: str | pd.Timedelta | None = None,
@@ -271,13 +282,18 @@ def forecast_series(
         run: a run folder (or its checkpoint file).
         timeframe: the timeframe the caller expects; must equal the checkpoint's.
         now: the clock (default ``$CRYPTOCAST_NOW`` or the wall clock).
-        grace: slack after a candle should have closed before the data counts as stale.
+        grace: how long after a candle closed its absence is tolerated (default a tenth of one).
+        allow_old_model: forecast with a model older than ``forecast.max_model_age``.
+        allow_gaps: forecast from a window spanning a gap; the rows are flagged ``gap``.
+        forecast_cfg: a ``ForecastConfig`` (``max_model_age``); None: the run's own config.
         score: also fill realised closes of past forecasts and compute live accuracy.
         lock_timeout: seconds to wait for another process working on the same log.
 
     Raises:
         CheckpointError: missing/corrupt checkpoint or a timeframe/feature mismatch.
         StaleDataError: the fetch failed or the data is too old (and not ``allow_stale``).
+        ModelTooOldError: the model is older than ``forecast.max_model_age``.
+        DataError: the window spans a gap (and not ``allow_gaps``), or unreadable data.
         ExchangeError: the fetch failed and no candles are stored at all.
         LockedError, DataError, ConfigError: as named; nothing is written to the log.
     """
@@ -310,6 +326,15 @@ def forecast_series(
         )
     clock = now_utc(now)
     slack = parse_grace(grace, tf)
+    if forecast_cfg is None:
+        from cryptocast.config import ForecastConfig
+
+        raw = (meta.get("config") or {}).get("forecast") or {}
+        forecast_cfg = ForecastConfig.model_validate(raw)
+    until = trained_until(meta)
+    if not allow_old_model:
+        limit = max_model_age(forecast_cfg.max_model_age, tf)
+        until = check_model_age(meta, clock, limit, f"{series} ({ckpt.parent.name})")
     log_path = series_path(data_dir, ex, sym, tf, kind="vol_forecasts" if vol else "forecasts")
     with log_lock(log_path, lock_timeout):
         log = read_log(log_path, schema)  # an unreadable log fails before any work
@@ -334,26 +359,28 @@ def forecast_series(
                 f"candle closed ({last + timeframe_delta(tf):%Y-%m-%d %H:%M}); a forecast made "
                 "then cannot use it: fix --now / $CRYPTOCAST_NOW"
             )
-        age = clock - last
         reason = None
         if fetch_error is not None:
             reason = f"fetch from {ex} failed ({fetch_error})"
-        elif age > timeframe_delta(tf) + slack:
-            reason = (
-                f"newest stored candle {last:%Y-%m-%d %H:%M} is {human_duration(age)} old at "
-                f"{clock:%Y-%m-%d %H:%M} UTC, more than one {tf} candle plus "
-                f"{human_duration(slack)} grace"
-            )
+        else:
+            reason = stale_reason(last, clock, tf, slack)
         if vol:
             fine = load_series(data_dir, ex, sym, fcfg.rv_source)
             reason = reason or fv.fine_gap(fine, last, fcfg.rv_source)
         if reason is not None and not allow_stale:
             raise StaleDataError(
-                f"{series}: {reason}; nothing written to {log_path} "
-                "(fix the data source, or pass --allow-stale to log a forecast flagged stale)"
+                f"{series}: stale data at {clock:%Y-%m-%d %H:%M} UTC: {reason}; nothing written "
+                f"to {log_path} (fix the data source, or pass --allow-stale to log a forecast "
+                "flagged stale)"
             )
         last_close = float(candles["close"].iloc[-1])
-        if vol:
+        if vol:  # the same gap rule, on the daily candles of the window
+            gap = gap_reason(candle_gaps(candles, tf), int(meta["lookback"]), fcfg.gap_tolerance)
+            if gap is not None and not allow_gaps:
+                raise DataError(
+                    f"{series}: {gap}; nothing written to {log_path} (backfill the gap, or pass "
+                    "--allow-gaps to log a forecast flagged gap)"
+                )
             forecast_vol, rv_last = fv.predict_latest_vol(predictor, candles, fine, fcfg)
             if not np.isfinite(forecast_vol).all():
                 raise CheckpointError(
@@ -367,6 +394,7 @@ def forecast_series(
                 "run_id": ckpt.parent.name,
                 "config_hash": str(meta.get("config_hash", "")),
                 "stale": reason is not None,
+                "gap": gap is not None,
             }
             rows = fv.vol_rows(base, forecast_vol, rv_last, last)
             log, added = append_rows(log, rows, schema)
@@ -378,9 +406,22 @@ def forecast_series(
             live = fv.live_vol_metrics(log) if score else {}
             return ForecastResult(
                 ex, sym, tf, ckpt.parent.name, base["model"], log_path, last, last_close, rows,
-                added, reason is not None, reason, new_candles, scored, live,
+                added, reason is not None, reason, made_at=clock, trained_until=until,
+                gap_reason=gap, new_candles=new_candles, scored=scored, live=live,
             )  # fmt: skip
-        prices, quantiles = predict_latest(predictor, candles, fcfg, tf)
+        table = forecast_table(predictor, candles, fcfg, tf)
+        gap = gap_reason(table, int(meta["lookback"]), fcfg.gap_tolerance)
+        if gap is not None and not allow_gaps:
+            raise DataError(
+                f"{series}: {gap}; nothing written to {log_path} (backfill the gap with "
+                "`cryptocast fetch --since ...`, or pass --allow-gaps to log a forecast flagged gap)"
+            )
+        point, q = predictor.predict_distribution(
+            predictor.scaled_table(table),
+            table["close"].to_numpy("float64"),
+            np.array([len(table) - 1]),
+        )
+        prices, quantiles = point[0], (None if q is None else q[0])
         if not np.isfinite(prices).all() or (
             quantiles is not None and not np.isfinite(quantiles).all()
         ):
@@ -402,6 +443,7 @@ def forecast_series(
                 "predicted_close": prices,
                 "predicted_return": prices / last_close - 1.0,
                 "stale": reason is not None,
+                "gap": gap is not None,
                 "realised_close": np.nan,
                 "error": np.nan,
                 "quantiles": (
@@ -430,6 +472,9 @@ def forecast_series(
         added=added,
         stale=reason is not None,
         stale_reason=reason,
+        made_at=clock,
+        trained_until=until,
+        gap_reason=gap,
         new_candles=new_candles,
         scored=scored,
         live=_live(log, candles) if score else {},

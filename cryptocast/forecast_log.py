@@ -35,6 +35,7 @@ LOG_SCHEMA: dict[str, str] = {
     "predicted_close": "float64",
     "predicted_return": "float64",
     "stale": "bool",
+    "gap": "bool",  # made with --allow-gaps from a window spanning a gap
     "realised_close": "float64",
     "error": "float64",
     # quantile models: JSON {level: predicted close} of this step; "" for a point model
@@ -42,7 +43,7 @@ LOG_SCHEMA: dict[str, str] = {
 }
 LOG_COLUMNS = list(LOG_SCHEMA)
 #: columns added after the first release: filled with this default when an older log lacks them
-OPTIONAL_COLUMNS = {"quantiles": ""}
+OPTIONAL_COLUMNS = {"quantiles": "", "gap": False}
 KEY = ["last_candle", "run_id", "step"]
 #: The log of a ``realized_vol`` run (``data/vol_forecasts/...``): annualised volatilities.
 #: ``rv_last`` = RV of the origin day; ``error = realised_vol - predicted_vol``.
@@ -57,6 +58,7 @@ VOL_LOG_SCHEMA: dict[str, str] = {
     "rv_last": "float64",
     "predicted_vol": "float64",
     "stale": "bool",
+    "gap": "bool",  # made with --allow-gaps from a window spanning a gap
     "realised_vol": "float64",
     "error": "float64",
 }

@@ -3,6 +3,12 @@
 A run directory ``runs/{name}-{YYYYmmdd-HHMMSS}/`` holds ``config.yaml`` (resolved),
 ``metrics.json`` (loss curves and test metrics) and ``checkpoint.pt`` (written last, atomically:
 its presence marks the run complete).
+
+The validated run fits on the train segment, picks the epoch on validation and scores the test
+segment. With ``train.refit_all`` (default) a second fit then starts from the same seed on every
+stored row from ``data.start`` to the last stored candle (``data.end`` bounds the validated run
+only), for the validated best epoch count, and those are the weights the checkpoint holds. Its
+``trained_until`` is the open time of the newest candle the deployed weights learnt from.
 """
 
 from __future__ import annotations
@@ -44,8 +50,11 @@ def package_versions() -> dict[str, str]:
     return out
 
 
-def load_feature_table(cfg: Config, data_dir: Path) -> pd.DataFrame:
-    """Feature table for ``cfg.data``'s series, restricted to ``data.start``/``data.end``."""
+def load_feature_table(cfg: Config, data_dir: Path, to_last: bool = False) -> pd.DataFrame:
+    """Feature table for ``cfg.data``'s series, restricted to ``data.start``/``data.end``.
+
+    ``to_last``: ignore ``data.end`` and keep every row up to the last stored candle (the refit).
+    """
     from cryptocast.features import build_features
 
     d = cfg.data
@@ -54,7 +63,7 @@ def load_feature_table(cfg: Config, data_dir: Path) -> pd.DataFrame:
     df = full
     if d.start:
         df = df[df["timestamp"] >= to_timestamp(d.start, "data.start")]
-    if d.end:
+    if d.end and not to_last:
         df = df[df["timestamp"] < to_timestamp(d.end, "data.end")]
     df = df.reset_index(drop=True)
     if df.empty:
@@ -85,8 +94,14 @@ def check_exchange_known(exchange: str, data_dir: Path) -> None:
         )
 
 
-def checkpoint_meta(cfg: Config, data: Any, df: pd.DataFrame, fit_result: Any) -> dict[str, Any]:
-    """Everything inference needs besides the weights; JSON-safe containers only."""
+def checkpoint_meta(
+    cfg: Config, data: Any, df: pd.DataFrame, fit_result: Any, refit: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Everything inference needs besides the weights; JSON-safe containers only.
+
+    ``data``/``df`` are what the deployed weights were fit on (the refit's when ``refit``).
+    """
+    last_train_row = _segment_rows(data, "train")[1] - 1  # the newest target candle learnt from
     return {
         "model_config": cfg.model.model_dump(mode="json"),
         "n_features": len(data.feature_names),
@@ -106,8 +121,12 @@ def checkpoint_meta(cfg: Config, data: Any, df: pd.DataFrame, fit_result: Any) -
             "rows": len(df),
             "train_rows": [int(x) for x in _segment_rows(data, "train")],
         },
+        "trained_until": str(df["timestamp"].iloc[last_train_row]),
+        "weights": "refit_all" if refit else "validated",
+        "refit": refit,
         "config": cfg.to_dict(),
         "config_hash": cfg.hash(),
+        "training_hash": cfg.training_hash(),
         "versions": package_versions(),
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "best_epoch": fit_result.best_epoch,
@@ -177,11 +196,16 @@ def train_run(
         else:
             true = realised_closes(data.close, test_ends, data.horizon)
             test_metrics = point_metrics(true, pred, data.close[test_ends])
+    deployed = (model, data, df, result, None)
+    if cfg.train.refit_all:
+        deployed = refit_all(cfg, data_dir, result)
     run_dir = new_run_dir(cfg)
     (run_dir / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+    meta = checkpoint_meta(cfg, *deployed[1:])
     metrics = {
         "model": cfg.model.name,
         "config_hash": cfg.hash(),
+        "training_hash": cfg.training_hash(),
         "device": result.device,
         "history": result.history,
         "best_epoch": result.best_epoch,
@@ -193,22 +217,93 @@ def train_run(
         "n_windows": {k: int(len(v)) for k, v in data.ends.items()},
         "dropped_gap_windows": int(getattr(data, "dropped_gap_windows", 0)),
         "test": test_metrics,
+        # the figures above are the validated run's; the checkpoint may hold the refit's weights
+        "deployed": {
+            "weights": meta["weights"],
+            "trained_until": meta["trained_until"],
+            "refit": meta["refit"],
+            "note": (
+                "checkpoint.pt holds a refit on every stored row for best_epoch epochs; the "
+                "validation and test figures above are the validated run's (the refit saw the "
+                "test segment, so it has no test score of its own)"
+                if meta["refit"]
+                else "checkpoint.pt holds the validated run's weights (train.refit_all: false)"
+            ),
+        },
     }
     # strict JSON: NaN (e.g. no validation loss) is written as null
     text = json.dumps(to_jsonable(metrics), indent=2, allow_nan=False)
     (run_dir / "metrics.json").write_text(text)
-    save_checkpoint(run_dir / CHECKPOINT, model, checkpoint_meta(cfg, data, df, result))
+    save_checkpoint(run_dir / CHECKPOINT, deployed[0], meta)
     return RunResult(run_dir=run_dir, metrics=metrics)
 
 
-def latest_run(runs_dir: Path, name: str) -> Path:
-    """Newest complete run (has a checkpoint) named ``name-*`` under ``runs_dir``."""
+def refit_data(cfg: Config, data_dir: Path) -> tuple[Any, pd.DataFrame]:
+    """(prepared data, feature table) of the refit: one training segment over every row."""
+    from cryptocast.windows import prepare
+
+    df = load_feature_table(cfg, data_dir, to_last=True)
+    return prepare(df, cfg.features, {"train": (0, len(df))}, cfg.split.embargo), df
+
+
+def refit_all(cfg: Config, data_dir: Path, validated: Any) -> tuple[Any, Any, Any, Any, Any]:
+    """Retrain from the seed on every stored row for the validated best epoch count.
+
+    The epoch count is not scaled up for the larger table: an epoch over more rows already takes
+    proportionally more optimiser steps, and the learning-rate schedule is the validated run's
+    (laid out for ``train.epochs``), stopped after the same number of epochs. Scalers are fit on
+    all rows; nothing is evaluated on them afterwards.
+
+    Returns:
+        (model, prepared data, feature table, fit result, refit summary for the checkpoint).
+    """
+    from cryptocast.models.registry import build_model
+    from cryptocast.train import fit, seed_everything
+
+    data, df = refit_data(cfg, data_dir)
+    f = cfg.features
+    seed_everything(cfg.train.seed)
+    model = build_model(cfg.model, len(data.feature_names), f.horizon, f.lookback)
+    epochs = max(int(validated.best_epoch), 1)
+    result = fit(model, data, cfg.train, epochs=epochs if validated.trained else None)
+    summary = {
+        "epochs": epochs if validated.trained else 0,
+        "rows": len(df),
+        "windows": int(len(data.ends["train"])),
+        "first": str(df["timestamp"].iloc[0]),
+        "last": str(df["timestamp"].iloc[-1]),
+        "seconds": result.seconds,
+    }
+    return model, data, df, result, summary
+
+
+def run_hash(run_dir: Path) -> str | None:
+    """The training hash a run recorded in its metrics.json (None: unreadable or older run)."""
+    try:
+        value = json.loads((Path(run_dir) / "metrics.json").read_text()).get("training_hash")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return value if isinstance(value, str) else None
+
+
+def latest_run(runs_dir: Path, name: str, training_hash: str, source: str = "the config") -> Path:
+    """Newest complete run named ``name-*`` under ``runs_dir`` trained from ``training_hash``.
+
+    "Newest" is by completion (the checkpoint's modification time). Runs of another config
+    (another hash: other data, features, split, model or train settings) are never picked.
+
+    Raises:
+        CheckpointError: no such run; the message names the config and the train command.
+    """
     runs = sorted(
         (p for p in Path(runs_dir).glob(f"{name}-*") if (p / CHECKPOINT).is_file()),
-        key=lambda p: p.stat().st_mtime,
+        key=lambda p: (p / CHECKPOINT).stat().st_mtime,
     )
-    if not runs:
+    matching = [p for p in runs if run_hash(p) == training_hash]
+    if not matching:
+        others = f" ({len(runs)} run(s) named {name}-* came from other configs)" if runs else ""
         raise CheckpointError(
-            f"no completed run named {name!r} in {runs_dir}; run `cryptocast train --config ...` first"
+            f"no completed run of {source} (training hash {training_hash}) in {runs_dir}{others}; "
+            f"train it with `cryptocast train --config {source}`"
         )
-    return runs[-1]
+    return matching[-1]

@@ -42,3 +42,22 @@ def timeframe_delta(timeframe: str) -> pd.Timedelta:
 def periods_per_year(timeframe: str) -> float:
     """Candles per year for a market that trades around the clock (crypto): 365 days."""
     return 365 * 86_400_000 / timeframe_ms(timeframe)
+
+
+def human_duration(delta: pd.Timedelta) -> str:
+    """``2h 24min``, ``3d 0h 5min``, ``14d``, ``6min``: a duration as people write it (to the minute).
+
+    Units from the largest non-zero one down to the last non-zero one; a negative duration gets a
+    leading ``-``.
+    """
+    delta = pd.Timedelta(delta)
+    minutes = int(abs(delta).total_seconds() // 60)
+    days, rest = divmod(minutes, 24 * 60)
+    hours, mins = divmod(rest, 60)
+    parts = [(days, "d"), (hours, "h"), (mins, "min")]
+    while parts and parts[0][0] == 0:
+        parts.pop(0)
+    while parts and parts[-1][0] == 0:
+        parts.pop()
+    text = " ".join(f"{n}{unit}" for n, unit in parts) or "0min"
+    return f"-{text}" if delta < pd.Timedelta(0) and text != "0min" else text

@@ -136,6 +136,7 @@ def fit(
     cfg: TrainConfig,
     progress_cb: Callable[[dict[str, float]], None] | None = None,
     batch_cb: Callable[[int, int, int], None] | None = None,
+    epochs: int | None = None,
 ) -> TrainResult:
     """Train ``model`` on ``data.ends['train']``, early-stop on ``data.ends['val']``.
 
@@ -149,6 +150,9 @@ def fit(
         progress_cb: called after each epoch with its history row.
         batch_cb: called after each optimiser step with (epoch, batch, batches per epoch), for a
             progress bar within the epoch.
+        epochs: run exactly this many epochs of the schedule laid out for ``cfg.epochs`` (the
+            learning rates of the validated run's first ``epochs`` epochs), with no early stopping,
+            and keep the last weights: the refit on all rows after validation chose ``epochs``.
     """
     import torch
 
@@ -198,7 +202,8 @@ def fit(
     bad_epochs, t_start, n_seen = 0, time.perf_counter(), 0
 
     params = [p for p in model.parameters() if p.requires_grad]
-    for epoch in range(1, cfg.epochs + 1):
+    fixed = epochs is not None
+    for epoch in range(1, (epochs if fixed else cfg.epochs) + 1):
         t0 = time.perf_counter()
         model.train()
         perm = tr[torch.randperm(len(tr), generator=gen).to(device)]
@@ -239,7 +244,9 @@ def fit(
         if progress_cb is not None:
             progress_cb(row)
         score = val_loss if not math.isnan(val_loss) else train_loss
-        if best_state is None or score < result.best_val_loss:
+        if fixed:
+            result.best_epoch, result.best_val_loss = epoch, score
+        elif best_state is None or score < result.best_val_loss:
             result.best_val_loss, result.best_epoch, bad_epochs = score, epoch, 0
             best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
         else:
@@ -249,7 +256,9 @@ def fit(
                 break
     if best_state is not None:
         model.load_state_dict(best_state)
-    if len(val_ends) == 0:  # the best epoch was picked on the training loss: say so
+    if fixed:  # the epoch count was chosen before (on validation): keep the last weights
+        result.best_val_loss, result.selected_on = float("nan"), "fixed"
+    elif len(val_ends) == 0:  # the best epoch was picked on the training loss: say so
         result.best_val_loss, result.selected_on = float("nan"), "train_loss"
     model.eval()
     result.seconds = time.perf_counter() - t_start

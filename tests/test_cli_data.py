@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
@@ -10,6 +12,8 @@ from cryptocast.cli import app
 from cryptocast.data.store import series_path, write_parquet_atomic
 from tests.conftest import make_ohlcv
 from tests.fake_exchange import FakeExchange
+
+STAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ ")  # cron logs: every run's lines are dated
 
 
 @pytest.fixture
@@ -36,6 +40,8 @@ def test_fetch_then_data_shows_the_series(fx, data_dir):
     )
     assert res.exit_code == 0, res.output
     assert "BTC/USDT 1d" in res.output and "ETH/USDT 1d" in res.output
+    first = res.output.strip().splitlines()[0]
+    assert STAMP.match(first), res.output  # the run's first line starts with the UTC time
     assert series_path(data_dir, "binance", "ETH/USDT", "1d").is_file()
     res = _run("data", "--data-dir", str(data_dir))
     assert res.exit_code == 0, res.output
@@ -49,6 +55,8 @@ def test_one_failing_series_gives_partial_failure_exit(fx, data_dir):
     )  # fmt: skip
     assert res.exit_code == 8, res.output
     assert "DOGE/USDT" in res.output and "1 of 2 series failed" in res.output
+    lines = res.output.strip().splitlines()
+    assert STAMP.match(lines[0]) and all(STAMP.match(ln) for ln in lines if "error:" in ln)
     assert series_path(data_dir, "binance", "BTC/USDT", "1d").is_file()
 
 
@@ -68,8 +76,9 @@ def test_bad_inputs_one_line_error_and_store_untouched(fx, data_dir, args, code,
     before = _snapshot(data_dir)
     res = _run("fetch", *args, "--exchange-url", fx.url, "--data-dir", str(data_dir))
     assert res.exit_code == code, res.output
-    errors = [ln for ln in res.output.splitlines() if ln.startswith("error:")]
+    errors = [ln for ln in res.output.splitlines() if "error:" in ln]
     assert errors and needle in errors[-1]
+    assert all(STAMP.match(ln) for ln in errors), errors
     assert _snapshot(data_dir) == before
 
 

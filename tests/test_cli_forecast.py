@@ -146,21 +146,74 @@ def test_locked_log_exits_with_a_clear_message(forecast_run, data_dir):
     assert not log_file(data_dir).exists()
 
 
-def test_config_picks_its_latest_completed_run(forecast_run, data_dir, tmp_path):
+def test_config_uses_the_newest_run_trained_from_that_config(forecast_run, data_dir, tmp_path):
+    import shutil
+    import time
+
+    from cryptocast.config import load_config
+
     write_parquet_atomic(
         FORECAST_CANDLES.iloc[: D + 1], series_path(data_dir, "binance", "BTC/USDT", "1d")
     )
-    cfg = tmp_path / "c.yaml"
-    cfg.write_text(
-        f"output:\n  runs_dir: {forecast_run.parent}\nmodel:\n  name: performer_bilstm\n"
-    )
-    res = forecast("--config", str(cfg), "--data-dir", str(data_dir), "--no-fetch", "--json",
+    runs = forecast_run.parent
+    # a newer run under the same name, trained from another config (its recorded hash differs)
+    other = runs / "tiny-29990101-000000"
+    shutil.copytree(forecast_run, other)
+    metrics = json.loads((other / "metrics.json").read_text())
+    metrics["training_hash"] = "0123456789ab"
+    (other / "metrics.json").write_text(json.dumps(metrics))
+    later = time.time() + 60
+    os.utime(other / "checkpoint.pt", (later, later))
+    sets = [
+        "--set",
+        "train.epochs=1",
+        "--set",
+        "train.device=cpu",
+        "--set",
+        f"output.runs_dir={runs}",
+    ]  # fmt: skip (how the fixture trained it)
+    common = ["--data-dir", str(data_dir), "--no-fetch", "--json"]
+    res = forecast("--config", str(REPO / "configs/tiny.yaml"), *sets, *common, now=clock_after(D))
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.output)[0]["run_id"] == forecast_run.name
+    # settings that do not change the weights keep the run: another report folder, a max age
+    res = forecast("--config", str(REPO / "configs/tiny.yaml"), *sets, *common,
+                   "--set", "backtest.report_dir=elsewhere", "--set", "forecast.max_model_age=30D",
                    now=clock_after(D))  # fmt: skip
     assert res.exit_code == 0, res.output
     assert json.loads(res.output)[0]["run_id"] == forecast_run.name
-    cfg.write_text(f"output:\n  runs_dir: {tmp_path / 'none'}\n")
-    missing = forecast("--config", str(cfg), "--data-dir", str(data_dir), "--no-fetch")
-    assert missing.exit_code == 7 and "no completed run" in missing.output
+    cfg = load_config(REPO / "configs/tiny.yaml", ["train.epochs=2", f"output.runs_dir={runs}"])
+    # another config (2 epochs): no run matches, although runs of that name exist
+    res = forecast("--config", str(REPO / "configs/tiny.yaml"), "--set", "train.epochs=2",
+                   "--set", f"output.runs_dir={runs}", *common, now=clock_after(D))  # fmt: skip
+    assert res.exit_code == 7, res.output
+    line = " ".join(res.output.split())
+    assert f"no completed run of {REPO / 'configs/tiny.yaml'} --set train.epochs=2" in line
+    assert f"(training hash {cfg.training_hash()})" in line and "2 run(s) named tiny-*" in line
+    assert f"train it with `cryptocast train --config {REPO / 'configs/tiny.yaml'}" in line
+    assert not log_file(data_dir).exists() or len(read_log(log_file(data_dir))) == 1
+
+
+def test_model_too_old_exits_10_and_every_run_starts_with_the_utc_time(forecast_run, data_dir):
+    import re
+
+    write_parquet_atomic(
+        FORECAST_CANDLES.iloc[: D + 1], series_path(data_dir, "binance", "BTC/USDT", "1d")
+    )
+    stamp = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ "
+    args = ["--run", str(forecast_run), "--data-dir", str(data_dir), "--no-fetch"]
+    late = (TS.iloc[D] + pd.Timedelta("15D")).isoformat()
+    old = forecast(*args, "--allow-stale", now=late)
+    assert old.exit_code == 10, old.output
+    assert re.match(stamp + r"error: binance BTC/USDT 1d \(tiny-", old.output), old.output
+    assert (
+        "older than forecast.max_model_age 14d" in old.output and "--allow-old-model" in old.output
+    )
+    assert not log_file(data_dir).exists()
+    ok = forecast(*args, "--allow-stale", "--allow-old-model", now=late)
+    assert ok.exit_code == 0, ok.output
+    assert re.match(stamp + "binance BTC/USDT 1d: last", ok.output), ok.output
+    assert "(model 15d old)" in ok.output
 
 
 # ---- the checkpoint must match the data ---------------------------------------------------------

@@ -47,8 +47,9 @@ def test_tiny_config_end_to_end_writes_a_complete_run(daily_btc, tmp_path):
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "epoch   3" in result.output and "run saved to" in result.output
+    assert "refit on all" in result.output  # train.refit_all: the deployed weights saw every row
     (run_dir,) = list(runs.iterdir())
-    assert run_dir.name.startswith("performer_bilstm-")
+    assert run_dir.name.startswith("tiny-")  # configs/tiny.yaml's output.name
     assert sorted(p.name for p in run_dir.iterdir()) == [
         "checkpoint.pt",
         "config.yaml",
@@ -75,6 +76,7 @@ def test_tiny_config_end_to_end_writes_a_complete_run(daily_btc, tmp_path):
     assert meta["data"]["symbol"] == "BTC/USDT" and meta["data"]["timeframe"] == "1d"
     assert meta["data"]["first"].startswith("2018-") and meta["data"]["last"].startswith("2023-06")
     assert meta["lookback"] == 16 and meta["horizon"] == 1
+    assert meta["trained_until"] == "2023-06-30 00:00:00+00:00" and meta["weights"] == "refit_all"
 
     # the run directory alone is enough to forecast
     from cryptocast.features import build_features

@@ -32,6 +32,8 @@ def _error(raw: dict) -> str:
         ({"features": {"indicators": [{"name": "rsi", "x": 1}]}}, ["features.indicators.0.x"]),
         ({"train": {"epochs": 0, "lr": 0}}, ["train.epochs", "(+1 more)"]),
         ({"data": "BTC"}, ["data:"]),
+        ({"forecast": {"max_model_age": "soon"}}, ["forecast.max_model_age:", "14D"]),
+        ({"forecast": {"max_model_age": "-1D"}}, ["forecast.max_model_age:", "positive"]),
     ],
 )
 def test_errors_name_the_dotted_key(raw, needles):
@@ -139,3 +141,21 @@ def test_shipped_configs_load(path: Path):
     if path.stem in ("performer_bilstm", "lstm", "gru", "transformer"):
         assert cfg.model.name == path.stem and cfg.train.device == "auto"
         assert cfg.model.dim_feedforward < 2048  # the PyTorch default is ~6x slower for nothing
+
+
+def test_training_hash_ignores_sections_that_do_not_change_the_weights():
+    a = load_config(TINY_CONFIG)
+    for item in ("output.runs_dir=x", "backtest.workers=3", "forecast.max_model_age=30D"):
+        b = load_config(TINY_CONFIG, [item])
+        assert b.training_hash() == a.training_hash() and b.hash() != a.hash(), item
+    for item in ("train.epochs=4", "train.refit_all=false", "features.lookback=8", "data.end=x"):
+        assert load_config(TINY_CONFIG, [item]).training_hash() != a.training_hash(), item
+
+
+def test_shipped_configs_have_distinct_run_names():
+    """``forecast --config`` looks for runs/{name}-*: no shipped config shares a bare model name."""
+    from cryptocast.models.registry import model_names
+
+    names = {p.name: load_config(p).output.name for p in (REPO / "configs").glob("*.yaml")}
+    assert all(names.values()) and len(set(names.values())) == len(names), names
+    assert not set(names.values()) & set(model_names()), names

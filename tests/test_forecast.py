@@ -9,7 +9,13 @@ import pandas as pd
 import pytest
 
 from cryptocast.data.store import series_path, write_parquet_atomic
-from cryptocast.errors import CheckpointError, ConfigError, DataError, StaleDataError
+from cryptocast.errors import (
+    CheckpointError,
+    ConfigError,
+    DataError,
+    ModelTooOldError,
+    StaleDataError,
+)
 from cryptocast.forecast import check_spacing, forecast_series, now_utc, parse_grace
 from cryptocast.forecast_log import (
     LOG_COLUMNS,
@@ -20,6 +26,8 @@ from cryptocast.forecast_log import (
     live_metrics,
     read_log,
 )
+from cryptocast.freshness import missing_closed_candle, window_gap
+from cryptocast.timeframes import timeframe_delta
 from tests.conftest import FORECAST_CANDLES, FORECAST_DAY_D, make_ohlcv
 
 D = FORECAST_DAY_D
@@ -118,16 +126,54 @@ def test_spacing_check_catches_hourly_candles_for_a_daily_model():
         check_spacing(make_ohlcv(50, "1h"), "1d", "binance BTC/USDT 1d")
 
 
+# ---- staleness: a candle that closed more than `grace` ago is missing -------------------------
+@pytest.mark.parametrize(("timeframe", "stale_minutes"), [("1d", 1440 - 145), ("1h", 60 - 7)])
+def test_clock_sweep_over_one_candle_after_a_close(timeframe, stale_minutes):
+    """Every minute across one full candle after a close (grace: a tenth of a candle).
+
+    A complete store (the candle that just closed is stored) is fresh at every offset; a store
+    missing that candle is stale exactly once more than the grace has passed since it closed.
+    """
+    step = timeframe_delta(timeframe)
+    grace = parse_grace(None, timeframe)  # 2h 24min / 6min
+    last_closed = pd.Timestamp("2023-03-14", tz="UTC")  # opened 00:00, closed 00:00 + step
+    closed_at = last_closed + step
+    stale = 0
+    for minute in range(int(step / pd.Timedelta("1min"))):
+        now = closed_at + pd.Timedelta(minutes=minute)
+        assert missing_closed_candle(last_closed, now, timeframe, grace) is None, now
+        missing = missing_closed_candle(last_closed - step, now, timeframe, grace)
+        assert (missing is not None) == (now - closed_at > grace), now
+        if missing is not None:
+            assert missing == (last_closed, closed_at)
+            stale += 1
+    assert stale == stale_minutes  # stale from grace + 1 minute to the end of the candle
+
+
+@pytest.mark.parametrize("hour", ["3h", "12h", "23h59min"])
+def test_complete_daily_store_is_fresh_at_any_hour(forecast_run, data_dir, hour):
+    _store(data_dir, FORECAST_CANDLES.iloc[: D + 1])
+    now = FORECAST_CANDLES["timestamp"].iloc[D] + DAY + pd.Timedelta(hour)
+    res = forecast_series(forecast_run, data_dir, fetch=False, now=now)
+    assert res.added == 1 and not res.stale
+
+
 # ---- the job (no fetch) -------------------------------------------------------------------------
 def test_stale_by_clock_writes_nothing_unless_allowed(forecast_run, data_dir):
     _store(data_dir, FORECAST_CANDLES.iloc[: D + 1])
     log_path = series_path(data_dir, "binance", "BTC/USDT", "1d", kind="forecasts")
-    late = clock_after(D) + DAY  # the next candle closed a day ago and is not stored
-    with pytest.raises(StaleDataError, match="binance BTC/USDT 1d: newest stored candle"):
+    # candle D+1 closed at TS[D] + 2 days, 3h ago (grace 2h 24min), and is not stored
+    late = FORECAST_CANDLES["timestamp"].iloc[D] + 2 * DAY + pd.Timedelta("3h")
+    with pytest.raises(StaleDataError) as err:
         forecast_series(forecast_run, data_dir, fetch=False, now=late)
+    day = f"{FORECAST_CANDLES['timestamp'].iloc[D] + DAY:%Y-%m-%d}"
+    assert (
+        f"binance BTC/USDT 1d: stale data at {late:%Y-%m-%d} 03:00 UTC: the 1d candle opened "
+        f"{day} 00:00 closed at {late:%Y-%m-%d} 00:00 UTC, 3h ago, more than the 2h 24min grace"
+    ) in str(err.value)
     assert not log_path.exists()
-    # within the grace period it is fresh; a longer grace makes the late clock acceptable too
-    ok = forecast_series(forecast_run, data_dir, fetch=False, now=late, grace="2D")
+    # a longer grace makes the late clock acceptable
+    ok = forecast_series(forecast_run, data_dir, fetch=False, now=late, grace="4h")
     assert ok.added == 1 and not ok.stale
     log_path.unlink()
     res = forecast_series(forecast_run, data_dir, fetch=False, now=late, allow_stale=True)
@@ -140,8 +186,7 @@ def test_forecast_equals_the_backtest_prediction_for_the_same_window(forecast_ru
     from cryptocast.checkpoint import load_checkpoint
     from cryptocast.config import load_config
     from cryptocast.inference import Predictor
-    from cryptocast.runs import load_feature_table
-    from cryptocast.windows import prepare, split_bounds
+    from cryptocast.runs import refit_data
 
     _store(data_dir, FORECAST_CANDLES.iloc[: D + 1])
     res = forecast_series(forecast_run, data_dir, fetch=False, now=clock_after(D))
@@ -149,9 +194,7 @@ def test_forecast_equals_the_backtest_prediction_for_the_same_window(forecast_ru
     assert logged["last_candle"].tolist() == [FORECAST_CANDLES["timestamp"].iloc[D]]
 
     cfg = load_config(forecast_run / "config.yaml")
-    df = load_feature_table(cfg, data_dir)
-    f = cfg.features
-    data = prepare(df, f, split_bounds(df, cfg.split, f.lookback, f.horizon), cfg.split.embargo)
+    data, df = refit_data(cfg, data_dir)  # the deployed weights are the refit on every row
     model, _ = load_checkpoint(forecast_run / "checkpoint.pt")
     backtest = Predictor.from_prepared(model, data).predict_rows(
         data.X, data.close, np.array([len(df) - 1])
@@ -184,3 +227,83 @@ def test_durations_in_messages_read_as_people_write_them():
     assert human_duration(pd.Timedelta("1h")) == "1h"
     assert human_duration(pd.Timedelta("3D5min")) == "3d 0h 5min"
     assert human_duration(pd.Timedelta(0)) == "0min"
+
+
+# ---- model age ----------------------------------------------------------------------------------
+def test_a_model_older_than_max_model_age_is_refused_before_any_work(forecast_run, data_dir):
+    from cryptocast.config import ForecastConfig
+
+    _store(data_dir, FORECAST_CANDLES.iloc[: D + 1])
+    trained = FORECAST_CANDLES["timestamp"].iloc[D]  # the refit learnt up to the last candle
+    ok = forecast_series(forecast_run, data_dir, fetch=False, now=clock_after(D))
+    assert ok.trained_until == trained and ok.model_age == DAY + pd.Timedelta("5min")
+    ok.log_path.unlink()
+    # 14 days + 1 minute later (a daily model's default limit is 14 days); allow_stale so that
+    # only the age can refuse
+    late = trained + 14 * DAY + pd.Timedelta("1min")
+    with pytest.raises(
+        ModelTooOldError, match="14d 1min before .* older than forecast.max_model_age 14d"
+    ):
+        forecast_series(forecast_run, data_dir, fetch=False, now=late, allow_stale=True)
+    assert ModelTooOldError.exit_code == 10
+    res = forecast_series(forecast_run, data_dir, fetch=False, now=late, allow_stale=True,
+                          allow_old_model=True)  # fmt: skip
+    assert res.added == 1 and res.model_age == 14 * DAY + pd.Timedelta("1min")
+    longer = ForecastConfig(max_model_age="30D")
+    res = forecast_series(
+        forecast_run, data_dir, fetch=False, now=late, allow_stale=True, forecast_cfg=longer
+    )
+    assert res.added == 0  # allowed by the longer limit; the candle was logged just above
+    with pytest.raises(ModelTooOldError, match="max_model_age 2d"):
+        forecast_series(forecast_run, data_dir, fetch=False, now=trained + 3 * DAY,
+                        forecast_cfg=ForecastConfig(max_model_age="2D"))  # fmt: skip
+
+
+def test_default_max_model_age_is_14_candles_and_at_least_3_days():
+    from cryptocast.freshness import max_model_age
+
+    assert max_model_age(None, "1d") == pd.Timedelta("14D")
+    assert max_model_age(None, "1h") == pd.Timedelta("3D")
+    assert max_model_age(None, "1w") == pd.Timedelta("98D")
+    assert max_model_age("36h", "1h") == pd.Timedelta("36h")
+
+
+# ---- a window across an exchange outage -----------------------------------------------------------
+def test_a_window_spanning_a_gap_is_refused_unless_allowed(forecast_run, data_dir):
+    # 3 candles missing 5 candles before the end: inside the 16-candle window (gap_tolerance 0)
+    _store(data_dir, FORECAST_CANDLES.iloc[: D + 1].drop(index=range(D - 7, D - 4)))
+    log_path = series_path(data_dir, "binance", "BTC/USDT", "1d", kind="forecasts")
+    after = f"{FORECAST_CANDLES['timestamp'].iloc[D - 4]:%Y-%m-%d}"
+    with pytest.raises(DataError) as err:
+        forecast_series(forecast_run, data_dir, fetch=False, now=clock_after(D))
+    msg = str(err.value)
+    assert f"spans 3 missing candle(s) before {after} 00:00" in msg
+    assert "more than features.gap_tolerance 0" in msg and "--allow-gaps" in msg
+    assert "leaves the window in 11 candle(s)" in msg  # then it precedes the first row
+    assert not log_path.exists()
+    res = forecast_series(forecast_run, data_dir, fetch=False, now=clock_after(D), allow_gaps=True)
+    assert res.added == 1 and res.gap_reason is not None
+    assert read_log(log_path)["gap"].tolist() == [True]
+
+
+def test_a_gap_older_than_the_window_does_not_count(forecast_run, data_dir):
+    _store(data_dir, FORECAST_CANDLES.iloc[: D + 1].drop(index=range(D - 40, D - 37)))
+    res = forecast_series(forecast_run, data_dir, fetch=False, now=clock_after(D))
+    assert res.added == 1 and res.gap_reason is None
+    assert read_log(res.log_path)["gap"].tolist() == [False]
+
+
+def test_window_gap_uses_the_training_rule():
+    """Same rows as windows.window_ends: a gap before the window's first row does not count."""
+    table = pd.DataFrame({"gap_before": [0, 5, 0, 0, 2, 0, 0]})
+    assert window_gap(table, 3, 0) is None  # window rows 4..6; row 4's gap precedes row 4
+    assert window_gap(table, 4, 0) == (4, 2)
+    assert window_gap(table, 4, 2) is None
+    assert window_gap(table, 7, 2) == (1, 5)
+
+
+def test_an_old_log_without_the_gap_column_reads_as_no_gap(tmp_path):
+    old = _rows("2021-01-01", "r1").drop(columns=["gap"])
+    path = tmp_path / "old.parquet"
+    old.to_parquet(path)
+    assert read_log(path)["gap"].tolist() == [False, False]

@@ -9,6 +9,7 @@ import math
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -183,7 +184,7 @@ def test_scaler_is_fit_on_training_rows_only(tmp_path: Path):
         write_parquet_atomic(frame, path)
         cfg = tiny_config(
             model={"name": "lstm"},
-            train={"epochs": 1},
+            train={"epochs": 1, "refit_all": False},  # the validated run's weights and scalers
             output={"runs_dir": str(tmp_path / f"runs{i}")},
         )
         run = train_run(cfg, data_dir)
@@ -208,6 +209,7 @@ def test_without_a_validation_segment_metrics_say_the_epoch_was_picked_on_traini
     write_parquet_atomic(make_ohlcv(300), path)
     cfg = tiny_config(
         model={"name": "lstm"},
+        train={"refit_all": False},
         split={"train": 0.8, "val": 0.0},
         output={"runs_dir": str(tmp_path / "runs")},
     )
@@ -216,3 +218,66 @@ def test_without_a_validation_segment_metrics_say_the_epoch_was_picked_on_traini
     assert metrics["best_val_loss"] is None
     assert metrics["best_epoch_selected_on"] == "train_loss"
     assert all(row["val_loss"] is None for row in metrics["history"])
+
+
+def test_refit_all_trains_on_every_stored_row_for_the_validated_epoch_count(tmp_path: Path):
+    """The checkpoint holds a refit on all rows (data.end ignored), trained_until = last candle."""
+    import json
+
+    from cryptocast.checkpoint import read_checkpoint
+    from cryptocast.data.store import series_path, write_parquet_atomic
+    from cryptocast.runs import load_feature_table, train_run
+
+    candles = make_ohlcv(300)
+    path = series_path(tmp_path / "data", "binance", "BTC/USDT", "1d")
+    path.parent.mkdir(parents=True)
+    write_parquet_atomic(candles, path)
+    end = str(candles["timestamp"].iloc[280].date())  # the validated run stops 20 candles early
+    runs = {}
+    for refit in (True, False):
+        cfg = tiny_config(
+            model={"name": "lstm"},
+            data={"end": end},
+            train={"epochs": 3, "patience": 1, "refit_all": refit},
+            output={"runs_dir": str(tmp_path / f"runs-{refit}")},
+        )
+        run = train_run(cfg, tmp_path / "data")
+        meta = read_checkpoint(run.run_dir / "checkpoint.pt")["meta"]
+        runs[refit] = (run, meta, json.loads((run.run_dir / "metrics.json").read_text()))
+    run, meta, metrics = runs[True]
+    table = load_feature_table(cfg, tmp_path / "data", to_last=True)
+    assert table["timestamp"].iloc[-1] == candles["timestamp"].iloc[-1]
+    L, H = cfg.features.lookback, cfg.features.horizon
+    assert meta["weights"] == "refit_all" and metrics["deployed"]["weights"] == "refit_all"
+    assert meta["trained_until"] == str(candles["timestamp"].iloc[-1])
+    assert meta["refit"]["rows"] == len(table) and meta["data"]["rows"] == len(table)
+    assert meta["refit"]["windows"] == len(table) - L - H + 1  # every window with a target
+    assert meta["refit"]["epochs"] == metrics["best_epoch"] >= 1
+    assert "validated run's" in metrics["deployed"]["note"]
+    # the validated figures are unchanged by the refit: same history and test metrics either way
+    _, meta_v, metrics_v = runs[False]
+    assert metrics["history"] == [
+        {**row, "seconds": metrics["history"][i]["seconds"]}
+        for i, row in enumerate(metrics_v["history"])
+    ]
+    assert metrics["test"] == metrics_v["test"]
+    # without the refit the checkpoint holds the validated weights, trained up to the train
+    # segment's last target candle (well before data.end)
+    assert meta_v["weights"] == "validated" and meta_v["refit"] is None
+    last_train = meta_v["data"]["train_rows"][1] - 1
+    assert meta_v["trained_until"] == str(table["timestamp"].iloc[last_train])
+    assert pd.Timestamp(meta_v["trained_until"]) < pd.Timestamp(end, tz="UTC")
+    assert meta["x_scaler"] != meta_v["x_scaler"]  # the refit's scalers saw every row
+
+
+def test_fit_with_fixed_epochs_keeps_the_last_weights(prepared):
+    """``epochs=k`` runs k epochs of the full schedule, no early stopping, last weights kept."""
+    cfg = tiny_config(train={"epochs": 5, "patience": 1}).train
+    seed_everything(0)
+    model = build_model(tiny_config(model={"name": "lstm"}).model, len(prepared.feature_names),
+                        1, 8)  # fmt: skip
+    res = fit(model, prepared, cfg, epochs=2)
+    assert [r["epoch"] for r in res.history] == [1, 2] and res.best_epoch == 2
+    assert res.selected_on == "fixed" and not res.stopped_early
+    # the schedule is laid out for cfg.epochs: after 2 of 5 cosine epochs the lr is still high
+    assert res.history[-1]["lr"] > 0.5 * cfg.lr

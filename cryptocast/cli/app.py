@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import sys
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -21,7 +22,17 @@ from cryptocast.errors import CryptocastError, StorageError, describe_os_error
 console = Console(width=None if sys.stdout.isatty() else 160)
 err_console = Console(stderr=True)
 
-_state = {"debug": False}
+_state = {"debug": False, "stamp": False}
+
+
+def utc_stamp() -> str:
+    """``2026-11-29T03:40:12Z``: the wall-clock UTC time that starts a cron-log line."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def stamp_errors() -> None:
+    """Start this command's error line with ``utc_stamp()`` (commands meant for cron logs)."""
+    _state["stamp"] = True
 
 
 # Commands in the order data flows through them; any other command (e.g. tune) follows.
@@ -77,8 +88,9 @@ class _Group(TyperGroup):
 
 def print_error(message: str, prefix: str = "error:") -> None:
     """One red line on stderr; the message is escaped so ``[ns, UTC]`` is printed, not parsed."""
+    stamp = f"{utc_stamp()} " if _state["stamp"] else ""  # cron-log commands date their lines
     err_console.print(
-        f"[bold red]{escape(prefix)}[/] {escape(message)}", highlight=False, soft_wrap=True
+        f"{stamp}[bold red]{escape(prefix)}[/] {escape(message)}", highlight=False, soft_wrap=True
     )
 
 
@@ -116,6 +128,7 @@ def _main(
 ) -> None:
     """cryptocast: fetch -> data -> features -> train -> backtest -> forecast."""
     _state["debug"] = debug
+    _state["stamp"] = False
 
 
 # ---- shared option definitions (written once, used by every command) ----

@@ -18,6 +18,8 @@ from cryptocast.cli.app import (
     console,
     err_console,
     print_error,
+    stamp_errors,
+    utc_stamp,
 )
 from cryptocast.cli.tables import print_table
 
@@ -54,7 +56,7 @@ def integrity_table(
 
     if compact:
         return _compact_integrity_table(rows, title, extra)
-    table = Table(title=title)
+    table = Table(title=title, title_justify="left")
     table.add_column("series", no_wrap=True)
     for col in tuple(h for _, h in extra) + _COLUMNS:
         table.add_column(col, justify="right", no_wrap=col in ("first", "last"))
@@ -91,7 +93,11 @@ def _compact_integrity_table(rows: list[dict[str, Any]], title: str, extra) -> A
 
     exchanges = {r["exchange"] for r in rows}
     one = len(exchanges) == 1
-    table = Table(title=f"{title} ({next(iter(exchanges))})" if one else title, box=box.SIMPLE)
+    table = Table(
+        title=f"{title} ({next(iter(exchanges))})" if one else title,
+        box=box.SIMPLE,
+        title_justify="left",
+    )
     table.add_column("series", no_wrap=True)
     table.add_column("status", no_wrap=True)
     table.add_column("details", ratio=1)
@@ -164,12 +170,14 @@ def fetch(
     from cryptocast.config import DEFAULT_SYMBOLS, DEFAULT_TIMEFRAMES
     from cryptocast.errors import PartialFailure
 
+    stamp_errors()  # fetch runs from cron: every line it prints starts with the UTC time
+
     if import_path is not None:
         from cryptocast.data.importers import import_path as do_import
 
         reports = do_import(data_dir, import_path, exchange, symbol, timeframe, overwrite=overwrite)
         rows = [{"exchange": exchange, **r} for r in reports]
-        title = f"imported from {import_path} into {data_dir}"
+        title = f"{utc_stamp()} imported from {import_path} into {data_dir}"
         _print_table(rows, title, (("new_candles", "new"),))
         return
 
@@ -205,9 +213,8 @@ def fetch(
             {"exchange": r.exchange, "symbol": r.symbol, "timeframe": r.timeframe,
              "new_candles": r.new_candles, "requests": r.requests, "error": r.error, **r.integrity}
         )  # fmt: skip
-    title = (
-        f"fetched from {exchange}{' via ' + exchange_url if exchange_url else ''} into {data_dir}"
-    )
+    via = f" via {exchange_url}" if exchange_url else ""
+    title = f"{utc_stamp()} fetched from {exchange}{via} into {data_dir}"
     _print_table(rows, title, (("new_candles", "new"), ("requests", "requests")))
     failed = [r for r in reports if r.error]
     if failed and len(failed) == len(reports) and failed[0].error_type is not None:

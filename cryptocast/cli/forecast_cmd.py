@@ -16,6 +16,8 @@ from cryptocast.cli.app import (
     app,
     console,
     print_error,
+    stamp_errors,
+    utc_stamp,
 )
 
 
@@ -28,7 +30,9 @@ def _pct(x: float) -> str:
 
 
 def _line(res: Any) -> str:
-    """One concise line for cron mail."""
+    """One concise line for cron mail, dated (wall clock, UTC)."""
+    from cryptocast.timeframes import human_duration
+
     tf = res.timeframe
     steps = res.rows.iloc[[0, -1]] if len(res.rows) > 1 else res.rows
     if "predicted_vol" in steps.columns:  # a realized_vol run: annualised volatility
@@ -47,15 +51,19 @@ def _line(res: Any) -> str:
         status = "[bold yellow]STALE[/] logged" if res.added else "[yellow]stale[/], already logged"
     else:
         status = "logged" if res.added else "already logged"
+    if res.gap_reason is not None:
+        status += " [bold yellow]GAP[/] in window"
+    age = "age unknown" if res.model_age is None else f"{human_duration(res.model_age)} old"
     return (
-        f"{res.series}: last {_fmt_time(res.last_candle, tf)} close {res.last_close:.6g} -> "
-        f"{pred}  run {res.run_id}: {status}"
+        f"{utc_stamp()} {res.series}: last {_fmt_time(res.last_candle, tf)} close "
+        f"{res.last_close:.6g} -> {pred}  run {res.run_id} (model {age}): {status}"
     )
 
 
 def _score_lines(res: Any) -> list[str]:
+    stamp = utc_stamp()
     if not res.live:
-        return [f"  live: no forecast of {res.series} scored yet (filled {res.scored} now)"]
+        return [f"{stamp}   live: no forecast of {res.series} scored yet (filled {res.scored} now)"]
     out = []
     for model, m in res.live.items():
         if "qlike" in m:
@@ -67,7 +75,7 @@ def _score_lines(res: Any) -> list[str]:
             continue
         da = m["directional_accuracy"]
         out.append(
-            f"  live {model}: {m['n']} scored (+{res.scored} now)  "
+            f"{stamp}   live {model}: {m['n']} scored (+{res.scored} now)  "
             f"MAE {m['mae']:.6g} vs persistence {m['persistence_mae']:.6g}  "
             f"MAPE {_pct(m['mape'])} vs {_pct(m['persistence_mape'])}  "
             f"direction {_pct(da * 100 if da == da else float('nan'))} (persistence calls none)"
@@ -110,6 +118,22 @@ def forecast(
             "--allow-stale", help="Forecast from old data anyway; rows are flagged stale."
         ),
     ] = False,
+    allow_old_model: Annotated[
+        bool,
+        typer.Option(
+            "--allow-old-model",
+            help="Forecast with a model older than forecast.max_model_age (default 14 candles, "
+            "at least 3 days).",
+        ),
+    ] = False,
+    allow_gaps: Annotated[
+        bool,
+        typer.Option(
+            "--allow-gaps",
+            help="Forecast from a window spanning a gap over features.gap_tolerance; rows "
+            "are flagged gap.",
+        ),
+    ] = False,
     score: Annotated[
         bool,
         typer.Option(
@@ -123,7 +147,9 @@ def forecast(
     grace: Annotated[
         str | None,
         typer.Option(
-            "--grace", help="Slack after a candle should have closed (e.g. 30min; default 10%)."
+            "--grace",
+            help="How long after a candle closed it may be missing (e.g. 30min; default a "
+            "tenth of a candle).",
         ),
     ] = None,
     lock_timeout: Annotated[
@@ -140,11 +166,13 @@ def forecast(
 
     The log is data/forecasts/{exchange}/{BASE}-{QUOTE}_{timeframe}.parquet, one row per step.
     Rerunning for the same candle adds nothing. Exit 0 when every series worked; otherwise the
-    error's code (5 stale data, 6 locked, 7 checkpoint, ...; 8 when only some series failed).
+    error's code (3 gap in the window, 5 stale data, 6 locked, 7 checkpoint or no run of the
+    config, 10 model too old, ...; 8 when only some series failed). Lines start with the UTC time.
     """
     from cryptocast.errors import ConfigError, CryptocastError, PartialFailure
     from cryptocast.forecast import forecast_series, run_from_config
 
+    stamp_errors()
     jobs: list[tuple[str, Path]] = [("run", p) for p in run or []]
     jobs += [("config", p) for p in config or []]
     if not jobs:
@@ -155,13 +183,19 @@ def forecast(
     errors: list[tuple[str, CryptocastError]] = []
     for kind, path in jobs:
         try:
-            run_dir = run_from_config(path, set_) if kind == "config" else path
+            run_dir, fcfg = path, None
+            if kind == "config":
+                run_dir, cfg = run_from_config(path, set_)
+                fcfg = cfg.forecast
             res = forecast_series(
                 run_dir,
                 data_dir,
                 fetch=not no_fetch,
                 exchange_url=exchange_url,
                 allow_stale=allow_stale,
+                allow_old_model=allow_old_model,
+                allow_gaps=allow_gaps,
+                forecast_cfg=fcfg,
                 timeframe=timeframe,
                 now=now,
                 grace=grace,

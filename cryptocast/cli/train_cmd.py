@@ -21,7 +21,8 @@ def train(
 ) -> None:
     """Train the model in --config (override keys with --set section.key=value).
 
-    Writes runs/{name}-{timestamp}/ with checkpoint.pt, metrics.json and config.yaml.
+    Writes runs/{name}-{timestamp}/ with checkpoint.pt, metrics.json and config.yaml. With
+    train.refit_all (default) the checkpoint holds a refit on every stored row for the best epoch.
     """
 
     from cryptocast.config import load_config, override_sources
@@ -54,6 +55,13 @@ def train(
     t = met.get("test") or {}
     table.add_row(*(f"{t[c]:.4g}" if isinstance(t.get(c), (int, float)) else "-" for c in cols))
     console.print(table)
+    refit = met["deployed"]["refit"]
+    if refit:
+        console.print(
+            f"refit on all {refit['rows']:,} rows up to {refit['last'][:16]} for "
+            f"{refit['epochs']} epoch(s), {refit['seconds']:.1f}s: the checkpoint holds these "
+            "weights (the test figures above are the validated run's)"
+        )
     console.print(
         f"best epoch {met['best_epoch']}, {met['train_seconds']:.1f}s; "
         f"run saved to [bold]{escape(str(result.run_dir))}[/]"

@@ -32,8 +32,8 @@ def _error(raw: dict) -> str:
         ({"features": {"indicators": [{"name": "rsi", "x": 1}]}}, ["features.indicators.0.x"]),
         ({"train": {"epochs": 0, "lr": 0}}, ["train.epochs", "(+1 more)"]),
         ({"data": "BTC"}, ["data:"]),
-        ({"forecast": {"max_model_age": "soon"}}, ["forecast.max_model_age:", "14D"]),
-        ({"forecast": {"max_model_age": "-1D"}}, ["forecast.max_model_age:", "positive"]),
+        ({"forecast": {"max_model_age": "soon"}}, ["forecast.max_model_age", "soon", "14D"]),
+        ({"forecast": {"max_model_age": "-1D"}}, ["forecast.max_model_age", "positive"]),
     ],
 )
 def test_errors_name_the_dotted_key(raw, needles):

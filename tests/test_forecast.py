@@ -242,7 +242,7 @@ def test_a_model_older_than_max_model_age_is_refused_before_any_work(forecast_ru
     # only the age can refuse
     late = trained + 14 * DAY + pd.Timedelta("1min")
     with pytest.raises(
-        ModelTooOldError, match="14d 1min before .* older than forecast.max_model_age 14d"
+        ModelTooOldError, match="14d 0h 1min before .* older than forecast.max_model_age 14d"
     ):
         forecast_series(forecast_run, data_dir, fetch=False, now=late, allow_stale=True)
     assert ModelTooOldError.exit_code == 10

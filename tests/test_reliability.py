@@ -7,6 +7,7 @@ test runs as root with mount rights; elsewhere they skip with the reason.
 from __future__ import annotations
 
 import contextlib
+import re
 import shutil
 import subprocess
 import uuid
@@ -32,8 +33,13 @@ def _cli(*args: str, env: dict | None = None):
     return CliRunner().invoke(app, list(args), env={"COLUMNS": "200", **(env or {})})
 
 
+STAMP = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ "
+
+
 def _error_line(res) -> str:
-    lines = [ln for ln in res.output.splitlines() if ln.startswith("error:")]
+    # fetch and forecast (cron commands) start their lines with the UTC time
+    lines = [re.sub(STAMP, "", ln) for ln in res.output.splitlines()]
+    lines = [ln for ln in lines if ln.startswith("error:")]
     assert len(lines) == 1 and "Traceback" not in res.output, res.output
     return lines[0]
 

@@ -145,7 +145,12 @@ def test_shipped_configs_load(path: Path):
 
 def test_training_hash_ignores_sections_that_do_not_change_the_weights():
     a = load_config(TINY_CONFIG)
-    for item in ("output.runs_dir=x", "backtest.workers=3", "forecast.max_model_age=30D"):
+    for item in (
+        "output.runs_dir=x",
+        "backtest.workers=3",
+        "tune.trials=5",
+        "forecast.max_model_age=30D",
+    ):
         b = load_config(TINY_CONFIG, [item])
         assert b.training_hash() == a.training_hash() and b.hash() != a.hash(), item
     for item in (

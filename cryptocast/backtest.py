@@ -1,11 +1,11 @@
 """``cryptocast backtest``: every (symbol, timeframe, model) job, in parallel, into one report.
 
 Jobs are independent, so they run on an executor (:mod:`cryptocast.executor`): worker processes
-here (``--workers``), each with ``cpu_count // workers`` torch threads so the machine is not
-oversubscribed (or ``train.num_threads`` when set, which makes results independent of
-``--workers``), or Ray tasks (``--executor ray``). Everything is validated, and every series'
-features are built, before the first job starts; the tables are shipped to the jobs, which never
-read the data folder.
+here (``--workers``), each with the torch threads ``cryptocast.threads.plan_threads`` picks (one
+per job when jobs run in parallel) so the machine is not oversubscribed (or ``train.num_threads``
+when set, which makes results independent of ``--workers``), or Ray tasks (``--executor ray``).
+Everything is validated, and every series' features are built, before the first job starts; the
+tables are shipped to the jobs, which never read the data folder.
 """
 
 from __future__ import annotations
@@ -71,7 +71,11 @@ def validate(cfg: Config, data_dir: Path) -> list[tuple[str, str, str]]:
 
 
 def _threads(cfg: Config, workers: int) -> int:
-    return cfg.train.num_threads or max(1, (os.cpu_count() or 1) // workers)
+    """Torch threads per job (``cryptocast.threads.plan_threads``: one per job in parallel)."""
+    from cryptocast.threads import machine_load, plan_threads
+
+    plan = plan_threads(workers, os.cpu_count() or 1, machine_load(), cfg.train.num_threads)
+    return plan.threads
 
 
 def _job_task(cfg_dict: dict, df: Any, job: tuple[str, str, str], emit: Any = None) -> Any:
@@ -98,13 +102,15 @@ def run_backtest(
     from cryptocast.evaluate.walkforward import job_config, job_folds
     from cryptocast.executor import Task, import_ray, make_executor, run_all
     from cryptocast.runs import load_feature_table
-    from cryptocast.train import prefer_passive_openmp
+    from cryptocast.threads import apply_thread_plan
 
-    prefer_passive_openmp()  # before torch loads here or in the spawned workers
+    bt = cfg.backtest
+    # before torch loads here (validate imports the models) or in the spawned workers
+    n_jobs = len(bt.symbols) * len(bt.timeframes) * len(dict.fromkeys(m for m in bt.models if m))
+    apply_thread_plan(min(max(1, bt.workers), max(1, n_jobs)), cfg.train.num_threads)
     jobs = validate(cfg, data_dir)
     if executor == "ray":
         import_ray()  # a missing Ray fails before the features are built
-    bt = cfg.backtest
     # Build features and check the folds of every series before any training starts.
     tables: dict[tuple[str, str], Any] = {}
     n_folds: dict[tuple[str, str], int] = {}

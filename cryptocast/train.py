@@ -37,17 +37,16 @@ class TrainResult:
     trained: bool = True
 
 
-def prefer_passive_openmp() -> None:
-    """Let idle OpenMP threads sleep instead of spin; call before torch loads OpenMP.
+def prefer_passive_openmp(jobs: int = 1, user_threads: int | None = None) -> Any:
+    """Apply the thread plan for ``jobs`` parallel jobs (kept for older callers).
 
-    With the default spin-waiting, torch's threads burn the cores whenever another process holds
-    one: on a busy 2-core machine 2-thread training ran up to 40x slower than 1 thread
-    (bench/bench_train.py) and a small LSTM backtest fold took 10-50 s instead of ~1 s. Spawned
-    backtest workers inherit the setting. A user's own OMP_WAIT_POLICY wins.
+    The decision (threads per job, and whether idle OpenMP threads sleep) now lives in
+    :func:`cryptocast.threads.apply_thread_plan`: ``PASSIVE`` is set only when several threads
+    of ours would share busy cores, not unconditionally (that made a quiet machine ~2x slower).
     """
-    import os
+    from cryptocast.threads import apply_thread_plan
 
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    return apply_thread_plan(jobs, user_threads)
 
 
 def resolve_device(name: str) -> Any:

@@ -36,9 +36,12 @@ def train(
     from rich.table import Table
 
     from cryptocast.runs import train_run
-    from cryptocast.train import prefer_passive_openmp
+    from cryptocast.threads import apply_thread_plan
 
-    prefer_passive_openmp()  # before anything below loads torch
+    plan = apply_thread_plan(1, cfg.train.num_threads)  # before anything below loads torch
+    import torch
+
+    torch.set_num_threads(plan.threads)
     header = (
         f"training [bold]{m.name}[/] on {d.exchange} {d.symbol} {d.timeframe} "
         f"(lookback {cfg.features.lookback}, horizon {cfg.features.horizon}, config {cfg.hash()})"

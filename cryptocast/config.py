@@ -230,6 +230,11 @@ class BacktestConfig(_Section):
     window: Literal["expanding", "rolling"] = "expanding"
     train_length: int | None = Field(None, gt=0)  # rolling window length (candles)
     retrain_every: int = Field(1, gt=0)  # folds between retrains
+    # retrains after the first continue from the previous retrain's weights (scalers refit on the
+    # new training rows) for warm_epochs epochs with train.patience early stopping; the previous
+    # model only saw earlier rows, so this is leak-free (tests/test_backtest.py)
+    warm_start: bool = False
+    warm_epochs: int = Field(5, gt=0)
     val_fraction: float = Field(0.15, gt=0, lt=1)  # validation tail of each training window
     fee_bps: float = Field(10.0, ge=0)
     slippage_bps: float = Field(5.0, ge=0)

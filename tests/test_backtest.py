@@ -186,9 +186,12 @@ def test_the_same_model_on_honest_features_is_not_flagged(data_dir, cheat_model)
 
 
 # ---- leakage: never created by the harness ----------------------------------------------------
-def test_folds_read_only_rows_known_at_their_first_forecast(data_dir, monkeypatch):
+@pytest.mark.parametrize("warm_start", [False, True])
+def test_folds_read_only_rows_known_at_their_first_forecast(data_dir, monkeypatch, warm_start):
     """Spy on what training actually touches: every window gathered while fitting (inputs AND
-    target row e + H) and the scaler statistics, fold by fold, including reused models."""
+    target row e + H) and the scaler statistics, fold by fold, including reused models. With
+    ``backtest.warm_start`` a fold's weights carry every earlier fit, so all of them are checked,
+    and the warm fit must start from the previous fit's weights with the warm epoch budget."""
     import cryptocast.train as train
     import cryptocast.windows as windows
     from cryptocast.evaluate.walkforward import job_config, run_job
@@ -198,7 +201,8 @@ def test_folds_read_only_rows_known_at_their_first_forecast(data_dir, monkeypatc
     store(data_dir, make_ohlcv(260, "1d", start="2021-01-01", seed=1))
     cfg = config(
         "features.horizon=2", "backtest.test_start=2021-06-15", "backtest.fold_length=25",
-        "backtest.retrain_every=2", "train.epochs=2",
+        "backtest.retrain_every=2", "train.epochs=3", "backtest.warm_epochs=1",
+        f"backtest.warm_start={str(warm_start).lower()}",
     )  # fmt: skip
     fits: list[dict] = []
     real_fit, real_gather = train.fit, windows.gather_windows
@@ -210,12 +214,14 @@ def test_folds_read_only_rows_known_at_their_first_forecast(data_dir, monkeypatc
         return real_gather(X, ends, lookback)
 
     def spy_fit(model, data, cfg, progress_cb=None):
-        fits.append({"data": data, "gathered": []})
+        start = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        fits.append({"data": data, "gathered": [], "start": start, "epochs": cfg.epochs})
         state["fitting"] = True
         try:
             return real_fit(model, data, cfg, progress_cb)
         finally:
             state["fitting"] = False
+            fits[-1]["end"] = {k: v.detach().clone() for k, v in model.state_dict().items()}
 
     monkeypatch.setattr(train, "fit", spy_fit)
     monkeypatch.setattr(windows, "gather_windows", spy_gather)
@@ -227,13 +233,19 @@ def test_folds_read_only_rows_known_at_their_first_forecast(data_dir, monkeypatc
     info = result.fold_info
     assert len(info) == 4 and [f["retrained"] for f in info] == [True, False, True, False]
     assert len(fits) == 2
+    assert [f["warm_start"] for f in info] == [False, False, warm_start, warm_start]
+    assert [f["epochs"] for f in fits] == [3, 1 if warm_start else 3]
+    same = all(torch.equal(fits[1]["start"][k], fits[0]["end"][k]) for k in fits[0]["end"])
+    assert same is warm_start  # warm: continues exactly where the previous fit ended
     fit_of_fold = np.cumsum([f["retrained"] for f in info]) - 1
     for fold, k in zip(info, fit_of_fold, strict=True):
         s = fold["first_origin"]
         assert fold["max_row_fit"] <= s
         rec = fits[k]
         data = rec["data"]
-        gathered = np.concatenate(rec["gathered"])
+        # the weights in use carry fit k and, when warm-started, every fit before it
+        behind = fits[: k + 1] if warm_start else [rec]
+        gathered = np.concatenate([g for r in behind for g in r["gathered"]])
         assert len(gathered) > 0
         # the last target read is row e + H; it must be known at the fold's first forecast
         assert gathered.max() + H <= s
@@ -248,13 +260,15 @@ def test_folds_read_only_rows_known_at_their_first_forecast(data_dir, monkeypatc
     assert sum(f["n_origins"] for f in info) == len(result.timestamps)
 
 
-def test_changing_the_future_leaves_earlier_forecasts_bit_identical(tmp_path):
+@pytest.mark.parametrize("warm_start", [False, True])
+def test_changing_the_future_leaves_earlier_forecasts_bit_identical(tmp_path, warm_start):
     """The end-to-end check: scramble every candle from row p on; each forecast made before p is
-    unchanged, bit for bit (features, scalers, training and prediction all ignore the future)."""
+    unchanged, bit for bit (features, scalers, training and prediction all ignore the future).
+    With warm start, p lies in the third fold, so two warm-started folds come before it."""
     from cryptocast.backtest import run_backtest
 
     candles = make_ohlcv(260, "1d", start="2021-01-01", seed=2)
-    p = 200  # inside the second fold
+    p = 200 if not warm_start else 220  # inside the second (cold) or third fold (warm)
     future = candles.copy()
     rng = np.random.default_rng(9)
     scale = rng.uniform(0.5, 2.0, len(candles) - p)
@@ -265,7 +279,8 @@ def test_changing_the_future_leaves_earlier_forecasts_bit_identical(tmp_path):
     future.loc[p:, "volume"] *= 3.0
     cfg = config(
         "backtest.models=[lstm, drift]", "backtest.test_start=2021-06-01",
-        "backtest.fold_length=30",
+        "backtest.fold_length=30" if not warm_start else "backtest.fold_length=20",
+        f"backtest.warm_start={str(warm_start).lower()}", "backtest.warm_epochs=1",
     )  # fmt: skip
     runs = []
     for name, c in (("a", candles), ("b", future)):

@@ -3,7 +3,9 @@
 Per fold: the scalers are fit on that fold's training rows only (``windows.prepare``), the model
 is trained with early stopping on the validation tail, and every test origin of the fold is
 forecast through the same ``Predictor`` path the daily forecast uses. Models are reused between
-retrains (``backtest.retrain_every``). Each fold records the largest row index the model was fit
+retrains (``backtest.retrain_every``). With ``backtest.warm_start`` a retrain after the first starts
+from the previous retrain's weights and trains ``backtest.warm_epochs`` epochs (early stopping as
+usual); the scalers are still refit on the new fold's training rows. Each fold records the largest row index the model was fit
 on, so tests (and users) can check that nothing after the forecast time was used.
 """
 
@@ -140,7 +142,7 @@ def run_job(
     ``q`` (None for a point model) at ``levels`` to its ``on_fold`` event; an exception raised by ``on_fold`` ends the walk there.
     """
     from cryptocast.inference import Predictor
-    from cryptocast.models.registry import build_model
+    from cryptocast.models.registry import build_model, is_trainable
     from cryptocast.runs import load_feature_table
     from cryptocast.targets import get_target
     from cryptocast.train import fit, seed_everything
@@ -156,20 +158,30 @@ def run_job(
     folds = job_folds(df, c)
     gaps = df["gap_before"].to_numpy("int64")
     close = df["close"].to_numpy("float64")
+    bt = c.backtest
+    warm_train = c.train.model_copy(update={"epochs": bt.warm_epochs})
     out_ends, out_folds, preds, quants, info = [], [], [], [], []
     cal_sets: list = []  # one conformal calibration set per trained model
-    predictor = X = None
+    predictor = X = previous = None
+    max_seen, warm = -1, False  # warm: the weights in use continued an earlier fit
     for fold in folds:
+        t_fold = time.perf_counter()
         if fold.retrain or predictor is None:
             segments = {"train": fold.train, "val": fold.val}
             data = prepare(df, f, segments, embargo=False)
             seed_everything(c.train.seed + fold.fold)
             model = build_model(c.model, len(data.feature_names), H, L)
-            fit(model, data, c.train)
+            warm = bt.warm_start and previous is not None and is_trainable(model_name)
+            if warm:
+                # the previous fit read only rows before the previous fold's first origin
+                model.load_state_dict(previous)
+            fit(model, data, warm_train if warm else c.train)
+            previous = {k: v.detach().clone() for k, v in model.state_dict().items()}
             predictor = Predictor.from_prepared(model, data)
             X = data.X  # every row scaled with THIS fold's training statistics
             seen = np.concatenate([data.ends["train"], data.ends["val"]])
-            max_seen = int(seen.max()) + H  # last target row the fit read
+            # last target row any fit behind these weights read (warm starts carry earlier fits)
+            max_seen = max(max_seen if warm else -1, int(seen.max()) + H)
             if predictor.levels is not None:
                 from cryptocast.evaluate.conformal import calibration_set
 
@@ -185,13 +197,16 @@ def run_job(
         rec = {
             "fold": fold.fold,
             "retrained": fold.retrain,
+            "warm_start": warm,
             "first_origin": int(fold.test[0]),
             "max_row_fit": max_seen,
             "n_origins": int(len(ends)),
         }
         info.append(rec)
         if on_fold is not None:  # tune scores (and may stop) the walk after each fold
-            ev = {"symbol": symbol, "timeframe": timeframe, "model": model_name, **rec}
+            # seconds (training + forecasting) go to progress only: fold_info stays reproducible
+            ev = {"symbol": symbol, "timeframe": timeframe, "model": model_name, **rec,
+                  "seconds": time.perf_counter() - t_fold}  # fmt: skip
             scored = {"ends": ends, "pred": pred, "q": q, "levels": predictor.levels}
             on_fold({**ev, **scored} if scored_folds else ev)
     ends = np.concatenate(out_ends)

@@ -153,8 +153,29 @@ def _apply_flags(cfg, flags: dict, overrides: list[str]):
 def _run_with_progress(
     cfg, data_dir: Path, header: str, executor: str = "local", ray_address: str | None = None
 ):
-    """Run the backtest; the header and progress bars appear only once the pre-flight checks
-    (series, test period, folds) have passed, so an error is the only line printed."""
+    """Run the backtest; the header and progress appear only once the pre-flight checks (series,
+    test period, folds) have passed, so an error is the only line printed. On a terminal: bars
+    with seconds per fold and an ETA; piped: one plain line per fold."""
+    from cryptocast.backtest import run_backtest
+    from cryptocast.cli.grid_progress import GridProgress
+
+    grid = GridProgress()
+    if not console.is_terminal:
+
+        def on_line(ev: dict) -> None:
+            kind = grid.update(ev)
+            if kind == "plan":
+                console.print(header)
+                console.print(
+                    f"plan: {grid.jobs} jobs, {grid.folds} folds", markup=False, highlight=False
+                )
+            elif kind == "job" and not ev.get("ok", True):
+                console.print(f"job {' '.join(ev['job'])} failed: {ev['error']}", markup=False)
+            elif kind == "fold":
+                console.print(grid.line(), markup=False, highlight=False)
+
+        return run_backtest(cfg, data_dir, on_line, executor, ray_address)
+
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -164,8 +185,6 @@ def _run_with_progress(
         TimeRemainingColumn,
     )
 
-    from cryptocast.backtest import run_backtest
-
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
@@ -173,24 +192,27 @@ def _run_with_progress(
         TimeElapsedColumn(),
         TextColumn("eta"),
         TimeRemainingColumn(),
+        TextColumn("{task.fields[rate]}"),
     )
     progress = Progress(*columns, console=console, transient=False)
     with ExitStack() as stack:
         tasks: dict[str, int] = {}
 
         def on_event(ev: dict) -> None:
-            kind = ev.get("event")
+            kind = grid.update(ev)
             if kind == "plan":
                 console.print(header)
                 stack.enter_context(progress)
-                tasks["jobs"] = progress.add_task("jobs ", total=ev["jobs"])
-                tasks["folds"] = progress.add_task("folds", total=ev["folds"])
+                tasks["jobs"] = progress.add_task("jobs ", total=grid.jobs, rate="")
+                tasks["folds"] = progress.add_task("folds", total=grid.folds, rate="")
             elif kind == "job":
                 progress.advance(tasks["jobs"])
                 if not ev.get("ok", True):  # the other jobs go on; the error is raised at the end
                     why = escape(f"{' '.join(ev['job'])} failed: {ev['error']}")
                     progress.console.print(f"[red]job[/] {why}", markup=True)
-            elif "fold" in ev and "folds" in tasks:
-                progress.advance(tasks["folds"])
+            elif kind == "fold" and "folds" in tasks:
+                last = f"{grid.last.get('model', '')} {float(grid.last.get('seconds', 0)):.1f} s"
+                rate = f"{grid.seconds_per_fold:.1f} s/fold (last {last})"
+                progress.update(tasks["folds"], advance=1, rate=rate)
 
         return run_backtest(cfg, data_dir, on_event, executor, ray_address)

@@ -44,6 +44,7 @@ REQUIRED_FULL_ONLY: dict[str, set[str]] = {
         "ray start-up seconds*",
         "grid speed-up over serial, --executor ray",
     },
+    "threads": {"threads train speed-up*"},
 }
 ATTENTION_IMPLS = {"favor", "sdpa"}
 ATTENTION_PASSES = {"fwd", "fwd_bwd"}
@@ -74,6 +75,8 @@ REQUIRED_FIGURES: dict[str, set[str]] = {
         "tune trials per minute, pruner median",
         "tune trials per minute, pruner none",
     },
+    "threads": {"threads refit speed-up*"},
+    "grid": {"grid seconds", "grid speed-up, warm start", "seconds per refit", "skill_rmse"},
 }
 
 

@@ -1,0 +1,134 @@
+"""The threading default: the old one (PASSIVE + all cores) vs the plan (``cryptocast.threads``).
+
+OpenMP reads ``OMP_WAIT_POLICY`` once, when torch loads, so every measurement is a fresh process:
+``old`` sets ``OMP_WAIT_POLICY=PASSIVE`` and ``cpu_count`` torch threads (what ``train`` and
+``backtest`` did before issue 16, with ``train.num_threads`` unset); ``new`` calls
+``apply_thread_plan(1)`` (one job) before torch loads and uses its thread count. Two tasks, each
+timed inside the process after imports and a feature-cache warm-up:
+
+- ``train``: ``train_run`` of ``configs/tiny.yaml`` (a 16-wide Performer-BiLSTM, 3 epochs);
+- ``refit``: a walk-forward backtest of the darts-anchor LSTM (25 units, 5 epochs, lookback 30),
+  two 30-day folds, seconds per refit.
+
+Rounds interleave old and new (old, new, old, new, ...; quick mode: one round of the refit) so load bursts hit both; the ratio
+old / new (> 1: the new default is faster) is reported per round with its median and range, and
+the 1-minute load average before and after. Daily BTC reference candles, else synthetic ones.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from bench.common import REPO, write_results
+
+NAME = "threads"
+CHILD = r"""
+import json, os, sys, time
+variant, task, data_dir, runs = sys.argv[1:5]
+if variant == "old":
+    os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+    threads, why = os.cpu_count() or 1, "PASSIVE, cpu_count threads"
+else:
+    from cryptocast.threads import apply_thread_plan
+    plan = apply_thread_plan(1)
+    threads, why = plan.threads, plan.reason
+import torch
+torch.set_num_threads(threads)
+from pathlib import Path
+from cryptocast.config import load_config
+from bench.bench_backtest import DARTS, _period
+repo = Path(os.environ["BENCH_REPO"])
+if task == "train":
+    from cryptocast.runs import train_run
+    cfg = load_config(repo / "configs" / "tiny.yaml", ["train.num_threads=null",
+        "train.device=cpu", "data.start=2019-01-01", f"output.runs_dir={runs}"])
+    t0 = time.perf_counter()
+    train_run(cfg, Path(data_dir))
+    seconds = time.perf_counter() - t0
+else:
+    import pandas as pd
+    from cryptocast.backtest import run_backtest
+    last = pd.read_parquet(Path(data_dir) / "ohlcv/binance/BTC-USDT_1d.parquet")["timestamp"].iloc[-1]
+    sets = [s for s in DARTS if not s.startswith("train.num_threads")]
+    cfg = load_config(repo / "configs" / "tiny.yaml",
+        [*sets, "train.num_threads=null", "backtest.fold_length=30", *_period(last, 2, 30)])
+    t0 = time.perf_counter()
+    res = run_backtest(cfg, Path(data_dir))
+    seconds = (time.perf_counter() - t0) / sum(f["retrained"] for f in res[0].fold_info)
+print("RESULT " + json.dumps({"seconds": seconds, "threads": threads,
+      "policy": os.environ.get("OMP_WAIT_POLICY"), "why": why}))
+"""
+
+
+def _child(variant: str, task: str, data_dir: Path, runs: Path) -> dict:
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    env["BENCH_REPO"] = str(REPO)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    out = subprocess.run(
+        [sys.executable, "-c", CHILD, variant, task, str(data_dir), str(runs)],
+        cwd=REPO, env=env, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    lines = [x for x in out.stdout.splitlines() if x.startswith("RESULT ")]
+    if out.returncode != 0 or not lines:
+        raise RuntimeError(f"{variant} {task} failed:\n{out.stdout[-2000:]}\n{out.stderr[-2000:]}")
+    return json.loads(lines[-1].removeprefix("RESULT "))
+
+
+def run(quick: bool, rounds: int | None = None) -> list[dict]:
+    from bench.bench_backtest import _data_dir
+    from cryptocast.threads import machine_load
+
+    rounds = rounds or (1 if quick else 3)
+    records: list[dict] = []
+    with tempfile.TemporaryDirectory() as d:
+        data_dir, label, _ = _data_dir(Path(d), quick)
+        runs = Path(d) / "runs"
+        # quick (CI smoke, well under a minute): the refit only, no warm-up, new first so the
+        # feature-cache build lands on the new default's time (never flatters it)
+        order = ("new", "old") if quick else ("old", "new")
+        for task in ("refit",) if quick else ("train", "refit"):
+            if not quick:
+                _child("new", task, data_dir, runs)  # warm-up: feature cache, file system
+            times: dict[str, list[float]] = {"old": [], "new": []}
+            info: dict[str, dict] = {}
+            loads = [machine_load()]
+            for _ in range(rounds):
+                for variant in order:
+                    info[variant] = _child(variant, task, data_dir, runs)
+                    times[variant].append(info[variant]["seconds"])
+                loads.append(machine_load())
+            ratios = [o / n for o, n in zip(times["old"], times["new"], strict=True)]
+            unit = "s" if task == "train" else "s per refit"
+            for variant in ("old", "new"):
+                params = {"data": label, "task": task, "variant": variant, "rounds": rounds,
+                          "threads": info[variant]["threads"],
+                          "omp_wait_policy": info[variant]["policy"] or "default",
+                          "why": info[variant]["why"]}  # fmt: skip
+                records.append({"figure": f"threads {task} seconds",
+                                "value": round(statistics.median(times[variant]), 4),
+                                "unit": unit, "params": params,
+                                "runs": [round(t, 4) for t in times[variant]]})  # fmt: skip
+            records.append({"figure": f"threads {task} speed-up, new default over old",
+                            "value": round(statistics.median(ratios), 3), "unit": "x",
+                            "params": {"data": label, "task": task, "rounds": rounds},
+                            "ratios": [round(r, 3) for r in ratios],
+                            "load_average": [None if x is None else round(x, 2) for x in loads]})  # fmt: skip
+            print(f"  {task}: old {times['old']} new {times['new']} ratios "
+                  f"{[round(r, 2) for r in ratios]} load {loads}", flush=True)  # fmt: skip
+    return records
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true", help="one round on small data")
+    ap.add_argument("--rounds", type=int, help="interleaved old/new rounds (3; quick 1)")
+    a = ap.parse_args()
+    path = write_results(NAME, run(a.quick, a.rounds), a.quick)
+    print(f"results in {path}")

@@ -140,6 +140,10 @@ def run(
         # warm-up outside the timings: imports torch and builds every series' feature cache
         warmup = [*sets, "backtest.models=[persistence]", "backtest.workers=1"]
         _pass(load_config(REPO / "configs" / "lstm.yaml", warmup), data_dir, "warm-up")
+        import torch
+
+        # the first optimiser a process builds imports torch._dynamo (seconds, once)
+        torch.optim.AdamW([torch.zeros(1, requires_grad=True)])
         load_before = machine_load()
         base = {"data": label, "series": len(symbols) * len(timeframes), "workers": workers}
         seconds = {}

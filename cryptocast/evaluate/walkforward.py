@@ -3,10 +3,11 @@
 Per fold: the scalers are fit on that fold's training rows only (``windows.prepare``), the model
 is trained with early stopping on the validation tail, and every test origin of the fold is
 forecast through the same ``Predictor`` path the daily forecast uses. Models are reused between
-retrains (``backtest.retrain_every``). With ``backtest.warm_start`` a retrain after the first starts
-from the previous retrain's weights and trains ``backtest.warm_epochs`` epochs (early stopping as
-usual); the scalers are still refit on the new fold's training rows. Each fold records the largest row index the model was fit
-on, so tests (and users) can check that nothing after the forecast time was used.
+retrains (``backtest.retrain_every``). With ``backtest.warm_start`` a retrain after the first
+starts from the previous retrain's weights and trains ``backtest.warm_epochs`` epochs (early
+stopping as usual); the scalers are still refit on the new fold's training rows. Each fold records
+the largest row index the model was fit on, so tests (and users) can check that nothing after the
+forecast time was used.
 """
 
 from __future__ import annotations

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 import zipfile
 
 import pandas as pd
@@ -146,12 +145,10 @@ def test_missing_path_and_unsupported_type(data_dir, tmp_path):
         import_path(data_dir, p)
 
 
-def test_import_reference_folder_is_fast_and_exact(shared_ohlcv, data_dir):
-    t0 = time.perf_counter()
+def test_import_reference_folder_is_exact(shared_ohlcv, data_dir):
+    # its speed is measured by bench/bench_fetch.py (import candles/s), not asserted here
     reports = import_path(data_dir, shared_ohlcv)
-    elapsed = time.perf_counter() - t0
     assert len(reports) == 6 and sum(r["rows"] for r in reports) == 3 * (48046 + 2007)
-    assert elapsed < 2.0
     for src in shared_ohlcv.glob("*.parquet"):
         got = pd.read_parquet(data_dir / "ohlcv" / "binance" / src.name)
         pd.testing.assert_frame_equal(got, pd.read_parquet(src), check_exact=True)

@@ -40,19 +40,6 @@ def meta() -> dict:
     return meta
 
 
-# The committed page was generated at 5a19c7f (3 seeds, 3 epochs, 1,416 s of backtests on the
-# shared 2-core box). Two changes landed on main before it could be regenerated: new config
-# sections (so the resolved config hash moved) and the FAVOR+ stabiliser fix b35ad91 (so
-# performer_bilstm's fingerprint moved by ~1e-4; lstm and gru still match exactly, see the test
-# below). Strict: once `make compare UPDATE_DOCS=1 COMPARE_ARGS="--set train.epochs=3"` is rerun
-# these pass, xfail turns into a failure, and the marker must go.
-STALE = pytest.mark.xfail(
-    strict=True,
-    reason="docs/comparison.md predates the FAVOR+ stabiliser fix and new config sections; "
-    "regenerate with make compare UPDATE_DOCS=1 (about 25 min on the shared box)",
-)
-
-
 def test_committed_lstm_and_gru_numbers_are_still_what_the_code_produces(meta):
     cfg = load_config(REPO / "configs" / "compare.yaml", meta["overrides"])
     cfg.backtest.models = ["lstm", "gru"]
@@ -61,7 +48,6 @@ def test_committed_lstm_and_gru_numbers_are_still_what_the_code_produces(meta):
     assert same_fingerprint(now, want), (now, want)
 
 
-@STALE
 def test_committed_comparison_is_multi_seed_from_this_config_and_version(meta):
     assert len(meta["seeds"]) >= 3
     cfg = load_config(REPO / "configs" / "compare.yaml", meta["overrides"])
@@ -72,7 +58,6 @@ def test_committed_comparison_is_multi_seed_from_this_config_and_version(meta):
     assert meta["cryptocast"] == __version__
 
 
-@STALE
 def test_code_still_produces_the_committed_numbers(meta):
     """A refactor that changes seeded initialisation, a model, the features or the training
     loop changes the fingerprint, so the committed numbers would no longer be reproducible."""

@@ -10,19 +10,18 @@ it resolves, measured on a 2-core machine (issue 16):
 - the default (spinning) policy with 2 threads on a busy machine was up to 40x slower than one
   thread: each thread spins waiting for a sibling that another process holds off the core.
 
-One thread per job has no OpenMP team to wait for, so it is right on a busy machine and loses
-little for the small recurrent models of a walk-forward grid; several threads are only worth it
-when the cores are free, and then spinning is the faster policy. Hence:
+The thread count changes results in the last bits, the wait policy never does. So the count
+depends on the cores and the job count only, never on the load, and the load picks the policy:
 
-- jobs in parallel: one thread per job (``cores // jobs``, at least 1), nothing else changes;
-- one job: as many threads as cores that are not already busy (the 1-minute load average); if
-  that is more than one, the default spinning policy (no PASSIVE override), since the job owns
-  the cores;
-- a user's ``train.num_threads`` or ``OMP_WAIT_POLICY`` always wins; ``PASSIVE`` is set only when
-  the user asked for several threads on a machine that is already busy.
+- threads per job: ``cores // jobs`` (at least 1): one per job when jobs run in parallel on a
+  small machine, every core for a single job;
+- wait policy: OpenMP's default (spinning) when our threads fit on the cores the 1-minute load
+  average leaves free; ``PASSIVE`` when several threads of ours would compete with other
+  processes for the cores;
+- a user's ``train.num_threads`` or ``OMP_WAIT_POLICY`` always wins.
 
-Results depend (in the last bits) on the thread count; set ``train.num_threads`` to make a run
-reproducible across machines and loads.
+The same config and seed on the same machine give the same weights whatever else is running; set
+``train.num_threads`` to make a run reproducible across machines with other core counts.
 """
 
 from __future__ import annotations
@@ -61,13 +60,10 @@ def plan_threads(
     """
     jobs, cores = max(1, jobs), max(1, cores)
     busy = max(0, round(load or 0.0))  # cores other processes already keep busy
-    free = max(1, cores - busy)
     if user_threads:
         threads, why = user_threads, "train.num_threads"
-    elif jobs > 1:
-        threads, why = max(1, cores // jobs), f"{jobs} jobs in parallel on {cores} cores"
-    else:
-        threads, why = free, f"one job, {free} of {cores} cores free (load {load or 0.0:.1f})"
+    else:  # never from the load: the thread count changes the results' last bits
+        threads, why = max(1, cores // jobs), f"{jobs} job(s) on {cores} cores"
     if user_policy:
         return ThreadPlan(threads, None, f"{why}; OMP_WAIT_POLICY={user_policy} (yours)")
     # Sleeping threads only pay off when several threads of ours compete with other processes.

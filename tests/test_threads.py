@@ -18,10 +18,12 @@ def test_a_single_job_on_a_quiet_machine_takes_every_core_and_keeps_spinning():
 
 
 @pytest.mark.parametrize("load", [1.0, 1.6, 9.5])
-def test_a_single_job_on_a_busy_machine_takes_only_the_free_cores(load):
+def test_a_busy_machine_changes_the_wait_policy_never_the_thread_count(load):
+    """The thread count changes results in the last bits; the load must not decide it."""
     plan = plan_threads(jobs=1, cores=2, load=load)
-    assert plan.threads == 1 and plan.wait_policy is None  # one thread: no team to wait for
-    assert plan_threads(jobs=1, cores=16, load=load).threads == 16 - round(load)
+    assert plan.threads == 2 and plan.wait_policy == "PASSIVE"  # sleep, don't spin, when busy
+    assert plan_threads(jobs=1, cores=16, load=load).threads == 16
+    assert plan_threads(jobs=2, cores=2, load=load) == plan_threads(jobs=2, cores=2, load=0.0)
 
 
 @pytest.mark.parametrize("jobs,cores,threads", [(2, 2, 1), (4, 2, 1), (2, 16, 8), (3, 16, 5)])

@@ -16,21 +16,9 @@ import pytest
 from cryptocast.config import FeaturesConfig
 from cryptocast.errors import ConfigError
 from tests.conftest import TINY_CONFIG
-from tests.test_backtest import _Cheat
+from tests.test_backtest import FAST, SYMBOL, _Cheat
 
-SYMBOL = "BTC/USDT"
-VOL_FAST = [
-    "features.target=realized_vol",
-    "features.indicators=[{name: rsi, params: {window: 14}}]",
-    "features.lookback=8",
-    "model.hidden_size=8",
-    "model.num_layers=1",
-    "train.epochs=1",
-    "train.device=cpu",
-    "train.num_threads=1",
-    f"backtest.symbols=[{SYMBOL}]",
-    "backtest.timeframes=[1d]",
-]
+VOL_FAST = ["features.target=realized_vol", *FAST]
 
 pytestmark = pytest.mark.usefixtures("restore_torch_threads")
 

@@ -65,31 +65,29 @@ def diebold_mariano(e1, e2, h: int = 1, loss: str = "squared") -> tuple[float, f
     Returns:
         ``(statistic, p_value)``.
     """
-    if h < 1:
-        raise ConfigError(f"Diebold-Mariano horizon h must be >= 1, got {h}")
-    a = np.asarray(e1, dtype=np.float64).reshape(-1)
-    b = np.asarray(e2, dtype=np.float64).reshape(-1)
-    if a.shape != b.shape:
-        raise ConfigError(
-            f"Diebold-Mariano needs errors of equal length, got {a.size} and {b.size}"
-        )
-    ok = np.isfinite(a) & np.isfinite(b)
+    a, b, ok = _paired(e1, e2, h, "errors")
     return _dm_statistic(_loss(a[ok], loss) - _loss(b[ok], loss), h)
 
 
 def dm_from_losses(l1, l2, h: int = 1) -> tuple[float, float]:
     """The same test on two per-forecast loss series (e.g. CRPS or pinball of quantile
     forecasts); pairs with a non-finite loss are dropped. Negative: series 1 has smaller loss."""
+    a, b, ok = _paired(l1, l2, h, "losses")
+    return _dm_statistic(a[ok] - b[ok], h)
+
+
+def _paired(x, y, h: int, what: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Both series as flat float64 arrays and the mask of pairs where both are finite;
+    ConfigError for h < 1 or series of different lengths."""
     if h < 1:
         raise ConfigError(f"Diebold-Mariano horizon h must be >= 1, got {h}")
-    a = np.asarray(l1, dtype=np.float64).reshape(-1)
-    b = np.asarray(l2, dtype=np.float64).reshape(-1)
+    a = np.asarray(x, dtype=np.float64).reshape(-1)
+    b = np.asarray(y, dtype=np.float64).reshape(-1)
     if a.shape != b.shape:
         raise ConfigError(
-            f"Diebold-Mariano needs losses of equal length, got {a.size} and {b.size}"
+            f"Diebold-Mariano needs {what} of equal length, got {a.size} and {b.size}"
         )
-    ok = np.isfinite(a) & np.isfinite(b)
-    return _dm_statistic(a[ok] - b[ok], h)
+    return a, b, np.isfinite(a) & np.isfinite(b)
 
 
 def _dm_statistic(d: np.ndarray, h: int) -> tuple[float, float]:

@@ -191,6 +191,10 @@ class TrainConfig(_Section):
     # auto: mixed (bf16 autocast) on a bf16-capable GPU, fp32 elsewhere; see cryptocast/precision.py
     precision: Literal["auto", "fp32", "mixed"] = "auto"
     num_threads: int | None = Field(None, gt=0)
+    # every epoch trains on every k-th training window, the phase rotating so k epochs see each
+    # window once: k times cheaper epochs for dense (hourly) data, at the cost of fewer steps per
+    # epoch (docs/performance.md); validation always scores every window
+    window_stride: int = Field(1, gt=0)
     # after the validated run, retrain on every stored row for the best epoch count; the
     # checkpoint then holds those weights (metrics.json keeps the validated run's figures)
     refit_all: bool = True
@@ -306,6 +310,18 @@ class ForecastConfig(_Section):
 
 #: sections that do not change the trained weights: editing them keeps a run's training hash
 NOT_TRAINING = ("output", "backtest", "tune", "forecast")
+#: settings added after runs and pages were recorded: left out of both hashes while at these
+#: values (which reproduce the older behaviour), so an upgrade does not orphan trained runs
+HASH_NEUTRAL = {("train", "window_stride"): 1}
+
+
+def _hashable(d: dict[str, Any]) -> dict[str, Any]:
+    """``d`` without the ``HASH_NEUTRAL`` settings that are at their neutral value."""
+    d = {k: dict(v) if isinstance(v, dict) else v for k, v in d.items()}
+    for (section, key), neutral in HASH_NEUTRAL.items():
+        if isinstance(d.get(section), dict) and d[section].get(key, neutral) == neutral:
+            d[section].pop(key, None)
+    return d
 
 
 class Config(_Section):
@@ -343,7 +359,7 @@ class Config(_Section):
 
     def hash(self) -> str:
         """Stable 12-hex-digit hash of the resolved config."""
-        blob = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        blob = json.dumps(_hashable(self.to_dict()), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
     def training_hash(self) -> str:
@@ -352,7 +368,7 @@ class Config(_Section):
         ``forecast --config`` uses the newest run whose training hash equals its config's, so a
         change of report folder, backtest or forecast settings does not orphan a trained run.
         """
-        d = {k: v for k, v in self.to_dict().items() if k not in NOT_TRAINING}
+        d = {k: v for k, v in _hashable(self.to_dict()).items() if k not in NOT_TRAINING}
         blob = json.dumps(d, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:12]
 

@@ -184,8 +184,9 @@ def fit(
     X, Y = _to_device(data, device)
     tr = torch.from_numpy(train_ends).to(device)
     L, bs = data.lookback, cfg.batch_size
+    stride = min(cfg.window_stride, len(train_ends))  # no epoch without a window
     opt = _optimizer(model, cfg)
-    steps_per_epoch = math.ceil(len(train_ends) / bs)
+    steps_per_epoch = math.ceil(math.ceil(len(train_ends) / stride) / bs)
     sched = None
     if cfg.schedule == "cosine":
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs * steps_per_epoch)
@@ -205,7 +206,9 @@ def fit(
     for epoch in range(1, (epochs if fixed else cfg.epochs) + 1):
         t0 = time.perf_counter()
         model.train()
-        perm = tr[torch.randperm(len(tr), generator=gen).to(device)]
+        # window_stride k: this epoch's share of the training windows, phase (epoch - 1) % k
+        part = tr[(epoch - 1) % stride :: stride] if stride > 1 else tr
+        perm = part[torch.randperm(len(part), generator=gen).to(device)]
         # summed on the device: a .item() per batch would stall a GPU queue every step
         total, count = torch.zeros((), device=device), 0
         for i in range(0, len(perm), bs):

@@ -186,12 +186,15 @@ def test_the_same_model_on_honest_features_is_not_flagged(data_dir, cheat_model)
 
 
 # ---- leakage: never created by the harness ----------------------------------------------------
-@pytest.mark.parametrize("warm_start", [False, True])
-def test_folds_read_only_rows_known_at_their_first_forecast(data_dir, monkeypatch, warm_start):
+@pytest.mark.parametrize(("warm_start", "stride"), [(False, 1), (True, 1), (True, 2)])
+def test_folds_read_only_rows_known_at_their_first_forecast(
+    data_dir, monkeypatch, warm_start, stride
+):
     """Spy on what training actually touches: every window gathered while fitting (inputs AND
     target row e + H) and the scaler statistics, fold by fold, including reused models. With
     ``backtest.warm_start`` a fold's weights carry every earlier fit, so all of them are checked,
-    and the warm fit must start from the previous fit's weights with the warm epoch budget."""
+    and the warm fit must start from the previous fit's weights with the warm epoch budget; with
+    ``train.window_stride`` (the fast hourly grid) too."""
     import cryptocast.train as train
     import cryptocast.windows as windows
     from cryptocast.evaluate.walkforward import job_config, run_job
@@ -202,7 +205,7 @@ def test_folds_read_only_rows_known_at_their_first_forecast(data_dir, monkeypatc
     cfg = config(
         "features.horizon=2", "backtest.test_start=2021-06-15", "backtest.fold_length=25",
         "backtest.retrain_every=2", "train.epochs=3", "backtest.warm_epochs=1",
-        f"backtest.warm_start={str(warm_start).lower()}",
+        f"backtest.warm_start={str(warm_start).lower()}", f"train.window_stride={stride}",
     )  # fmt: skip
     fits: list[dict] = []
     real_fit, real_gather = train.fit, windows.gather_windows

@@ -142,6 +142,66 @@ def test_gradient_steps_only_see_training_windows(prepared, monkeypatch):
     assert set(np.concatenate(nograd_calls).tolist()) == set(prepared.ends["val"].tolist())
 
 
+@pytest.mark.parametrize("stride", [3, 10_000])
+def test_window_stride_sees_every_training_window_once_per_stride_epochs(
+    prepared, monkeypatch, stride
+):
+    """``train.window_stride=k``: epoch e trains on the windows at positions (e - 1) % k, k + ...
+    of the training ends, so k epochs see each training window exactly once and never a
+    validation or test window; validation still scores every validation window. A stride above
+    the window count falls back to one window per epoch, never an empty epoch."""
+    import cryptocast.windows as windows
+
+    real = windows.gather_windows
+    epochs: list[list[np.ndarray]] = []
+    nograd: list[np.ndarray] = []
+
+    def spy(X, ends, lookback):
+        if torch.is_grad_enabled():
+            epochs[-1].append(ends.cpu().numpy())
+        else:
+            nograd.append(ends.cpu().numpy())
+        return real(X, ends, lookback)
+
+    monkeypatch.setattr(windows, "gather_windows", spy)
+    train_ends = prepared.ends["train"]
+    k = min(stride, len(train_ends))
+    n_epochs = 3 if k == 3 else 2
+    cfg = tiny_config(model={"name": "lstm"}, train={"epochs": n_epochs, "window_stride": stride})
+    model = build_model(cfg.model, len(prepared.feature_names), prepared.horizon, prepared.lookback)
+
+    def progress(row):  # a new list of gathered ends per epoch
+        epochs.append([])
+
+    epochs.append([])
+    result = fit(model, prepared, cfg.train, progress_cb=progress)
+    per_epoch = [np.sort(np.concatenate(e)) for e in epochs[:n_epochs]]
+    for e, used in enumerate(per_epoch):
+        assert used.tolist() == sorted(train_ends[e % k :: k].tolist())
+    if k == 3:  # three epochs cover the training windows exactly once
+        assert sorted(np.concatenate(per_epoch).tolist()) == sorted(train_ends.tolist())
+    assert set(np.concatenate(nograd).tolist()) == set(prepared.ends["val"].tolist())
+    assert result.history[0]["seconds"] > 0
+
+
+def test_window_stride_one_keeps_the_hashes_of_older_configs():
+    """A run trained before ``train.window_stride`` existed keeps its training hash (forecast
+    --config still finds it); any other stride is another training, with another hash."""
+    base = tiny_config()
+    assert "window_stride" in base.to_dict()["train"]
+    same = tiny_config(train={"window_stride": 1})
+    other = tiny_config(train={"window_stride": 4})
+    assert same.hash() == base.hash() and same.training_hash() == base.training_hash()
+    import hashlib
+    import json
+
+    older = base.to_dict()  # the config as a version without the setting dumped it
+    del older["train"]["window_stride"]
+    blob = json.dumps(older, sort_keys=True, separators=(",", ":"))
+    assert base.hash() == hashlib.sha256(blob.encode()).hexdigest()[:12]
+    assert other.hash() != base.hash() and other.training_hash() != base.training_hash()
+
+
 def test_poisoned_test_rows_do_not_change_the_fit(prepared):
     """NaN in every row after the validation segment: identical losses, so never read."""
     from dataclasses import replace

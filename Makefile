@@ -3,7 +3,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 SHARED_DATA ?= ../shared/data/ohlcv/binance
 
-.PHONY: install test test-all lint format demo bench bench-quick clean
+.PHONY: install test test-all lint format demo bench bench-grid bench-quick clean
 
 install:  ## create .venv and install the package with dev tools
 	$(PY) -m venv $(VENV)
@@ -29,6 +29,9 @@ demo:  ## end to end on CPU: import (or fetch) candles, features, train, backtes
 
 bench:  ## every benchmark, results in bench/results/, table in bench/RESULTS.md
 	$(BIN)/python -m bench.run
+
+bench-grid:  ## the walk-forward grid sample, cold vs warm vs fast refits (~45 min on 2 cores) -> bench/results/grid.json
+	$(BIN)/python -m bench.run --only grid
 
 bench-quick:  ## smoke mode of every benchmark (CI runs it)
 	$(BIN)/python -m bench.run --quick

@@ -1,33 +1,51 @@
-"""The paper's whole experiment as one yardstick: a walk-forward grid, cold vs warm-started refits.
+"""The paper's whole experiment as one yardstick: a walk-forward grid, cold vs fast refits.
 
 The grid (issue 16): BTC, ETH, LTC x 1h and 1d x lstm, gru, transformer, performer_bilstm (+
 persistence, drift), walk-forward over 2022-07-01 .. 2023-06-30 with 30-day folds, a refit every
 fold, the shipped paper-like sizes and training settings (``configs/lstm.yaml``: 64-unit models,
 40 epochs, patience 8, batch 64; the four model configs share them), on the reference candles.
-It runs twice back to back, once training every fold from scratch and once with
-``backtest.warm_start`` (``backtest.warm_epochs`` epochs from the previous fold's weights), and
-records:
+It runs in passes, back to back in one process, on the same machine:
 
-- ``grid seconds`` per pass (wall time of ``run_backtest``) and ``grid speed-up, warm start``
-  (cold / warm, same run);
-- ``seconds per refit`` per model and pass (job seconds / refits, summed over the six series);
-- every job's ``rmse`` and ``skill_rmse`` (vs persistence) per pass, so accuracy can be compared
-  side by side.
+- ``cold``: every fold trained from scratch (the shipped default, what a grid cost before);
+- ``warm``: ``backtest.warm_start`` (each refit after a job's first continues from the previous
+  fold's weights for ``backtest.warm_epochs`` epochs, early stopping as configured);
+- ``fast``: warm start plus ``train.window_stride`` on hourly series (``--stride``, default 4:
+  each epoch trains on every 4th hourly window, the phase rotating; daily series keep stride 1).
 
-Progress and an ETA over the whole grid print as plain lines while it runs. The full grid takes
-hours on a 2-core machine: ``python -m bench.bench_grid --workers 2`` (one torch thread per job),
-or a slice with ``--symbols``/``--timeframes``/``--models``. ``--quick`` (CI: ``make
-bench-quick``): BTC 1d and 1h from 2022-11 only, lstm 16x1 + the baselines, one epoch, four folds;
-synthetic candles when the reference data is absent. A smoke test, not a measurement.
+A pass whose config for a timeframe equals one already run (``fast`` on daily data is ``warm``)
+reuses that run's time and results: the same config and seed give the same forecasts.
+
+Records, in the bench schema:
+
+- ``grid seconds`` per pass (wall time of the passes' ``run_backtest`` calls, one per timeframe)
+  and ``grid speed-up`` of each pass over ``cold`` (the ratio of two passes of one run);
+- ``seconds per refit`` per pass, timeframe and model, split into the job's first refit (cold in
+  every pass) and the later ones (warm in ``warm``/``fast``), from the folds' own timings;
+- every job's ``rmse`` and ``skill_rmse`` (vs persistence) per pass and seed, and per job the cold
+  passes' seed spread beside each other pass's skill (``skill vs cold seeds``), so accuracy is
+  compared against seed noise, not against zero.
+
+The whole grid takes about a day of CPU on 2 cores cold (the hourly refits dominate: minutes
+each at the shipped sizes), so ``python -m bench.bench_grid`` (``make bench-grid``, ~45 min)
+measures a sample of it with ``--workers 2``: its last 2 folds (``--last-folds``; 12 is the
+whole year), every daily job (3 coins x 4 models + naive, the cold pass over 3 seeds for the
+skill spread) and the hourly BTC lstm and gru jobs (one seed); see :func:`sample_slices`.
+``--symbols``/``--models``/``--timeframes``/``--seeds`` apply to every timeframe, ``--passes``
+picks passes. Progress and an ETA over each pass print as plain lines. ``--quick`` (CI: ``make
+bench-quick``): BTC 1d and 1h from 2022-11 only, lstm 16x1 + the baselines, one epoch, four
+folds; synthetic candles when the reference data is absent. A smoke test, not a measurement.
 """
 
 from __future__ import annotations
 
 import argparse
 import shutil
+import statistics
 import tempfile
 import time
 from pathlib import Path
+
+import pandas as pd
 
 from bench.common import REPO, SHARED_OHLCV, write_results
 
@@ -35,10 +53,12 @@ NAME = "grid"
 SYMBOLS = ["BTC/USDT", "ETH/USDT", "LTC/USDT"]
 TIMEFRAMES = ["1h", "1d"]
 MODELS = ["lstm", "gru", "transformer", "performer_bilstm", "persistence", "drift"]
-PERIOD = ["backtest.test_start=2022-07-01", "backtest.test_end=2023-06-30"]
+END = "2023-06-30"
+FOLD_DAYS = 30
 GRID = [
-    *PERIOD,
-    "backtest.fold_period=30D",
+    "backtest.test_start=2022-07-01",
+    f"backtest.test_end={END}",
+    f"backtest.fold_period={FOLD_DAYS}D",
     "backtest.window=expanding",
     "backtest.retrain_every=1",
     "backtest.val_fraction=0.15",
@@ -47,8 +67,8 @@ GRID = [
 QUICK = [
     "data.start=2022-11-01",
     "backtest.test_start=2023-03-01",
-    "backtest.test_end=2023-06-30",
-    "backtest.fold_period=30D",
+    f"backtest.test_end={END}",
+    f"backtest.fold_period={FOLD_DAYS}D",
     "features.indicators=[{name: rsi, params: {window: 14}}]",
     "model.hidden_size=16",
     "model.num_layers=1",
@@ -57,18 +77,33 @@ QUICK = [
     "train.device=cpu",
     "backtest.warm_epochs=1",
 ]
+PASSES = ("cold", "warm", "fast")
+NAIVE = ("persistence", "drift")  # untrained: the same forecasts in every pass
 
 
-def _data_dir(root: Path, quick: bool, symbols: list[str], timeframes: list[str]) -> str:
-    """Candles under ``root`` (links to the reference files, or synthetic); returns a label."""
+def pass_sets(name: str, timeframe: str, stride: int) -> list[str]:
+    """The overrides that make pass ``name`` for one timeframe (stride on hourly data only)."""
+    if name == "cold":
+        return ["backtest.warm_start=false", "train.window_stride=1"]
+    k = stride if name == "fast" and timeframe == "1h" else 1
+    return ["backtest.warm_start=true", f"train.window_stride={k}"]
+
+
+def last_folds_start(n: int) -> str:
+    """The test start that leaves the last ``n`` 30-day folds before the grid's end."""
+    start = pd.Timestamp(END) + pd.Timedelta(days=1) - pd.Timedelta(days=FOLD_DAYS * n)
+    return start.strftime("%Y-%m-%d")
+
+
+def _data_dir(root: Path, symbols: list[str], timeframes: list[str]) -> str:
+    """Candles under ``root`` (copies of the reference files, or synthetic); returns a label."""
     import numpy as np
-    import pandas as pd
 
     from bench.bench_backtest import _synthetic
     from cryptocast.data.store import series_path, write_parquet_atomic
 
     dest = root / "ohlcv" / "binance"
-    dest.mkdir(parents=True)
+    dest.mkdir(parents=True, exist_ok=True)
     files = [
         SHARED_OHLCV / f"{s.replace('/', '-')}_{t}.parquet" for s in symbols for t in timeframes
     ]
@@ -79,33 +114,29 @@ def _data_dir(root: Path, quick: bool, symbols: list[str], timeframes: list[str]
     for i, s in enumerate(symbols):
         for t in timeframes:
             df = _synthetic(12_000 if t == "1h" else 1_500, i)
-            if t == "1h":  # hourly candles ending mid-2023, like the reference data
-                end = pd.Timestamp("2023-06-30 23:00", tz="UTC")
-                ts = pd.date_range(end=end, periods=len(df), freq="1h")
-                df["timestamp"] = ts.astype("datetime64[ns, UTC]")
-            else:
-                ts = pd.date_range(end="2023-06-30", periods=len(df), freq="1D", tz="UTC")
-                df["timestamp"] = ts.astype("datetime64[ns, UTC]")
+            freq = "1h" if t == "1h" else "1D"  # candles ending mid-2023, like the reference
+            ts = pd.date_range(end=pd.Timestamp(END, tz="UTC"), periods=len(df), freq=freq)
+            df["timestamp"] = ts.astype("datetime64[ns, UTC]")
             df["volume"] = np.maximum(df["volume"], 1e-6)
             write_parquet_atomic(df, series_path(root, "binance", s, t))
     return "synthetic candles"
 
 
-def _pass(cfg, data_dir: Path, label: str) -> tuple[float, list, dict]:
-    """One grid pass with plain-line progress; returns (wall seconds, results, summary)."""
+def _pass(cfg, data_dir: Path, label: str) -> tuple[float, list, list[dict], dict]:
+    """One backtest with plain-line progress: (wall seconds, results, fold events, summary)."""
     from cryptocast.backtest import run_backtest, summarise
     from cryptocast.cli.grid_progress import GridProgress
 
-    grid = GridProgress()
+    grid, folds = GridProgress(), []
 
     def on_event(ev: dict) -> None:
         if grid.update(ev) == "fold":
+            folds.append(ev)
             print(f"  [{label}] {grid.line()}", flush=True)
 
     t0 = time.perf_counter()
     results = run_backtest(cfg, data_dir, on_event)
-    seconds = time.perf_counter() - t0
-    return seconds, results, summarise(cfg, results)[0]
+    return time.perf_counter() - t0, results, folds, summarise(cfg, results)[0]
 
 
 def _rec(figure: str, value: float | None, unit: str, params: dict, **extra) -> dict:
@@ -113,70 +144,160 @@ def _rec(figure: str, value: float | None, unit: str, params: dict, **extra) -> 
     return {"figure": figure, "value": value, "unit": unit, "params": params, **extra}
 
 
+def refit_records(folds: list[dict], base: dict) -> list[dict]:
+    """``seconds per refit`` per timeframe and model: a job's first refit and its later ones."""
+    out = []
+    refits = [f for f in folds if f["retrained"]]
+    first: dict[tuple, int] = {}  # job -> its first refit's fold
+    for f in refits:
+        job = (f["symbol"], f["timeframe"], f["model"])
+        first[job] = min(first.get(job, f["fold"]), f["fold"])
+    for tf, model in dict.fromkeys((f["timeframe"], f["model"]) for f in refits):
+        mine = [f for f in refits if (f["timeframe"], f["model"]) == (tf, model)]
+        firsts = [f for f in mine if f["fold"] == first[(f["symbol"], tf, model)]]
+        later = [f for f in mine if f["fold"] != first[(f["symbol"], tf, model)]]
+        for which, group in (("first", firsts), ("later", later)):
+            if group:
+                s = statistics.fmean(f["seconds"] for f in group)
+                p = {**base, "timeframe": tf, "model": model, "refit": which, "refits": len(group)}
+                out.append(_rec("seconds per refit", s, "s", p))
+    return out
+
+
+def skill_records(skills: dict[tuple, list[float]], base: dict) -> list[dict]:
+    """Per job and pass: its skill beside the cold passes' seed mean, spread and range."""
+    out = []
+    for (pass_, sym, tf, model), values in skills.items():
+        cold = skills.get(("cold", sym, tf, model))
+        if pass_ == "cold" or not cold or not values:
+            continue
+        sd = statistics.stdev(cold) if len(cold) > 1 else None
+        delta = statistics.fmean(values) - statistics.fmean(cold)
+        within = None if sd is None else abs(delta) <= 2 * sd
+        p = {**base, "pass": pass_, "symbol": sym, "timeframe": tf, "model": model,
+             "cold_mean": round(statistics.fmean(cold), 6), "cold_sd": sd and round(sd, 6),
+             "cold_range": [round(min(cold), 6), round(max(cold), 6)], "seeds": len(cold),
+             "within_2sd": within}  # fmt: skip
+        out.append(_rec("skill vs cold seeds", delta, "skill difference", p))
+    return out
+
+
+def sample_slices(quick: bool) -> list[dict]:
+    """What ``python -m bench.bench_grid`` measures when not told otherwise.
+
+    Quick: BTC, both timeframes, lstm + naive. Full: the grid's every daily job (3 coins x 4
+    models, the cold pass over 3 seeds for the skill spread) and, of the hourly jobs, BTC with
+    lstm and gru (one seed): a cold hourly refit of the shipped sizes takes minutes each, so the
+    whole hourly grid cold is a day of CPU on 2 cores; the records say what ran.
+    """
+    if quick:
+        return [{"timeframe": tf, "symbols": ["BTC/USDT"], "models": ["lstm", *NAIVE],
+                 "seeds": 1} for tf in TIMEFRAMES]  # fmt: skip
+    return [
+        {"timeframe": "1h", "symbols": ["BTC/USDT"], "models": ["lstm", "gru", *NAIVE], "seeds": 1},
+        {"timeframe": "1d", "symbols": SYMBOLS, "models": MODELS, "seeds": 3},
+    ]
+
+
 def run(
     quick: bool,
+    slices: list[dict],
     workers: int = 1,
-    symbols: list[str] | None = None,
-    timeframes: list[str] | None = None,
-    models: list[str] | None = None,
+    last_folds: int | None = None,
+    stride: int = 4,
+    passes: list[str] | None = None,
 ) -> list[dict]:
+    """Each pass over every slice (one ``run_backtest`` per slice), cold first; see the module
+    docstring for the records."""
     from cryptocast.config import load_config
     from cryptocast.threads import machine_load
 
-    symbols = symbols or (["BTC/USDT"] if quick else SYMBOLS)
-    timeframes = timeframes or TIMEFRAMES
-    models = models or (["lstm", "persistence", "drift"] if quick else MODELS)
+    passes = passes or list(PASSES)
     sets = [
         *(QUICK if quick else GRID),
-        f"backtest.symbols=[{', '.join(symbols)}]",
-        f"backtest.timeframes=[{', '.join(timeframes)}]",
-        f"backtest.models=[{', '.join(models)}]",
+        *([f"backtest.test_start={last_folds_start(last_folds)}"] if last_folds else []),
         f"backtest.workers={workers}",
     ]
+
+    def slice_sets(sl: dict) -> list[str]:
+        return [*sets, f"backtest.timeframes=[{sl['timeframe']}]",
+                f"backtest.symbols=[{', '.join(sl['symbols'])}]",
+                f"backtest.models=[{', '.join(sl['models'])}]"]  # fmt: skip
+
     records: list[dict] = []
     with tempfile.TemporaryDirectory() as d:
         data_dir = Path(d)
-        label = _data_dir(data_dir, quick, symbols, timeframes)
+        label = ""
+        for sl in slices:
+            label = _data_dir(data_dir, sl["symbols"], [sl["timeframe"]])
         # warm-up outside the timings: imports torch and builds every series' feature cache
-        warmup = [*sets, "backtest.models=[persistence]", "backtest.workers=1"]
-        _pass(load_config(REPO / "configs" / "lstm.yaml", warmup), data_dir, "warm-up")
+        for sl in slices:
+            warmup = [*slice_sets(sl), "backtest.models=[persistence]", "backtest.workers=1"]
+            _pass(load_config(REPO / "configs" / "lstm.yaml", warmup), data_dir, "warm-up")
         import torch
 
         # the first optimiser a process builds imports torch._dynamo (seconds, once)
         torch.optim.AdamW([torch.zeros(1, requires_grad=True)])
         load_before = machine_load()
-        base = {"data": label, "series": len(symbols) * len(timeframes), "workers": workers}
-        seconds = {}
-        for warm in (False, True):
-            cfg = load_config(
-                REPO / "configs" / "lstm.yaml", [*sets, f"backtest.warm_start={str(warm).lower()}"]
-            )
-            tag = "warm" if warm else "cold"
-            s, results, summary = _pass(cfg, data_dir, tag)
-            seconds[warm] = s
-            params = {**base, "warm_start": warm, "epochs": cfg.train.epochs,
-                      "warm_epochs": cfg.backtest.warm_epochs if warm else None,
-                      "jobs": len(results), "folds": sum(len(r.fold_info) for r in results)}  # fmt: skip
-            records.append(_rec("grid seconds", s, "s", params))
-            print(f"grid {tag}: {s:.1f} s", flush=True)
-            for m in dict.fromkeys(r.model for r in results):
-                mine = [r for r in results if r.model == m]
-                refits = sum(f["retrained"] for r in mine for f in r.fold_info)
-                per = sum(r.seconds for r in mine) / max(refits, 1)
-                records.append(_rec("seconds per refit", per, "s",
-                                    {**base, "model": m, "warm_start": warm, "refits": refits}))  # fmt: skip
-            for rec in summary["results"]:
-                p = {**base, "symbol": rec["symbol"], "timeframe": rec["timeframe"],
-                     "model": rec["model"], "warm_start": warm, "folds": rec["folds"]}  # fmt: skip
-                records.append(_rec("rmse", rec.get("rmse"), "price", p))
-                records.append(_rec("skill_rmse", rec.get("skill_rmse"), "fraction", p))
-        records.append(
-            _rec("grid speed-up, warm start", seconds[False] / seconds[True], "x",
-                 {**base, "load_before": load_before, "load_after": machine_load()})
-        )  # fmt: skip
-        print(f"warm start speed-up: {seconds[False] / seconds[True]:.2f}x "
-              f"(load average {load_before} -> {machine_load()})")  # fmt: skip
+        base = {"data": label, "slices": slices, "workers": workers, "last_folds": last_folds,
+                "quick": quick}  # fmt: skip
+        seconds: dict[str, float] = {}
+        skills: dict[tuple, list[float]] = {}
+        done: dict[str, tuple] = {}  # config hash -> (seconds, fold events, summary)
+        for seed in range(max(sl["seeds"] for sl in slices)):
+            for name in passes:
+                if seed and name != "cold":  # extra seeds measure the cold passes' spread
+                    continue
+                total, folds, cfgs = 0.0, [], []
+                for sl in slices:
+                    if seed >= sl["seeds"]:
+                        continue
+                    tf = sl["timeframe"]
+                    over = [*slice_sets(sl), f"train.seed={seed}", *pass_sets(name, tf, stride)]
+                    cfg = load_config(REPO / "configs" / "lstm.yaml", over)
+                    if cfg.hash() in done:  # e.g. fast on daily data is warm: same config
+                        s, evs, summary = done[cfg.hash()]
+                    else:
+                        s, _, evs, summary = _pass(cfg, data_dir, f"{name} seed {seed} {tf}")
+                        done[cfg.hash()] = (s, evs, summary)
+                    total, folds, cfgs = total + s, folds + evs, [*cfgs, cfg]
+                    p = {**base, "pass": name, "seed": seed, "timeframe": tf}
+                    records.append(_rec("slice seconds", s, "s", p))
+                    records += _job_records(summary, {**base, "pass": name, "seed": seed}, skills)
+                c = cfgs[0]
+                p = {**base, "pass": name, "seed": seed, "epochs": c.train.epochs,
+                     "warm_epochs": c.backtest.warm_epochs if name != "cold" else None,
+                     "stride_1h": stride if name == "fast" else 1,
+                     "folds": len(folds)}  # fmt: skip
+                if seed == 0:
+                    records.append(_rec("grid seconds", total, "s", p))
+                    seconds[name] = total
+                records += refit_records(folds, {**base, "pass": name, "seed": seed})
+                print(f"grid {name} (seed {seed}): {total:.1f} s", flush=True)
+        for name in passes:
+            if name != "cold" and "cold" in seconds and name in seconds:
+                records.append(
+                    _rec("grid speed-up", seconds["cold"] / seconds[name], "x",
+                         {**base, "pass": name, "stride_1h": stride if name == "fast" else 1,
+                          "load_before": load_before, "load_after": machine_load()})
+                )  # fmt: skip
+                print(f"{name} over cold: {seconds['cold'] / seconds[name]:.2f}x")
+        records += skill_records(skills, base)
     return records
+
+
+def _job_records(summary: dict, base: dict, skills: dict[tuple, list[float]]) -> list[dict]:
+    """``rmse`` and ``skill_rmse`` of every job; trained models' skills go to ``skills``."""
+    out = []
+    for rec in summary["results"]:
+        key = (base["pass"], rec["symbol"], rec["timeframe"], rec["model"])
+        if rec.get("skill_rmse") is not None and rec["model"] not in NAIVE:
+            skills.setdefault(key, []).append(rec["skill_rmse"])
+        p = {**base, "symbol": rec["symbol"], "timeframe": rec["timeframe"],
+             "model": rec["model"], "folds": rec["folds"]}  # fmt: skip
+        out.append(_rec("rmse", rec.get("rmse"), "price", p))
+        out.append(_rec("skill_rmse", rec.get("skill_rmse"), "fraction", p))
+    return out
 
 
 def _csv(text: str | None) -> list[str] | None:
@@ -186,11 +307,22 @@ def _csv(text: str | None) -> list[str] | None:
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="a tiny slice of the grid (CI smoke)")
-    ap.add_argument("--workers", type=int, default=1, help="parallel jobs (backtest.workers)")
-    ap.add_argument("--symbols", help="comma list (default: BTC/USDT,ETH/USDT,LTC/USDT)")
+    ap.add_argument("--workers", type=int, help="backtest.workers (default: 2; quick 1)")
+    ap.add_argument("--symbols", help="comma list for every timeframe (default: the sample)")
     ap.add_argument("--timeframes", help="comma list (default: 1h,1d)")
-    ap.add_argument("--models", help="comma list (default: the four neural models + naive)")
+    ap.add_argument("--models", help="comma list for every timeframe (default: the sample)")
+    ap.add_argument("--seeds", type=int, help="seeds of the cold pass (default: the sample's)")
+    ap.add_argument("--last-folds", type=int, help="walk the grid's last N 30-day folds (2)")
+    ap.add_argument("--stride", type=int, default=4, help="train.window_stride of hourly jobs")
+    ap.add_argument("--passes", help=f"comma list of {', '.join(PASSES)} (default: all)")
     a = ap.parse_args()
-    recs = run(a.quick, a.workers, _csv(a.symbols), _csv(a.timeframes), _csv(a.models))
+    tfs = _csv(a.timeframes) or TIMEFRAMES
+    slices = [sl for sl in sample_slices(a.quick) if sl["timeframe"] in tfs]
+    for sl in slices:  # options given apply to every timeframe
+        sl.update({k: v for k, v in (("symbols", _csv(a.symbols)), ("models", _csv(a.models)),
+                                     ("seeds", a.seeds)) if v})  # fmt: skip
+    workers = a.workers or (1 if a.quick else 2)
+    last = a.last_folds or (None if a.quick else 2)
+    recs = run(a.quick, slices, workers, last, a.stride, _csv(a.passes))
     path = write_results(NAME, recs, a.quick)
     print(f"results in {path}")

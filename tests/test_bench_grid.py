@@ -1,0 +1,63 @@
+"""The grid benchmark's bookkeeping: which overrides make a pass, the folds a slice walks, how
+refit seconds are split into a job's first (always cold) and later refits, and how a pass's
+skill is set beside the cold passes' seed spread."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from bench.bench_grid import (
+    END,
+    FOLD_DAYS,
+    last_folds_start,
+    pass_sets,
+    refit_records,
+    skill_records,
+)
+
+
+def test_passes_differ_only_in_warm_start_and_the_hourly_stride():
+    assert pass_sets("cold", "1h", 4) == ["backtest.warm_start=false", "train.window_stride=1"]
+    assert pass_sets("warm", "1h", 4) == ["backtest.warm_start=true", "train.window_stride=1"]
+    assert pass_sets("fast", "1h", 4) == ["backtest.warm_start=true", "train.window_stride=4"]
+    # daily series keep every window: fast on 1d is warm (and is reused, not run twice)
+    assert pass_sets("fast", "1d", 4) == pass_sets("warm", "1d", 4)
+
+
+@pytest.mark.parametrize("n", [1, 3, 12])
+def test_last_folds_start_leaves_exactly_n_folds_before_the_end(n):
+    start = pd.Timestamp(last_folds_start(n))
+    end = pd.Timestamp(END) + pd.Timedelta(days=1)  # the end date is inclusive
+    assert (end - start) == pd.Timedelta(days=FOLD_DAYS * n)
+
+
+def _fold(sym, tf, model, fold, seconds, retrained=True):
+    return {"symbol": sym, "timeframe": tf, "model": model, "fold": fold,
+            "seconds": seconds, "retrained": retrained}  # fmt: skip
+
+
+def test_first_refit_of_each_job_is_kept_apart_from_the_later_ones():
+    folds = [
+        _fold("BTC", "1h", "lstm", 0, 100.0), _fold("BTC", "1h", "lstm", 1, 10.0),
+        _fold("BTC", "1h", "lstm", 2, 12.0), _fold("ETH", "1h", "lstm", 0, 80.0),
+        _fold("ETH", "1h", "lstm", 1, 8.0), _fold("ETH", "1h", "lstm", 2, 99.0, retrained=False),
+    ]  # fmt: skip
+    recs = {r["params"]["refit"]: r for r in refit_records(folds, {"pass": "warm"})}
+    assert recs["first"]["value"] == 90.0 and recs["first"]["params"]["refits"] == 2
+    assert recs["later"]["value"] == 10.0 and recs["later"]["params"]["refits"] == 3
+
+
+def test_skill_is_judged_against_the_cold_seed_spread():
+    skills = {
+        ("cold", "BTC", "1d", "lstm"): [-0.010, -0.004, -0.007],  # sd 0.003
+        ("warm", "BTC", "1d", "lstm"): [-0.006],
+        ("fast", "BTC", "1d", "lstm"): [-0.030],
+    }
+    recs = {r["params"]["pass"]: r for r in skill_records(skills, {})}
+    assert set(recs) == {"warm", "fast"}  # cold is the reference, not compared with itself
+    assert recs["warm"]["value"] == pytest.approx(0.001)
+    assert recs["warm"]["params"]["within_2sd"] is True
+    assert recs["fast"]["params"]["within_2sd"] is False
+    one_seed = skill_records({("cold", "B", "1d", "m"): [0.1], ("warm", "B", "1d", "m"): [0.2]}, {})
+    assert one_seed[0]["params"]["within_2sd"] is None  # no spread from one seed: no verdict

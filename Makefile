@@ -5,10 +5,10 @@ SHARED_DATA ?= ../shared/data/ohlcv/binance
 
 .PHONY: install test test-all lint format demo bench bench-grid bench-quick clean
 
-install:  ## create .venv and install the package with dev tools
+install:  ## create .venv and install the package with dev tools and darts (live bench anchors)
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q -e '.[dev,bench]'
 
 test:  ## run the default test suite (no network, no slow tests)
 	$(BIN)/pytest -q

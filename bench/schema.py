@@ -15,6 +15,8 @@ Markdown tables can treat all benchmarks alike. On top of that:
   in {fwd, fwd_bwd}, ``seconds`` > 0, ``peak_bytes`` (int or null) and ``device``. The summary
   records in the same file (exponents, crossover, GFLOP/s) are generic records, but an ``impl`` or
   ``pass`` they carry must still be one of the allowed values.
+- peer comparisons (``darts``) carry ``darts_value`` and ``x_darts`` (> 0) and both sides'
+  ``threads``, or ``skipped: true`` with a ``reason`` and a null value (darts not installed).
 - each benchmark must contain the figures its table row is built from (:data:`REQUIRED_FIGURES`),
   so a renamed figure fails here rather than silently dropping out of ``bench/RESULTS.md``.
 
@@ -77,6 +79,11 @@ REQUIRED_FIGURES: dict[str, set[str]] = {
     },
     "threads": {"threads refit speed-up*"},
     "grid": {"grid seconds", "grid speed-up, warm start", "seconds per refit", "skill_rmse"},
+    "darts": {
+        "train throughput lstm, ours vs darts",
+        "train throughput transformer, ours vs darts",
+        "seconds per refit, ours vs darts*",
+    },
 }
 
 
@@ -120,6 +127,21 @@ def _check_attention_time(rec: dict[str, Any], where: str) -> list[str]:
     return errors
 
 
+def _check_peer(rec: dict[str, Any], where: str) -> list[str]:
+    """A live peer comparison (bench_darts): both sides measured, or skipped with a reason."""
+    if rec.get("skipped"):
+        ok = rec.get("value") is None and isinstance(rec.get("reason"), str)
+        return [] if ok else [f"{where}: a skipped record needs value null and a reason"]
+    errors = []
+    for key in ("value", "darts_value", "x_darts"):
+        if not (_is_number(rec.get(key)) and rec[key] > 0):
+            errors.append(f"{where}.{key}: expected a number > 0, got {rec.get(key)!r}")
+    for key in ("threads", "darts_threads"):
+        if not (_is_int(rec.get(key)) and rec[key] > 0):
+            errors.append(f"{where}.{key}: expected a positive int, got {rec.get(key)!r}")
+    return errors
+
+
 def _check_record(rec: Any, i: int, benchmark: str) -> list[str]:
     where = f"records[{i}]"
     if not isinstance(rec, dict):
@@ -137,6 +159,8 @@ def _check_record(rec: Any, i: int, benchmark: str) -> list[str]:
         errors.append(f"{where}.unit: expected a str, got {_type_name(rec.get('unit'))}")
     if not isinstance(rec.get("params"), dict):
         errors.append(f"{where}.params: expected an object, got {_type_name(rec.get('params'))}")
+    if benchmark == "darts":
+        errors += _check_peer(rec, where)
     if benchmark in ("attention", "gpu"):
         if fig == "attention_time":
             errors += _check_attention_time(rec, where)

@@ -31,6 +31,7 @@ SUMMARY: dict[str, tuple[str, list[str]]] = {
     "train": ("training", ["train throughput * darts-anchor", "*BiLSTM*"]),
     "forecast": ("forecast", ["forecast --no-fetch cold start", "python -c 'import torch'"]),
     "quantile": ("quantile vs point", ["quantile/point *"]),
+    "darts": ("vs darts (live)", ["* ours vs darts*"]),
     "grid_exec": (
         "executors / tune",
         [
@@ -45,16 +46,15 @@ SUMMARY: dict[str, tuple[str, list[str]]] = {
 NOTES = {
     "value_min": "fastest run {}",
     "seconds_per_fold": "{} s per fold",
-    "darts_windows_per_s": "darts {}",
-    "darts_seconds_per_refit": "darts {} s",
-    "aim_windows_per_s": "aim {}",
-    "aim_seconds_per_refit": "aim {} s",
     "speedup_vs_anchor": "speed-up vs anchor {}×",
     "pruned": "{} pruned",
 }
 # Top-level record fields that, like params, tell apart records of one figure.
 DIMENSIONS = ("threads",)
-ORDER = ["fetch", "features", "train", "backtest", "grid_exec", "forecast", "attention", "quantile"]
+ORDER = [
+    "fetch", "features", "train", "backtest", "darts", "grid_exec", "forecast", "attention",
+    "quantile",
+]  # fmt: skip
 NOISE_NOTE = (
     "Timings are medians of several runs after warm-up on a shared 2-core machine on which other "
     "test suites ran concurrently, so they are noisy: a single figure can be off by 2x or more "
@@ -98,6 +98,19 @@ def with_unit(value: Any, unit: str) -> str:
     return f"{fmt(value)} {unit}".rstrip() if unit else fmt(value)
 
 
+def value_cell(rec: dict) -> str:
+    """A record's value; a peer comparison as ``ours X; darts Y (Z× darts, same run)``."""
+    if rec.get("skipped"):
+        return f"skipped: {rec.get('reason', 'no reason given')}"
+    value = with_unit(rec["value"], rec["unit"])
+    if "darts_value" not in rec:
+        return value
+    darts = with_unit(rec["darts_value"], rec["unit"])
+    lo, hi = min(rec.get("ratios") or [0]), max(rec.get("ratios") or [0])
+    spread = f", rounds {fmt(lo)}–{fmt(hi)}" if len(rec.get("ratios") or []) > 1 else ""
+    return f"ours {value}; darts {darts} ({fmt(rec['x_darts'])}× darts, same run{spread})"
+
+
 def _dims(rec: dict) -> dict[str, Any]:
     """Scalar parameters of a record: its params plus the :data:`DIMENSIONS` fields."""
     dims = {**rec.get("params", {}), **{k: rec[k] for k in DIMENSIONS if k in rec}}
@@ -105,7 +118,14 @@ def _dims(rec: dict) -> dict[str, Any]:
 
 
 def _params_text(rec: dict) -> str:
-    return ", ".join(f"{k}={v}" for k, v in _dims(rec).items())
+    text = ", ".join(f"{k}={v}" for k, v in _dims(rec).items())
+    if "darts_value" in rec:  # a live peer comparison: how each side ran, and the load
+        text += (
+            f", darts_threads={rec.get('darts_threads')}, OMP_WAIT_POLICY ours/darts="
+            f"{rec.get('omp_wait_policy')}/{rec.get('darts_omp_wait_policy')}, load average "
+            f"{fmt(rec.get('loadavg_1m'))}→{fmt(rec.get('loadavg_1m_after'))}"
+        )
+    return text
 
 
 def _varying_label(rec: dict, same_figure: list[dict]) -> str:
@@ -139,7 +159,7 @@ def _summary_rows(name: str, doc: dict, quick: bool) -> list[str]:
             label = _varying_label(rec, same)
             label = f"{fig} ({label})" if label else fig
             notes = "; ".join(t.format(fmt(rec[k])) for k, t in NOTES.items() if rec.get(k))
-            value = with_unit(rec["value"], rec["unit"]) + (f" ({notes})" if notes else "")
+            value = value_cell(rec) + (f" ({notes})" if notes else "")
             out.append(f"| {stage} | {label} | {value} | {cmd} |")
     return out
 
@@ -175,8 +195,7 @@ def _detail(name: str, doc: dict, quick: bool) -> list[str]:
     lines = [f"### {name}", "", f"{command(name, quick)} — {provenance(doc)}", ""]
     lines += ["| figure | parameters | value |", "| --- | --- | --- |"]
     for rec in doc["records"]:
-        val = with_unit(rec["value"], rec["unit"])
-        lines.append(f"| {rec['figure']} | {_params_text(rec)} | {val} |")
+        lines.append(f"| {rec['figure']} | {_params_text(rec)} | {value_cell(rec)} |")
     return lines + [""]
 
 

@@ -8,18 +8,19 @@ it lasts ~2.5 s. The validation set is left empty so no evaluation time is count
 Settings:
 - ``paper``: configs/<model>.yaml as shipped (lookback 30, batch 64, the default indicator set)
   on the reference daily and hourly BTC/USDT feature tables.
-- ``darts-anchor``: the issue's darts 0.48.1 comparison on hourly BTC: ~48k windows, lookback 48,
-  batch 256, 5 input features (synthetic standard-normal tensors of the same shape: throughput
-  does not depend on the values), LSTM hidden 64 (1 layer, darts' RNNModel default), transformer
-  d_model 64 / 4 heads / ff 128 with 2 encoder layers (darts: 2 encoder + 2 decoder; 4 encoder
-  layers also measured as the equal-layer-count variant), and performer_bilstm (d_model 64,
-  4 heads, 2 layers, lstm_hidden 32 as in the paper configs).
+- ``darts-anchor``: the shapes of the issue's darts 0.48.1 comparison on hourly BTC: ~48k
+  windows, lookback 48, batch 256, 5 input features (synthetic standard-normal tensors of the
+  same shape: throughput does not depend on the values), LSTM hidden 64 (1 layer, darts' RNNModel
+  default), transformer d_model 64 / 4 heads / ff 128 with 2 encoder layers (darts: 2 encoder + 2
+  decoder; 4 encoder layers also measured as the equal-layer-count variant), and performer_bilstm
+  (d_model 64, 4 heads, 2 layers, lstm_hidden 32 as in the paper configs). Only our side: the
+  ratio to darts is measured live, both sides in one run, by ``bench.bench_darts``.
 - ``bilstm share``: share of a performer_bilstm training step spent in its BiLSTM feed-forward
   (nn.LSTM forward + backward), timed in isolation on the exact inputs captured during the step.
 
-Each setting runs once per torch thread count (default 1 and 2: the darts anchors were taken at 2
-threads; on a CPU shared with other jobs 2 intra-op threads can be several times slower than 1,
-so both are recorded). Each record carries ``threads``, the OpenMP wait policy and the 1-minute
+Each setting runs once per torch thread count (default 1 and 2, torch's default here; on a CPU
+shared with other jobs 2 intra-op threads can be several times slower than 1, so both are
+recorded). Each record carries ``threads``, the OpenMP wait policy and the 1-minute
 load average. ``--omp-passive`` sets ``OMP_WAIT_POLICY=PASSIVE``: with other jobs on the cores,
 spinning OpenMP workers of the default policy made 2 threads up to 40x slower than 1 here, while
 passive waiting kept 2 threads at about the speed of 1.
@@ -41,12 +42,6 @@ from bench.common import REPO, SHARED_OHLCV, write_results
 
 NAME = "train"
 MODELS = ("performer_bilstm", "lstm", "gru", "transformer")
-DARTS = {"lstm": 3550.0, "transformer": 580.0}  # windows/s, darts 0.48.1, this machine, 2 threads
-AIM = {
-    "lstm": 2 * DARTS["lstm"],
-    "transformer": 2 * DARTS["transformer"],
-    "performer_bilstm": 580.0,
-}
 
 
 def _load() -> float:
@@ -258,6 +253,15 @@ def _wps(r: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+# The darts-anchor shapes (bench.bench_darts trains darts on the same ones, in the same run).
+ANCHOR_COMMON = [
+    "features.lookback=48",
+    "train.batch_size=256",
+    "train.lr=0.001",
+    "model.d_model=64",
+    "model.n_heads=4",
+    "model.dim_feedforward=128",
+]
 ANCHOR_MODELS = {
     "lstm": ["model.name=lstm", "model.hidden_size=64", "model.num_layers=1"],
     "transformer": ["model.name=transformer", "model.n_layers=2"],
@@ -267,24 +271,14 @@ ANCHOR_MODELS = {
 
 
 def _anchor_records(quick: bool, budget: float, warm: int) -> list[dict[str, Any]]:
-    common = [
-        "features.lookback=48",
-        "train.batch_size=256",
-        "train.lr=0.001",
-        "model.d_model=64",
-        "model.n_heads=4",
-        "model.dim_feedforward=128",
-    ]
     data = _synthetic(1200 if quick else 48046, 5, 48)
     out = []
     for label, sets in ANCHOR_MODELS.items():
         if quick and label == "transformer_4layers":
             continue
-        cfg = _paper_config("lstm", "1h", common + sets)
+        cfg = _paper_config("lstm", "1h", ANCHOR_COMMON + sets)
         r = throughput(cfg, data, budget, max_batches=40, warm_batches=warm)
         name = cfg.model.name
-        anchor = DARTS.get(label)
-        aim = AIM.get(label)
         params = {
             "setting": "darts-anchor",
             "model": label,
@@ -294,13 +288,8 @@ def _anchor_records(quick: bool, budget: float, warm: int) -> list[dict[str, Any
             "windows": int(len(data.ends["train"])),
             "n_layers": cfg.model.n_layers if name != "lstm" else cfg.model.num_layers,
         }
-        rec = _record(f"train throughput {label} darts-anchor", **_wps(r), params=params)
-        rec.update(darts_windows_per_s=anchor, aim_windows_per_s=aim)
-        if aim is not None:
-            rec["meets_aim"] = r["windows_per_s"] >= aim
-            rec["vs_darts"] = round(r["windows_per_s"] / (anchor or DARTS["transformer"]), 2)
-        out.append(rec)
-        print(f"  {label:20s} darts-anchor: {r['windows_per_s']:>8} windows/s (aim {aim})")
+        out.append(_record(f"train throughput {label} darts-anchor", **_wps(r), params=params))
+        print(f"  {label:20s} darts-anchor: {r['windows_per_s']:>8} windows/s")
     return out
 
 

@@ -13,8 +13,8 @@ defaults for what is fixed when torch loads:
   ``accelerator="cpu"``; everything else (Adam, lr 1e-3, no clipping) darts' defaults. Its
   OpenMP wait policy is the one our plan picked: on a quiet machine that is OpenMP's default,
   i.e. darts' own; on a busy one our plan picks ``PASSIVE``, and darts gets it too, because
-  darts left spinning there runs up to ~20x slower (measured: 142 vs 3,123 windows/s at load
-  2.2), which would measure the neighbours, not darts, and flatter us.
+  OpenMP's spinning default on busy cores can be many times slower (``cryptocast/threads.py``):
+  that would measure the neighbours, not darts, and flatter us.
 
 Comparisons:
 

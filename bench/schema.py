@@ -78,7 +78,7 @@ REQUIRED_FIGURES: dict[str, set[str]] = {
         "tune trials per minute, pruner none",
     },
     "threads": {"threads refit speed-up*"},
-    "grid": {"grid seconds", "grid speed-up, warm start", "seconds per refit", "skill_rmse"},
+    "grid": {"grid seconds", "grid speed-up", "seconds per refit", "skill_rmse"},
     "darts": {
         "train throughput lstm, ours vs darts",
         "train throughput transformer, ours vs darts",

@@ -32,6 +32,8 @@ SUMMARY: dict[str, tuple[str, list[str]]] = {
     "forecast": ("forecast", ["forecast --no-fetch cold start", "python -c 'import torch'"]),
     "quantile": ("quantile vs point", ["quantile/point *"]),
     "darts": ("vs darts (live)", ["* ours vs darts*"]),
+    "grid": ("walk-forward grid", ["grid seconds", "grid speed-up"]),
+    "threads": ("threads", ["threads * speed-up, new default over *"]),
     "grid_exec": (
         "executors / tune",
         [
@@ -52,8 +54,8 @@ NOTES = {
 # Top-level record fields that, like params, tell apart records of one figure.
 DIMENSIONS = ("threads",)
 ORDER = [
-    "fetch", "features", "train", "backtest", "darts", "grid_exec", "forecast", "attention",
-    "quantile",
+    "fetch", "features", "train", "backtest", "darts", "grid", "threads", "grid_exec", "forecast",
+    "attention", "quantile",
 ]  # fmt: skip
 NOISE_NOTE = (
     "Timings are medians of several runs after warm-up on a shared 2-core machine on which other "
@@ -272,6 +274,10 @@ def render(
             from bench.tables_attention import attention_section
 
             lines += attention_section(docs[name], quick, results_dir)
+        elif name == "grid" and name in docs:
+            from bench.tables_grid import grid_section
+
+            lines += grid_section(docs[name], quick) or _detail(name, docs[name], quick)
         elif name in docs:
             lines += _detail(name, docs[name], quick)
     return "\n".join(lines).rstrip() + "\n"

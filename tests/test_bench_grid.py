@@ -61,3 +61,41 @@ def test_skill_is_judged_against_the_cold_seed_spread():
     assert recs["fast"]["params"]["within_2sd"] is False
     one_seed = skill_records({("cold", "B", "1d", "m"): [0.1], ("warm", "B", "1d", "m"): [0.2]}, {})
     assert one_seed[0]["params"]["within_2sd"] is None  # no spread from one seed: no verdict
+
+
+def _doc() -> dict:
+    base = {"data": "reference Binance candles", "workers": 2, "last_folds": 2,
+            "slices": [{"timeframe": "1h", "symbols": ["BTC/USDT"], "models": ["lstm"],
+                        "seeds": 1}]}  # fmt: skip
+    recs = [
+        {"figure": "grid seconds", "value": 600.0, "unit": "s", "params": {**base, "pass": "cold", "folds": 4}},
+        {"figure": "grid seconds", "value": 100.0, "unit": "s", "params": {**base, "pass": "fast", "folds": 4}},
+        {"figure": "grid speed-up", "value": 6.0, "unit": "x", "params": {**base, "pass": "fast"}},
+    ]  # fmt: skip
+    for ps, first, later in (("cold", 300.0, 300.0), ("fast", 60.0, 20.0)):
+        for which, v in (("first", first), ("later", later)):
+            p = {**base, "pass": ps, "seed": 0, "timeframe": "1h", "model": "lstm", "refit": which}
+            recs.append({"figure": "seconds per refit", "value": v, "unit": "s", "params": p})
+    for ps, seed, v in (("cold", 0, -0.01), ("cold", 1, -0.02), ("fast", 0, -0.5)):
+        p = {
+            **base,
+            "pass": ps,
+            "seed": seed,
+            "symbol": "BTC/USDT",
+            "timeframe": "1h",
+            "model": "lstm",
+        }
+        recs.append({"figure": "skill_rmse", "value": v, "unit": "fraction", "params": p})
+    recs += skill_records({("cold", "BTC/USDT", "1h", "lstm"): [-0.01, -0.02],
+                           ("fast", "BTC/USDT", "1h", "lstm"): [-0.5]}, base)  # fmt: skip
+    return {"records": recs, "created": "2026-11-29T00:00:00Z", "git_commit": "abc", "quick": False}
+
+
+def test_grid_section_shows_speed_up_job_cost_and_skill_verdict():
+    from bench.tables_grid import grid_section
+
+    text = "\n".join(grid_section(_doc(), quick=False))
+    assert "| fast | 100 | 6.00× | 4 |" in text
+    # one 12-fold hourly lstm job: 300 + 11 x 300 s cold = 1.0 h; 60 + 11 x 20 s fast = 4.7 min
+    assert "| 1h | lstm |" in text and "| 1.0 h | 4.7 min |" in text
+    assert "-0.0150 ± 0.0071 (2)" in text and "-0.5000 (**outside 2 sd**)" in text

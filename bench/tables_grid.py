@@ -1,0 +1,153 @@
+"""The walk-forward grid's section of ``bench/RESULTS.md``, from ``grid.json`` alone.
+
+Three tables: wall time of each pass and its speed-up over cold; seconds per refit by timeframe
+and model (a job's first refit apart from its later ones, which warm start shortens) with what a
+whole 12-fold job would cost at those rates; and every trained job's skill vs persistence in each
+pass beside the cold passes' seed spread.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+FOLDS_PER_YEAR = 12  # the grid's 30-day folds over 2022-07-01 .. 2023-06-30
+
+
+def _fmt(value: Any, digits: int = 3) -> str:
+    from bench.tables import fmt
+
+    return fmt(value) if not isinstance(value, float) else f"{value:.{digits}g}"
+
+
+def _by(records: list[dict], figure: str) -> list[dict]:
+    return [r for r in records if r["figure"] == figure]
+
+
+def _passes(records: list[dict]) -> list[str]:
+    return list(dict.fromkeys(r["params"]["pass"] for r in _by(records, "grid seconds")))
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "–"
+    if seconds >= 3600:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 60:.1f} min" if seconds >= 90 else f"{seconds:.0f} s"
+
+
+def pass_table(records: list[dict]) -> list[str]:
+    speed = {r["params"]["pass"]: r["value"] for r in _by(records, "grid speed-up")}
+    lines = [
+        "| pass | wall seconds | speed-up over cold | folds walked |",
+        "| --- | ---: | ---: | ---: |",
+    ]
+    for r in _by(records, "grid seconds"):
+        p = r["params"]
+        s = speed.get(p["pass"])
+        lines.append(f"| {p['pass']} | {_fmt(r['value'], 4)} | "
+                     f"{'–' if s is None else f'{s:.2f}×'} | {p.get('folds', '–')} |")  # fmt: skip
+    return lines
+
+
+def refit_table(records: list[dict]) -> list[str]:
+    """Seconds per refit (seed 0) and the implied cost of one 12-fold job per pass."""
+    cells: dict[tuple[str, str], dict[str, float]] = {}
+    for r in _by(records, "seconds per refit"):
+        p = r["params"]
+        if p.get("seed", 0) != 0 or p["model"] in ("persistence", "drift"):
+            continue
+        cells.setdefault((p["timeframe"], p["model"]), {})[f"{p['pass']} {p['refit']}"] = r["value"]
+    passes = _passes(records)
+    cols = [f"{ps} {w}" for ps in passes for w in ("first", "later")]
+    head = "| timeframe | model | " + " | ".join(cols) + " | "
+    head += " | ".join(f"12-fold job, {ps}" for ps in passes) + " |"
+    lines = [head, "| --- | --- |" + " ---: |" * (len(cols) + len(passes))]
+    for (tf, model), row in cells.items():
+        vals = [_fmt(row.get(c)) for c in cols]
+        jobs = []
+        for ps in passes:
+            first, later = row.get(f"{ps} first"), row.get(f"{ps} later")
+            jobs.append(None if first is None or later is None
+                        else first + (FOLDS_PER_YEAR - 1) * later)  # fmt: skip
+        lines.append(f"| {tf} | {model} | " + " | ".join(vals) + " | "
+                     + " | ".join(_duration(j) for j in jobs) + " |")  # fmt: skip
+    return lines
+
+
+def skill_table(records: list[dict]) -> list[str]:
+    """Each trained job's skill per pass, beside the cold passes' seed mean and spread."""
+    cold: dict[tuple, list[float]] = {}
+    other: dict[tuple, dict[str, float]] = {}
+    for r in _by(records, "skill_rmse"):
+        p = r["params"]
+        if p["model"] in ("persistence", "drift") or r["value"] is None:
+            continue
+        key = (p["symbol"], p["timeframe"], p["model"])
+        if p["pass"] == "cold":
+            cold.setdefault(key, []).append(r["value"])
+        else:
+            other.setdefault(key, {})[p["pass"]] = r["value"]
+    verdict = {(r["params"]["pass"], r["params"]["symbol"], r["params"]["timeframe"],
+                r["params"]["model"]): r["params"].get("within_2sd")
+               for r in _by(records, "skill vs cold seeds")}  # fmt: skip
+    passes = [p for p in _passes(records) if p != "cold"]
+    lines = [
+        "| series | model | cold: mean ± sd (seeds) | " + " | ".join(passes) + " |",
+        "| --- | --- | --- |" + " ---: |" * len(passes),
+    ]
+    for key, values in cold.items():
+        import statistics
+
+        sd = statistics.stdev(values) if len(values) > 1 else None
+        spread = f" ± {sd:.4f}" if sd is not None else ""
+        cells = []
+        for ps in passes:
+            v = other.get(key, {}).get(ps)
+            ok = verdict.get((ps, *key))
+            mark = "" if ok is None else (" (within 2 sd)" if ok else " (**outside 2 sd**)")
+            cells.append("–" if v is None else f"{v:+.4f}{mark}")
+        lines.append(f"| {key[0]} {key[1]} | {key[2]} | "
+                     f"{sum(values) / len(values):+.4f}{spread} ({len(values)}) | "
+                     + " | ".join(cells) + " |")  # fmt: skip
+    return lines
+
+
+def grid_section(doc: dict, quick: bool) -> list[str]:
+    from bench.tables import command, provenance
+
+    records = doc["records"]
+    if not _by(records, "grid seconds"):
+        return []
+    first = records[0]["params"]
+    slices = "; ".join(
+        f"{s['timeframe']}: {', '.join(s['symbols'])} x {', '.join(s['models'])} "
+        f"({s['seeds']} cold seed{'s' if s['seeds'] > 1 else ''})"
+        for s in first.get("slices", [])
+    )
+    lines = [
+        "### grid",
+        "",
+        f"{command('grid', quick)} — {provenance(doc)}",
+        "",
+        f"Sample of the walk-forward grid ({first.get('data')}; "
+        + (f"its last {first['last_folds']}" if first.get("last_folds") else "all its")
+        + f" 30-day folds; --workers {first.get('workers')}): "
+        f"{slices}. Passes: cold (every refit from scratch), warm (`backtest.warm_start`), "
+        "fast (warm + `train.window_stride` on hourly jobs).",
+        "",
+        *pass_table(records),
+        "",
+        "Seconds per refit (a job's first refit, cold in every pass, and its later ones), and what "
+        f"one job's {FOLDS_PER_YEAR}-fold walk over the year costs at those rates (first + "
+        f"{FOLDS_PER_YEAR - 1} later; per worker):",
+        "",
+        *refit_table(records),
+        "",
+        "Skill vs persistence (1 − RMSE/RMSE of persistence) of every trained job: the cold pass "
+        "over its seeds, and each other pass (seed 0) with whether it lies within 2 standard "
+        "deviations of the cold seeds:",
+        "",
+        *skill_table(records),
+        "",
+    ]
+    return lines

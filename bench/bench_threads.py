@@ -49,6 +49,7 @@ else:
     plan = apply_thread_plan(1)
     threads, why = plan.threads, plan.reason
 import torch
+policy = os.environ.get("OMP_WAIT_POLICY")  # what OpenMP read when torch loaded
 torch.set_num_threads(threads)
 from pathlib import Path
 from cryptocast.config import load_config
@@ -72,7 +73,7 @@ else:
     res = run_backtest(cfg, Path(data_dir))
     seconds = (time.perf_counter() - t0) / sum(f["retrained"] for f in res[0].fold_info)
 print("RESULT " + json.dumps({"seconds": seconds, "threads": threads,
-      "policy": os.environ.get("OMP_WAIT_POLICY"), "why": why}))
+      "policy": policy, "why": why}))
 """
 
 

@@ -72,9 +72,10 @@ def validate(cfg: Config, data_dir: Path) -> list[tuple[str, str, str]]:
 
 def _threads(cfg: Config, workers: int) -> int:
     """Torch threads per job (``cryptocast.threads.plan_threads``: one per job in parallel)."""
-    from cryptocast.threads import machine_load, plan_threads
+    from cryptocast.threads import plan_threads
 
-    plan = plan_threads(workers, os.cpu_count() or 1, machine_load(), cfg.train.num_threads)
+    # the count never depends on the load (plan_threads), so no measurement is needed here
+    plan = plan_threads(workers, os.cpu_count() or 1, None, cfg.train.num_threads)
     return plan.threads
 
 

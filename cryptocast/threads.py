@@ -15,9 +15,12 @@ depends on the cores and the job count only, never on the load, and the load pic
 
 - threads per job: ``cores // jobs`` (at least 1): one per job when jobs run in parallel on a
   small machine, every core for a single job;
-- wait policy: OpenMP's default (spinning) when our threads fit on the cores the 1-minute load
-  average leaves free; ``PASSIVE`` when several threads of ours would compete with other
-  processes for the cores;
+- wait policy: OpenMP's default (spinning) when our threads fit on the cores other processes
+  leave free; ``PASSIVE`` when several threads of ours would compete with other processes for
+  the cores. "Busy" is measured, not guessed from the 1-minute load average: the CPU time other
+  processes used over a 0.2 s sample (``/proc/stat``) before torch loads. The load average lags
+  by a minute and counts the user's own previous command, so on a quiet machine it picked
+  PASSIVE, which made a walk-forward refit ~3x slower (``bench_threads``, 2026-11-29);
 - a user's ``train.num_threads`` or ``OMP_WAIT_POLICY`` always wins.
 
 The same config and seed on the same machine give the same weights whatever else is running; set
@@ -51,7 +54,8 @@ def plan_threads(
     Args:
         jobs: jobs running at the same time (backtest workers; 1 for ``train``).
         cores: logical CPUs available to this process.
-        load: 1-minute load average before this command started (None: unknown, assume quiet).
+        load: cores other processes keep busy before this command starts (``machine_busy``;
+            None: unknown, assume quiet).
         user_threads: ``train.num_threads`` when set; always used as given.
         user_policy: the ``OMP_WAIT_POLICY`` already in the environment; never overridden.
 
@@ -73,6 +77,37 @@ def plan_threads(
     return ThreadPlan(threads, None, why)
 
 
+def busy_cores(interval: float = 0.2) -> float | None:
+    """Cores' worth of CPU time other processes use now: ``/proc/stat`` sampled ``interval``
+    seconds apart while this process sleeps (None where there is no ``/proc/stat``)."""
+    import time
+
+    def sample() -> tuple[int, int] | None:
+        try:
+            with open("/proc/stat") as f:
+                fields = [int(x) for x in f.readline().split()[1:]]
+        except (OSError, ValueError):
+            return None
+        idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+        return sum(fields[:8]), idle  # user .. steal; guest time is already in user
+
+    a = sample()
+    if a is None:
+        return None
+    time.sleep(interval)
+    b = sample()
+    if b is None or b[0] <= a[0]:
+        return None
+    total, idle = b[0] - a[0], b[1] - a[1]
+    return (os.cpu_count() or 1) * (total - idle) / total
+
+
+def machine_busy() -> float | None:
+    """How many cores other processes keep busy: :func:`busy_cores`, else the load average."""
+    busy = busy_cores()
+    return busy if busy is not None else machine_load()
+
+
 def machine_load() -> float | None:
     """The 1-minute load average, or None where the OS has none."""
     try:
@@ -88,7 +123,7 @@ def apply_thread_plan(jobs: int, user_threads: int | None = None) -> ThreadPlan:
     worker processes inherit it. Torch's thread count is set by the caller (per process).
     """
     plan = plan_threads(
-        jobs, os.cpu_count() or 1, machine_load(), user_threads, os.environ.get("OMP_WAIT_POLICY")
+        jobs, os.cpu_count() or 1, machine_busy(), user_threads, os.environ.get("OMP_WAIT_POLICY")
     )
     if plan.wait_policy is not None:
         os.environ["OMP_WAIT_POLICY"] = plan.wait_policy

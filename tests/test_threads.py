@@ -52,10 +52,12 @@ def test_the_users_settings_always_win():
 def test_apply_sets_passive_only_when_the_plan_says_so(monkeypatch):
     monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
     monkeypatch.setattr(os, "cpu_count", lambda: 2)
-    monkeypatch.setattr(os, "getloadavg", lambda: (0.1, 0.1, 0.1))
+    import cryptocast.threads as threads
+
+    monkeypatch.setattr(threads, "busy_cores", lambda interval=0.2: 0.1)
     assert apply_thread_plan(1).threads == 2
     assert "OMP_WAIT_POLICY" not in os.environ
-    monkeypatch.setattr(os, "getloadavg", lambda: (5.0, 5.0, 5.0))
+    monkeypatch.setattr(threads, "busy_cores", lambda interval=0.2: 1.9)
     assert apply_thread_plan(1, user_threads=2).wait_policy == "PASSIVE"
     assert os.environ["OMP_WAIT_POLICY"] == "PASSIVE"
     monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
@@ -69,7 +71,8 @@ def test_the_train_command_applies_the_plan_before_torch_loads(tmp_path):
     code = (
         "import os, sys\n"
         "os.cpu_count = lambda: 2\n"
-        "os.getloadavg = lambda: (0.0, 0.0, 0.0)\n"
+        "import cryptocast.threads as threads\n"
+        "threads.busy_cores = lambda interval=0.2: 0.0\n"
         "from cryptocast.cli import main\n"
         "import cryptocast.runs as runs\n"
         "def fake(*args, **kwargs):\n"
@@ -83,3 +86,29 @@ def test_the_train_command_applies_the_plan_before_torch_loads(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert "threads 2 None" in out.stdout, out.stdout + out.stderr
+
+
+def test_busy_cores_sees_a_process_spinning_on_a_core():
+    """The policy is picked from CPU time measured now, not the lagging 1-minute load average
+    (which counts the user's own previous command and made a quiet machine pick PASSIVE)."""
+    from cryptocast.threads import busy_cores
+
+    if busy_cores() is None:
+        pytest.skip("no /proc/stat on this OS: the load average is used instead")
+    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        import time
+
+        time.sleep(0.3)  # past the interpreter's start-up
+        assert busy_cores(0.3) >= 0.6
+    finally:
+        spinner.kill()
+        spinner.wait()
+
+
+def test_without_proc_stat_the_load_average_stands_in(monkeypatch):
+    import cryptocast.threads as threads
+
+    monkeypatch.setattr(threads, "busy_cores", lambda interval=0.2: None)
+    monkeypatch.setattr(os, "getloadavg", lambda: (1.5, 1.0, 1.0))
+    assert threads.machine_busy() == 1.5

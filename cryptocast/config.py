@@ -27,8 +27,16 @@ from pydantic import (
     model_validator,
 )
 
+from cryptocast.config_text import (
+    YamlLoader,
+    apply_overrides,
+    format_validation_error,
+    override_sources,
+)
 from cryptocast.dates import iso_problem
 from cryptocast.errors import ConfigError
+
+__all__ = ["Config", "apply_overrides", "config_from_dict", "load_config", "override_sources"]
 
 DEFAULT_SYMBOLS = ["BTC/USDT", "ETH/USDT", "LTC/USDT"]
 DEFAULT_TIMEFRAMES = ["1h", "1d"]
@@ -212,6 +220,10 @@ class OutputConfig(_Section):
         return None if value is None else _name_check(check_run_name, value)
 
 
+#: what ``backtest.timeframe_overrides`` may set: training, and whether refits warm-start
+TIMEFRAME_KEYS = ("train.", "backtest.warm_start", "backtest.warm_epochs")
+
+
 class BacktestConfig(_Section):
     models: list[str] = Field(
         default_factory=lambda: [
@@ -239,6 +251,10 @@ class BacktestConfig(_Section):
     # model only saw earlier rows, so this is leak-free (tests/test_backtest.py)
     warm_start: bool = False
     warm_epochs: int = Field(5, gt=0)
+    # settings for the jobs of one timeframe, in --set form: the fast hourly grid is
+    # {1h: [backtest.warm_start=true, train.window_stride=4]} (docs/performance.md); only the
+    # TIMEFRAME_KEYS may differ, the rest shapes the whole grid
+    timeframe_overrides: dict[str, list[str]] = Field(default_factory=dict)
     val_fraction: float = Field(0.15, gt=0, lt=1)  # validation tail of each training window
     fee_bps: float = Field(10.0, ge=0)
     slippage_bps: float = Field(5.0, ge=0)
@@ -258,6 +274,15 @@ class BacktestConfig(_Section):
     def _check(self) -> BacktestConfig:
         if self.window == "rolling" and self.train_length is None:
             raise ValueError("backtest.window=rolling needs backtest.train_length")
+        for tf, items in self.timeframe_overrides.items():
+            for item in items:
+                key = item.split("=", 1)[0].strip()
+                if "=" not in item or not key.startswith(TIMEFRAME_KEYS):
+                    raise ValueError(
+                        f"backtest.timeframe_overrides.{tf}: {item!r}: expected key=value with a "
+                        f"key under {', '.join(TIMEFRAME_KEYS)} (the rest applies to every "
+                        "timeframe)"
+                    )
         return self
 
 
@@ -312,7 +337,7 @@ class ForecastConfig(_Section):
 NOT_TRAINING = ("output", "backtest", "tune", "forecast")
 #: settings added after runs and pages were recorded: left out of both hashes while at these
 #: values (which reproduce the older behaviour), so an upgrade does not orphan trained runs
-HASH_NEUTRAL = {("train", "window_stride"): 1}
+HASH_NEUTRAL = {("train", "window_stride"): 1, ("backtest", "timeframe_overrides"): {}}
 
 
 def _hashable(d: dict[str, Any]) -> dict[str, Any]:
@@ -352,6 +377,11 @@ class Config(_Section):
             raise ValueError(
                 "train.loss=pinball needs model.quantiles, e.g. [0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95]"
             )
+        for tf in self.backtest.timeframe_overrides:
+            try:  # a bad value fails at load, not in the middle of a grid
+                for_timeframe(self, tf)
+            except ConfigError as err:
+                raise ValueError(str(err)) from None
         return self
 
     def to_dict(self) -> dict[str, Any]:
@@ -373,80 +403,24 @@ class Config(_Section):
         return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 
-def _join(where: str, what: str) -> str:
-    """``--since '2023-13-01' is not ...`` when the phrase starts with the value, else ``a: b``."""
-    return f"{where} {what}" if what.startswith("'") else f"{where}: {what}"
+def for_timeframe(cfg: Config, timeframe: str) -> Config:
+    """``cfg`` with ``backtest.timeframe_overrides[timeframe]`` applied (itself, if none).
 
-
-def _format_validation_error(
-    err: ValidationError, source: str, blame: dict[str, str] | None = None
-) -> str:
-    """One sentence for the first problem, naming where it came from.
-
-    Args:
-        err: pydantic's error.
-        source: where the values came from (a config file path, or ``defaults``).
-        blame: dotted key -> what set it on the command line (``--set train.epochs=abc``,
-            ``--test-start``); a problem at or under such a key names that instead of ``source``.
+    The result carries no overrides of its own: it is the config of that timeframe's jobs.
     """
-    first = err.errors()[0]
-    loc = ".".join(str(p) for p in first["loc"]) or "(top level)"
-    kind = first["type"]
-    if kind == "extra_forbidden":
-        msg = f"unknown key {loc}" if blame and loc in blame else "unknown key"
-    elif kind == "value_error" and "ctx" in first:
-        msg = str(first["ctx"]["error"])  # our own sentence, without pydantic's "Value error, "
-    else:
-        msg = first["msg"][:1].lower() + first["msg"][1:]
-    extra = f" (+{err.error_count() - 1} more)" if err.error_count() > 1 else ""
-    culprits = [by for key, by in (blame or {}).items() if key == loc or key.startswith(loc + ".")]
-    if culprits:  # the command line set it: blame the option, not the file
-        by, value = culprits[-1], first.get("input")
-        if by.startswith("--set ") or msg.startswith("'"):  # the value is already in the text
-            return (f"{by}: {msg}" if by.startswith("--set ") else f"{by} {msg}") + extra
-        shown = f" {value!r}" if isinstance(value, str | int | float) else ""
-        return f"{by}{shown}: {msg}{extra}"
-    if kind == "value_error" and "." not in loc:  # a cross-field check names its keys itself
-        return f"{source}: {msg}{extra}"
-    return f"{source}: {_join(loc, msg)}{extra}"
-
-
-class _YamlLoader(yaml.SafeLoader):
-    """SafeLoader that keeps unquoted dates as strings: config dates are ISO strings, and
-    ``--set data.start=2020-01-01`` must not turn into a ``datetime.date`` that fails validation."""
-
-
-_YamlLoader.yaml_implicit_resolvers = {
-    first: [r for r in resolvers if r[0] != "tag:yaml.org,2002:timestamp"]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-
-
-def _parse_scalar(text: str) -> Any:
-    """Parse a ``--set`` value with YAML rules (numbers, booleans, lists, null)."""
+    items = cfg.backtest.timeframe_overrides.get(timeframe)
+    if not items:
+        return cfg
+    raw = cfg.to_dict()
+    raw["backtest"]["timeframe_overrides"] = {}
+    raw = apply_overrides(raw, list(items))
     try:
-        return yaml.load(text, Loader=_YamlLoader)  # noqa: S506 (a SafeLoader subclass)
-    except yaml.YAMLError:
-        return text
-
-
-def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
-    """Apply ``section.key=value`` overrides to a raw config mapping (in place, returned)."""
-    for item in overrides:
-        if "=" not in item:
-            raise ConfigError(f"--set {item!r}: expected section.key=value")
-        key, value = item.split("=", 1)
-        parts = key.strip().split(".")
-        if len(parts) < 2 or not all(parts):
-            raise ConfigError(f"--set {item!r}: key must be dotted, like train.epochs=5")
-        node = raw
-        for p in parts[:-1]:
-            child = node.setdefault(p, {})
-            if not isinstance(child, dict):
-                raise ConfigError(f"--set {item!r}: {p} is not a section")
-            node = child
-        node[parts[-1]] = _parse_scalar(value)
-    return raw
+        return Config.model_validate(raw)
+    except ValidationError as err:
+        msg = format_validation_error(err, "", override_sources(list(items)))
+        raise ConfigError(
+            f"backtest.timeframe_overrides.{timeframe}: {msg.removeprefix('--set ')}"
+        ) from None
 
 
 def config_from_dict(
@@ -458,7 +432,7 @@ def config_from_dict(
     try:
         return Config.model_validate(raw)
     except ValidationError as err:
-        raise ConfigError(_format_validation_error(err, source, blame)) from None
+        raise ConfigError(format_validation_error(err, source, blame)) from None
 
 
 def load_config(path: str | Path | None, overrides: list[str] | None = None) -> Config:
@@ -473,15 +447,10 @@ def load_config(path: str | Path | None, overrides: list[str] | None = None) -> 
                 f"config file {p} not found; pass an existing file, e.g. configs/tiny.yaml"
             )
         try:
-            raw = yaml.load(p.read_text(), Loader=_YamlLoader) or {}  # noqa: S506
+            raw = yaml.load(p.read_text(), Loader=YamlLoader) or {}  # noqa: S506
         except yaml.YAMLError as err:
             line = getattr(getattr(err, "problem_mark", None), "line", None)
             where = f" (line {line + 1})" if line is not None else ""
             raise ConfigError(f"{p}: not valid YAML{where}") from None
     raw = apply_overrides(raw, overrides or [])
     return config_from_dict(raw, source, override_sources(overrides or []))
-
-
-def override_sources(overrides: list[str]) -> dict[str, str]:
-    """Dotted key -> ``--set key=value`` for each override (the last one of a key wins)."""
-    return {item.split("=", 1)[0].strip(): f"--set {item}" for item in overrides if "=" in item}

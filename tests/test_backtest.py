@@ -263,6 +263,22 @@ def test_folds_read_only_rows_known_at_their_first_forecast(
     assert sum(f["n_origins"] for f in info) == len(result.timestamps)
 
 
+def test_timeframe_overrides_reach_only_the_jobs_of_their_timeframe(data_dir):
+    from cryptocast.evaluate.walkforward import run_job
+
+    store(data_dir, make_ohlcv(260, "1d", start="2021-01-01", seed=1))
+    base = ["backtest.test_start=2021-06-15", "backtest.fold_length=25", "backtest.warm_epochs=1"]
+    runs = {
+        tf: run_job(
+            config(*base, f"backtest.timeframe_overrides={{{tf}: [backtest.warm_start=true]}}"),
+            data_dir, SYMBOL, "1d", "lstm",
+        )
+        for tf in ("1d", "1h")
+    }  # fmt: skip
+    assert [f["warm_start"] for f in runs["1d"].fold_info] == [False, True, True, True]
+    assert not any(f["warm_start"] for f in runs["1h"].fold_info)
+
+
 @pytest.mark.parametrize("warm_start", [False, True])
 def test_changing_the_future_leaves_earlier_forecasts_bit_identical(tmp_path, warm_start):
     """The end-to-end check: scramble every candle from row p on; each forecast made before p is

@@ -169,3 +169,39 @@ def test_shipped_configs_have_distinct_run_names():
     names = {p.name: load_config(p).output.name for p in (REPO / "configs").glob("*.yaml")}
     assert all(names.values()) and len(set(names.values())) == len(names), names
     assert not set(names.values()) & set(model_names()), names
+
+
+def test_timeframe_overrides_apply_to_the_jobs_of_that_timeframe_only():
+    """The fast hourly grid: hourly jobs warm-start on a strided epoch, daily ones do not."""
+    from cryptocast.config import for_timeframe
+
+    fast = "backtest.timeframe_overrides={1h: [backtest.warm_start=true, train.window_stride=3]}"
+    cfg = load_config(TINY_CONFIG, [fast])
+    hourly, daily = for_timeframe(cfg, "1h"), for_timeframe(cfg, "1d")
+    assert (hourly.backtest.warm_start, hourly.train.window_stride) == (True, 3)
+    assert (daily.backtest.warm_start, daily.train.window_stride) == (False, 1)
+    assert hourly.backtest.timeframe_overrides == {}  # applied: a job's config carries none
+    plain = load_config(TINY_CONFIG)
+    assert cfg.hash() != plain.hash() and cfg.training_hash() == plain.training_hash()
+    # an empty mapping is the older behaviour: the hash of a config written before the setting
+    assert load_config(TINY_CONFIG, ["backtest.timeframe_overrides={}"]).hash() == plain.hash()
+
+
+@pytest.mark.parametrize(
+    ("item", "needles"),
+    [
+        (
+            "train.window_stride=0",
+            ["timeframe_overrides.1h", "train.window_stride", "greater than 0"],
+        ),
+        ("train.nope=1", ["timeframe_overrides.1h", "unknown key train.nope"]),
+        ("data.start=2020-01-01", ["timeframe_overrides.1h", "data.start", "train."]),
+        ("backtest.fold_period=7D", ["timeframe_overrides.1h", "backtest.fold_period"]),
+        ("train.window_stride", ["timeframe_overrides.1h", "key=value"]),
+    ],
+)
+def test_bad_timeframe_overrides_fail_at_load_naming_the_item(item, needles):
+    with pytest.raises(ConfigError) as err:
+        load_config(TINY_CONFIG, [f"backtest.timeframe_overrides={{1h: [{item}]}}"])
+    msg = str(err.value)
+    assert "\n" not in msg and all(n in msg for n in needles), msg

@@ -55,8 +55,11 @@ class JobResult:
 
 
 def job_config(cfg: Config, symbol: str, timeframe: str, model: str) -> Config:
-    """A copy of ``cfg`` pointed at one series and one model."""
-    c = cfg.model_copy(deep=True)
+    """A copy of ``cfg`` pointed at one series and one model, with the timeframe's
+    ``backtest.timeframe_overrides`` applied."""
+    from cryptocast.config import for_timeframe
+
+    c = for_timeframe(cfg, timeframe).model_copy(deep=True)
     c.data.symbol, c.data.timeframe, c.model.name = symbol, timeframe, model
     return c
 

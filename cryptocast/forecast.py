@@ -21,9 +21,7 @@ The clock is injectable (``now`` argument or ``CRYPTOCAST_NOW``) so historical d
 
 from __future__ import annotations
 
-import json
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +36,7 @@ from cryptocast.errors import (
     ExchangeError,
     StaleDataError,
 )
+from cryptocast.forecast_result import ForecastResult
 from cryptocast.freshness import (
     candle_gaps,
     check_model_age,
@@ -49,95 +48,17 @@ from cryptocast.freshness import (
 )
 from cryptocast.timeframes import human_duration, timeframe_delta
 
-__all__ = ["forecast_series", "human_duration", "now_utc", "parse_grace", "run_from_config"]
+__all__ = [
+    "ForecastResult",
+    "forecast_series",
+    "human_duration",
+    "now_utc",
+    "parse_grace",
+    "run_from_config",
+]
 
 CLOCK_ENV = "CRYPTOCAST_NOW"
 FETCH_ATTEMPTS = 6  # tries per exchange request before the fetch counts as failed
-
-
-@dataclass
-class ForecastResult:
-    """What one series' forecast did. ``rows`` holds this run's forecast (one row per step)."""
-
-    exchange: str
-    symbol: str
-    timeframe: str
-    run_id: str
-    model: str
-    log_path: Path
-    last_candle: pd.Timestamp
-    last_close: float
-    rows: pd.DataFrame
-    added: int
-    stale: bool
-    stale_reason: str | None = None
-    made_at: pd.Timestamp | None = None
-    trained_until: pd.Timestamp | None = None
-    gap_reason: str | None = None
-    new_candles: int | None = None  # None: no fetch
-    scored: int = 0
-    live: dict[str, dict[str, Any]] = field(default_factory=dict)
-
-    @property
-    def series(self) -> str:
-        return f"{self.exchange} {self.symbol} {self.timeframe}"
-
-    @property
-    def model_age(self) -> pd.Timedelta | None:
-        """``made_at - trained_until``: how far the model's newest training candle lies back."""
-        if self.made_at is None or self.trained_until is None:
-            return None
-        return self.made_at - self.trained_until
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-safe summary (timestamps as ISO strings, NaN as None)."""
-
-        def num(x: Any) -> Any:
-            return None if x is None or (isinstance(x, float) and not np.isfinite(x)) else x
-
-        return {
-            "series": self.series,
-            "exchange": self.exchange,
-            "symbol": self.symbol,
-            "timeframe": self.timeframe,
-            "run_id": self.run_id,
-            "model": self.model,
-            "log": str(self.log_path),
-            "last_candle": self.last_candle.isoformat(),
-            "last_close": self.last_close,
-            "added": self.added,
-            "stale": self.stale,
-            "stale_reason": self.stale_reason,
-            "gap": self.gap_reason is not None,
-            "gap_reason": self.gap_reason,
-            "made_at": None if self.made_at is None else self.made_at.isoformat(),
-            "trained_until": None if self.trained_until is None else self.trained_until.isoformat(),
-            "model_age": None if self.model_age is None else human_duration(self.model_age),
-            "new_candles": self.new_candles,
-            "forecast": [
-                {
-                    "step": int(r.step),
-                    "target_time": r.target_time.isoformat(),
-                    **(
-                        {"predicted_vol": float(r.predicted_vol)}  # annualised, a fraction
-                        if "predicted_vol" in self.rows.columns
-                        else {
-                            "predicted_close": float(r.predicted_close),
-                            "predicted_return": float(r.predicted_return),
-                            # quantile models: {level: predicted close}
-                            **(
-                                {"quantiles": json.loads(r.quantiles)}
-                                if getattr(r, "quantiles", "")
-                                else {}
-                            ),
-                        }
-                    ),
-                }
-                for r in self.rows.itertuples()
-            ],
-            "scored": self.scored,
-            "live": {m: {k: num(v) for k, v in d.items()} for m, d in self.live.items()},
-        }
 
 
 def now_utc(now: str | pd.Timestamp | None = None) -> pd.Timestamp:
@@ -298,13 +219,7 @@ def forecast_series(
         LockedError, DataError, ConfigError: as named; nothing is written to the log.
     """
     from cryptocast.data.store import load_series, series_path, write_parquet_atomic
-    from cryptocast.forecast_log import (
-        append_rows,
-        fill_realised,
-        log_lock,
-        quantiles_json,
-        read_log,
-    )
+    from cryptocast.forecast_log import append_rows, fill_realised, log_lock, price_rows, read_log
     from cryptocast.inference import Predictor
     from cryptocast.targets import get_target
 
@@ -387,15 +302,7 @@ def forecast_series(
                     f"{ckpt.parent.name}: the model predicted a non-finite volatility "
                     f"({forecast_vol.tolist()}); nothing written to {log_path}; retrain the run"
                 )
-            base = {
-                "made_at": clock,
-                "last_candle": last,
-                "model": str(meta.get("model_config", {}).get("name", "?")),
-                "run_id": ckpt.parent.name,
-                "config_hash": str(meta.get("config_hash", "")),
-                "stale": reason is not None,
-                "gap": gap is not None,
-            }
+            base = _row_base(meta, ckpt, clock, last, reason, gap)
             rows = fv.vol_rows(base, forecast_vol, rv_last, last)
             log, added = append_rows(log, rows, schema)
             scored = 0
@@ -429,30 +336,8 @@ def forecast_series(
                 f"{ckpt.parent.name}: the model predicted a non-finite price ({prices.tolist()}); "
                 f"nothing written to {log_path}; retrain the run"
             )
-        steps = np.arange(1, len(prices) + 1)
-        rows = pd.DataFrame(
-            {
-                "made_at": clock,
-                "last_candle": last,
-                "step": steps,
-                "target_time": [last + timeframe_delta(tf) * int(h) for h in steps],
-                "model": str(meta.get("model_config", {}).get("name", "?")),
-                "run_id": ckpt.parent.name,
-                "config_hash": str(meta.get("config_hash", "")),
-                "last_close": last_close,
-                "predicted_close": prices,
-                "predicted_return": prices / last_close - 1.0,
-                "stale": reason is not None,
-                "gap": gap is not None,
-                "realised_close": np.nan,
-                "error": np.nan,
-                "quantiles": (
-                    [quantiles_json(predictor.levels, qh) for qh in quantiles]
-                    if quantiles is not None
-                    else ""
-                ),
-            }
-        )
+        base = _row_base(meta, ckpt, clock, last, reason, gap)
+        rows = price_rows(base, prices, quantiles, predictor.levels, last_close, tf)
         log, added = append_rows(log, rows)
         scored = 0
         if score:
@@ -479,6 +364,26 @@ def forecast_series(
         scored=scored,
         live=_live(log, candles) if score else {},
     )
+
+
+def _row_base(
+    meta: dict[str, Any],
+    ckpt: Path,
+    clock: pd.Timestamp,
+    last: pd.Timestamp,
+    stale: str | None,
+    gap: str | None,
+) -> dict[str, Any]:
+    """The log columns every step of one forecast shares, price or volatility."""
+    return {
+        "made_at": clock,
+        "last_candle": last,
+        "model": str(meta.get("model_config", {}).get("name", "?")),
+        "run_id": ckpt.parent.name,
+        "config_hash": str(meta.get("config_hash", "")),
+        "stale": stale is not None,
+        "gap": gap is not None,
+    }
 
 
 def _live(log: pd.DataFrame, candles: pd.DataFrame) -> dict[str, dict[str, Any]]:

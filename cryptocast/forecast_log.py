@@ -201,6 +201,39 @@ def quantiles_json(levels, prices) -> str:
     return json.dumps({f"{t:g}": float(p) for t, p in zip(levels, prices, strict=True)})
 
 
+def price_rows(
+    base: dict[str, Any],
+    prices: np.ndarray,
+    quantiles: np.ndarray | None,
+    levels: tuple[float, ...] | None,
+    last_close: float,
+    timeframe: str,
+) -> pd.DataFrame:
+    """Log rows (``LOG_SCHEMA`` order) of one price forecast: one per step of ``prices`` (H,),
+    with ``quantiles`` (H, Q) at ``levels`` for a quantile model; ``base`` holds the columns every
+    step shares (made_at, last_candle, model, run_id, config_hash, stale, gap)."""
+    from cryptocast.timeframes import timeframe_delta
+
+    steps = np.arange(1, len(prices) + 1)
+    last = base["last_candle"]
+    rows = pd.DataFrame(
+        {
+            **base,
+            "step": steps,
+            "target_time": [last + timeframe_delta(timeframe) * int(h) for h in steps],
+            "last_close": last_close,
+            "predicted_close": prices,
+            "predicted_return": prices / last_close - 1.0,
+            "realised_close": np.nan,
+            "error": np.nan,
+            "quantiles": (
+                [quantiles_json(levels, qh) for qh in quantiles] if quantiles is not None else ""
+            ),
+        }
+    )
+    return rows[LOG_COLUMNS]
+
+
 def live_prob_metrics(log: pd.DataFrame, candles: pd.DataFrame) -> dict[str, dict[str, Any]]:
     """Live scores of the scored rows that carry quantiles, beside ``rw_ewma`` on the same rows.
 

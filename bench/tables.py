@@ -277,7 +277,9 @@ def render(
         elif name == "grid" and name in docs:
             from bench.tables_grid import grid_section
 
-            lines += grid_section(docs[name], quick) or _detail(name, docs[name], quick)
+            lines += grid_section(docs[name], quick, docs.get("train")) or _detail(
+                name, docs[name], quick
+            )
         elif name in docs:
             lines += _detail(name, docs[name], quick)
     return "\n".join(lines).rstrip() + "\n"

@@ -11,6 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 FOLDS_PER_YEAR = 12  # the grid's 30-day folds over 2022-07-01 .. 2023-06-30
+COINS = 3  # BTC, ETH, LTC
+NEURAL = ("lstm", "gru", "transformer", "performer_bilstm")
 
 
 def _fmt(value: Any, digits: int = 3) -> str:
@@ -74,6 +76,81 @@ def refit_table(records: list[dict]) -> list[str]:
     return lines
 
 
+def job_costs(records: list[dict]) -> dict[tuple[str, str, str], float]:
+    """(pass, timeframe, model) -> seconds of one job's 12-fold year at the measured rates."""
+    rate: dict[tuple[str, str, str, str], float] = {}
+    for r in _by(records, "seconds per refit"):
+        p = r["params"]
+        if p.get("seed", 0) == 0:
+            rate[(p["pass"], p["timeframe"], p["model"], p["refit"])] = r["value"]
+    out = {}
+    for ps, tf, model, which in rate:
+        if which == "first" and (ps, tf, model, "later") in rate:
+            later = rate[(ps, tf, model, "later")]
+            out[(ps, tf, model)] = rate[(ps, tf, model, "first")] + (FOLDS_PER_YEAR - 1) * later
+    return out
+
+
+def throughput_1h(train_records: list[dict]) -> dict[str, float]:
+    """Paper-setting hourly training windows/s per model at one torch thread (bench_train)."""
+    out = {}
+    for r in train_records:
+        p = r.get("params", {})
+        if (r.get("unit") == "windows/s" and p.get("setting") == "paper"
+                and str(p.get("series", "")).endswith("1h") and r.get("threads") == 1):  # fmt: skip
+            out[p["model"]] = r["value"]
+    return out
+
+
+def whole_grid_estimate(records: list[dict], train_records: list[dict] | None) -> list[str]:
+    """What the whole grid (3 coins x 2 timeframes x 4 models, 12 folds) would cost per pass.
+
+    Jobs the sample measured use their rates (daily: the mean over the coins); an hourly model it
+    did not run is scaled from the hourly lstm by training throughput (``bench_train``, paper 1h,
+    one thread, as the workers run). ``configs/grid.yaml`` is fast on hourly jobs, cold on daily.
+    """
+    costs, speed = job_costs(records), throughput_1h(train_records or [])
+    workers = (records[0]["params"].get("workers") or 1) if records else 1
+    scaled: set[str] = set()
+
+    def job(ps: str, tf: str, model: str) -> float | None:
+        if (ps, tf, model) in costs:
+            return costs[(ps, tf, model)]
+        base = costs.get((ps, tf, "lstm"))
+        if tf == "1h" and base is not None and speed.get("lstm") and speed.get(model):
+            scaled.add(model)
+            return base * speed["lstm"] / speed[model]
+        return None
+
+    plans = {p: {"1h": p, "1d": p} for p in _passes(records)}
+    if "fast" in plans and "cold" in plans:
+        plans["configs/grid.yaml"] = {"1h": "fast", "1d": "cold"}
+    totals = {}
+    for name, by_tf in plans.items():
+        jobs = [job(by_tf[tf], tf, m) for tf in ("1h", "1d") for m in NEURAL]
+        if all(j is not None for j in jobs):
+            totals[name] = COINS * sum(jobs)
+    if "cold" not in totals:
+        return []
+    lines = [
+        f"Whole grid, estimated from these rates ({COINS} coins x 1h, 1d x {len(NEURAL)} models, "
+        f"{FOLDS_PER_YEAR} folds; wall time = CPU time / {workers} workers"
+        + (
+            f"; hourly {', '.join(sorted(scaled))} scaled from lstm by training throughput"
+            if scaled
+            else ""
+        )
+        + "):",  # fmt: skip
+        "",
+        "| plan | worker hours | wall hours | speed-up over cold |",
+        "| --- | ---: | ---: | ---: |",
+    ]
+    for name, total in totals.items():
+        lines.append(f"| {name} | {total / 3600:.1f} | {total / 3600 / workers:.1f} | "
+                     f"{totals['cold'] / total:.2f}× |")  # fmt: skip
+    return lines + [""]
+
+
 def skill_table(records: list[dict]) -> list[str]:
     """Each trained job's skill per pass, beside the cold passes' seed mean and spread."""
     cold: dict[tuple, list[float]] = {}
@@ -112,7 +189,7 @@ def skill_table(records: list[dict]) -> list[str]:
     return lines
 
 
-def grid_section(doc: dict, quick: bool) -> list[str]:
+def grid_section(doc: dict, quick: bool, train_doc: dict | None = None) -> list[str]:
     from bench.tables import command, provenance
 
     records = doc["records"]
@@ -143,6 +220,7 @@ def grid_section(doc: dict, quick: bool) -> list[str]:
         "",
         *refit_table(records),
         "",
+        *whole_grid_estimate(records, (train_doc or {}).get("records")),
         "Skill vs persistence (1 − RMSE/RMSE of persistence) of every trained job: the cold pass "
         "over its seeds, and each other pass (seed 0) with whether it lies within 2 standard "
         "deviations of the cold seeds:",

@@ -99,3 +99,31 @@ def test_grid_section_shows_speed_up_job_cost_and_skill_verdict():
     # one 12-fold hourly lstm job: 300 + 11 x 300 s cold = 1.0 h; 60 + 11 x 20 s fast = 4.7 min
     assert "| 1h | lstm |" in text and "| 1.0 h | 4.7 min |" in text
     assert "-0.0150 ± 0.0071 (2)" in text and "-0.5000 (**outside 2 sd**)" in text
+
+
+def test_whole_grid_estimate_scales_unmeasured_hourly_models_by_throughput():
+    from bench.tables_grid import whole_grid_estimate
+
+    recs = []
+    for tf, model, cold, fast in (("1h", "lstm", 100.0, 10.0), *(("1d", m, 5.0, 5.0) for m in (
+            "lstm", "gru", "transformer", "performer_bilstm"))):  # fmt: skip
+        for ps, v in (("cold", cold), ("fast", fast)):
+            for which in ("first", "later"):
+                p = {"pass": ps, "seed": 0, "timeframe": tf, "model": model, "refit": which,
+                     "workers": 2}  # fmt: skip
+                recs.append({"figure": "seconds per refit", "value": v, "params": p})
+    recs += [
+        {"figure": "grid seconds", "value": 1.0, "params": {"pass": ps}} for ps in ("cold", "fast")
+    ]
+    train = [{"unit": "windows/s", "threads": 1, "value": v,
+              "params": {"setting": "paper", "series": "BTC/USDT 1h", "model": m}}
+             for m, v in (("lstm", 4000.0), ("gru", 2000.0), ("transformer", 1000.0),
+                          ("performer_bilstm", 500.0))]  # fmt: skip
+    text = "\n".join(whole_grid_estimate(recs, train))
+    # hourly per coin cold: 12 x 100 x (1 + 2 + 4 + 8) = 18,000 s; daily 4 x 60 = 240 s
+    cold = 3 * (18_000 + 240)
+    fast = 3 * (12 * 10 * 15 + 240)
+    assert f"| cold | {cold / 3600:.1f} | {cold / 7200:.1f} | 1.00× |" in text
+    assert f"| fast | {fast / 3600:.1f} | {fast / 7200:.1f} | {cold / fast:.2f}× |" in text
+    assert "gru, performer_bilstm, transformer scaled" in text
+    assert whole_grid_estimate(recs, None) == []  # no throughput: no guess

@@ -31,7 +31,9 @@ measures a sample of it with ``--workers 2``: its last 2 folds (``--last-folds``
 whole year), every daily job (3 coins x 4 models + naive, the cold pass over 3 seeds for the
 skill spread) and the hourly BTC lstm and gru jobs (one seed); see :func:`sample_slices`.
 ``--symbols``/``--models``/``--timeframes``/``--seeds`` apply to every timeframe, ``--passes``
-picks passes. Progress and an ETA over each pass print as plain lines. ``--quick`` (CI: ``make
+picks passes; ``--name grid_x`` writes ``bench/results/grid_x.json`` beside ``grid.json`` (e.g. the
+hourly seed spread: ``--name grid_hourly --timeframes 1h --seeds 3 --passes cold,fast``).
+Progress and an ETA over each pass print as plain lines. ``--quick`` (CI: ``make
 bench-quick``): BTC 1d and 1h from 2022-11 only, lstm 16x1 + the baselines, one epoch, four
 folds; synthetic candles when the reference data is absent. A smoke test, not a measurement.
 """
@@ -41,6 +43,7 @@ from __future__ import annotations
 import argparse
 import shutil
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -315,6 +318,7 @@ if __name__ == "__main__":
     ap.add_argument("--last-folds", type=int, help="walk the grid's last N 30-day folds (2)")
     ap.add_argument("--stride", type=int, default=4, help="train.window_stride of hourly jobs")
     ap.add_argument("--passes", help=f"comma list of {', '.join(PASSES)} (default: all)")
+    ap.add_argument("--name", default=NAME, help="results file bench/results/NAME.json (grid)")
     a = ap.parse_args()
     tfs = _csv(a.timeframes) or TIMEFRAMES
     slices = [sl for sl in sample_slices(a.quick) if sl["timeframe"] in tfs]
@@ -324,5 +328,9 @@ if __name__ == "__main__":
     workers = a.workers or (1 if a.quick else 2)
     last = a.last_folds or (None if a.quick else 2)
     recs = run(a.quick, slices, workers, last, a.stride, _csv(a.passes))
-    path = write_results(NAME, recs, a.quick)
+    if a.name != NAME:  # another slice beside grid.json: say how it was made
+        cmd = " ".join(["python -m bench.bench_grid", *sys.argv[1:]])
+        for rec in recs:
+            rec["params"]["command"] = cmd
+    path = write_results(a.name, recs, a.quick)
     print(f"results in {path}")

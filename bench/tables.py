@@ -142,9 +142,16 @@ def command(name: str, quick: bool) -> str:
     return f"`python -m bench.bench_{name}{' --quick' if quick else ''}`"
 
 
+def is_grid(name: str) -> bool:
+    """``grid`` and the extra slices ``bench_grid --name grid_x`` writes beside it."""
+    return name == "grid" or (name.startswith("grid_") and name != "grid_exec")
+
+
 def _summary_rows(name: str, doc: dict, quick: bool) -> list[str]:
     records = doc["records"]
     cmd = command(name, quick)
+    if is_grid(name) and records and records[0]["params"].get("command"):
+        cmd = f"`{records[0]['params']['command']}`"
     out: list[str] = []
     if name == "attention":
         from bench.tables_attention import attention_rows
@@ -152,7 +159,9 @@ def _summary_rows(name: str, doc: dict, quick: bool) -> list[str]:
         return [
             f"| attention | {label} | {value} | {cmd} |" for label, value in attention_rows(doc)
         ]
-    stage, figures = SUMMARY.get(name, (name, [r["figure"] for r in records]))
+    stage, figures = SUMMARY.get(
+        "grid" if is_grid(name) else name, (name, [r["figure"] for r in records])
+    )
     # Patterns (fnmatch) in listed order; each figure once, in the order the benchmark wrote it.
     matched = [r["figure"] for pat in figures for r in records if fnmatchcase(r["figure"], pat)]
     for fig in dict.fromkeys(matched):
@@ -274,7 +283,7 @@ def render(
             from bench.tables_attention import attention_section
 
             lines += attention_section(docs[name], quick, results_dir)
-        elif name == "grid" and name in docs:
+        elif is_grid(name) and name in docs:
             from bench.tables_grid import grid_section
 
             lines += grid_section(docs[name], quick, docs.get("train")) or _detail(

@@ -201,10 +201,11 @@ def grid_section(doc: dict, quick: bool, train_doc: dict | None = None) -> list[
         f"({s['seeds']} cold seed{'s' if s['seeds'] > 1 else ''})"
         for s in first.get("slices", [])
     )
+    cmd = first.get("command")
     lines = [
-        "### grid",
+        f"### {doc.get('benchmark', 'grid')}",
         "",
-        f"{command('grid', quick)} — {provenance(doc)}",
+        f"{f'`{cmd}`' if cmd else command('grid', quick)} — {provenance(doc)}",
         "",
         f"Sample of the walk-forward grid ({first.get('data')}; "
         + (f"its last {first['last_folds']}" if first.get("last_folds") else "all its")

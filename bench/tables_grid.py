@@ -13,6 +13,11 @@ from typing import Any
 FOLDS_PER_YEAR = 12  # the grid's 30-day folds over 2022-07-01 .. 2023-06-30
 COINS = 3  # BTC, ETH, LTC
 NEURAL = ("lstm", "gru", "transformer", "performer_bilstm")
+PASS_TEXT = {
+    "cold": "cold (every refit from scratch)",
+    "warm": "warm (`backtest.warm_start`)",
+    "fast": "fast (warm + `train.window_stride` on hourly jobs)",
+}
 
 
 def _fmt(value: Any, digits: int = 3) -> str:
@@ -210,8 +215,7 @@ def grid_section(doc: dict, quick: bool, train_doc: dict | None = None) -> list[
         f"Sample of the walk-forward grid ({first.get('data')}; "
         + (f"its last {first['last_folds']}" if first.get("last_folds") else "all its")
         + f" 30-day folds; --workers {first.get('workers')}): "
-        f"{slices}. Passes: cold (every refit from scratch), warm (`backtest.warm_start`), "
-        "fast (warm + `train.window_stride` on hourly jobs).",
+        f"{slices}. Passes: " + ", ".join(PASS_TEXT.get(p, p) for p in _passes(records)) + ".",
         "",
         *pass_table(records),
         "",

@@ -11,7 +11,7 @@ statistics, so one extra call runs under ``torch.autograd.profiler.profile(profi
 and the peak of the running sum of every op's self allocations (alloc − free, in time order) is
 taken: the peak bytes torch allocated during the call, above the (already allocated) inputs.
 
-Timings use ``OMP_WAIT_POLICY=PASSIVE`` unless set (see below).
+Timings use the CLI's thread plan (``cryptocast.threads``) unless ``OMP_WAIT_POLICY`` is set.
 
 Run: ``python -m bench.bench_attention`` (full, ~5 min on 2 cores) or ``--quick`` (seconds).
 """
@@ -20,15 +20,15 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import time
 from typing import Any
 
-# Idle OpenMP threads sleep instead of spinning. On a shared 2-core machine a spinning barrier
-# waits out a whole scheduler slice whenever the other thread is descheduled, which inflated
-# multi-op FAVOR+ timings up to 10x under load; on an idle machine the effect is within noise.
-# Read when torch loads OpenMP, so it must be set before the first ``import torch``.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+from cryptocast.threads import apply_thread_plan
+
+# The CLI's plan: idle OpenMP threads sleep (PASSIVE) only when other processes keep the cores
+# busy, where a spinning barrier inflated multi-op FAVOR+ timings up to 10x; on a quiet machine
+# OpenMP's default. Read when torch loads OpenMP, so it runs before the first ``import torch``.
+apply_thread_plan(1)
 
 NAME = "attention"
 B, HEADS = 1, 4

@@ -46,9 +46,12 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads OpenMP (train.py says why)
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))  # run as a plain script from any directory
+# before torch loads OpenMP: the CLI's plan (PASSIVE only when other processes keep the cores busy)
+from cryptocast.threads import apply_thread_plan  # noqa: E402  (needs the path above)
+
+apply_thread_plan(1)
 
 # Relative validation-loss agreement. With dropout 0, the same seed and the same batch order, CPU
 # and CUDA fp32 differ only by summation order (and cuDNN's algorithms); bf16 matmuls keep 8

@@ -122,9 +122,14 @@ def apply_thread_plan(jobs: int, user_threads: int | None = None) -> ThreadPlan:
     Call before torch is imported (the OpenMP runtime reads the variable once, at load); spawned
     worker processes inherit it. Torch's thread count is set by the caller (per process).
     """
-    plan = plan_threads(
-        jobs, os.cpu_count() or 1, machine_busy(), user_threads, os.environ.get("OMP_WAIT_POLICY")
-    )
+    cores, user_policy = os.cpu_count() or 1, os.environ.get("OMP_WAIT_POLICY")
+    # the load only picks the policy of a team of threads the user has not set: measure (0.2 s)
+    # only then; the thread count never depends on it
+    quiet = plan_threads(jobs, cores, None, user_threads, user_policy)
+    if user_policy or quiet.threads == 1:
+        plan = quiet
+    else:
+        plan = plan_threads(jobs, cores, machine_busy(), user_threads, user_policy)
     if plan.wait_policy is not None:
         os.environ["OMP_WAIT_POLICY"] = plan.wait_policy
     return plan

@@ -112,3 +112,19 @@ def test_without_proc_stat_the_load_average_stands_in(monkeypatch):
     monkeypatch.setattr(threads, "busy_cores", lambda interval=0.2: None)
     monkeypatch.setattr(os, "getloadavg", lambda: (1.5, 1.0, 1.0))
     assert threads.machine_busy() == 1.5
+
+
+def test_the_load_is_measured_only_when_it_can_change_the_plan(monkeypatch):
+    """The 0.2 s sample picks the policy of a team of threads: skipped when the user set the
+    policy or each job gets one thread (workers >= cores)."""
+    import cryptocast.threads as threads
+
+    calls: list[float] = []
+    monkeypatch.setattr(threads, "busy_cores", lambda interval=0.2: calls.append(1) or 1.9)
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
+    assert apply_thread_plan(1).wait_policy is None and calls == []
+    monkeypatch.delenv("OMP_WAIT_POLICY")
+    assert apply_thread_plan(2).threads == 1 and calls == []
+    assert "OMP_WAIT_POLICY" not in os.environ
+    assert apply_thread_plan(1).wait_policy == "PASSIVE" and calls == [1]

@@ -54,9 +54,7 @@ def tune(
     """
     from cryptocast.config import config_from_dict, load_config
     from cryptocast.executor import EXECUTORS
-    from cryptocast.train import prefer_passive_openmp
 
-    prefer_passive_openmp()
     if executor not in EXECUTORS:
         raise typer.BadParameter(f"use one of {', '.join(EXECUTORS)}", param_hint="--executor")
     if workers < 1:

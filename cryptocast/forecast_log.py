@@ -155,12 +155,19 @@ def fill_realised(log: pd.DataFrame, candles: pd.DataFrame) -> tuple[pd.DataFram
     )
     todo = log["realised_close"].isna().to_numpy()
     realised = closes.reindex(pd.DatetimeIndex(log["target_time"])).to_numpy()
-    fill = todo & np.isfinite(realised)
+    return write_realised(log, todo & np.isfinite(realised), realised, "close")
+
+
+def write_realised(
+    log: pd.DataFrame, fill: np.ndarray, realised: np.ndarray, what: str
+) -> tuple[pd.DataFrame, int]:
+    """Set ``realised_{what}`` and ``error`` (realised - ``predicted_{what}``) of the rows in
+    ``fill`` (a new frame; ``log`` itself when none); returns it and how many rows were filled."""
     if not fill.any():
         return log, 0
     log = log.copy()
-    log.loc[fill, "realised_close"] = realised[fill]
-    log.loc[fill, "error"] = realised[fill] - log.loc[fill, "predicted_close"].to_numpy()
+    log.loc[fill, f"realised_{what}"] = realised[fill]
+    log.loc[fill, "error"] = realised[fill] - log.loc[fill, f"predicted_{what}"].to_numpy()
     return log, int(fill.sum())
 
 

@@ -68,6 +68,7 @@ def fill_realised_vol(
     log: pd.DataFrame, fine: pd.DataFrame, source: str, min_count: int
 ) -> tuple[pd.DataFrame, int]:
     """Fill ``realised_vol``/``error`` of unscored rows whose day is complete in ``fine``."""
+    from cryptocast.forecast_log import write_realised
     from cryptocast.targets import ANNUALISE
     from cryptocast.volfeatures import daily_realized_vol
 
@@ -79,12 +80,7 @@ def fill_realised_vol(
     realised = rv.reindex(days).to_numpy()
     done = (days + pd.Timedelta("1D")) <= complete_until
     fill = log["realised_vol"].isna().to_numpy() & done & np.isfinite(realised)
-    if not fill.any():
-        return log, 0
-    log = log.copy()
-    log.loc[fill, "realised_vol"] = realised[fill]
-    log.loc[fill, "error"] = realised[fill] - log.loc[fill, "predicted_vol"].to_numpy()
-    return log, int(fill.sum())
+    return write_realised(log, fill, realised, "vol")
 
 
 def live_vol_metrics(log: pd.DataFrame) -> dict[str, dict[str, Any]]:

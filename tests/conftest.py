@@ -51,6 +51,19 @@ def make_ohlcv(
     return df
 
 
+def scramble_after(candles: pd.DataFrame, p: int, volume: float = 1.0) -> pd.DataFrame:
+    """``candles`` with every price from row ``p`` on rescaled at random (highs and lows kept
+    consistent) and the volume multiplied: a different future behind the same past."""
+    future = candles.copy()
+    scale = np.random.default_rng(9).uniform(0.5, 2.0, len(candles) - p)
+    for col in ("open", "high", "low", "close"):
+        future.loc[p:, col] = future.loc[p:, col].to_numpy() * scale
+    future.loc[p:, "high"] = future.loc[p:, ["open", "high", "low", "close"]].max(axis=1)
+    future.loc[p:, "low"] = future.loc[p:, ["open", "high", "low", "close"]].min(axis=1)
+    future.loc[p:, "volume"] *= volume
+    return future
+
+
 @pytest.fixture
 def ohlcv() -> pd.DataFrame:
     return make_ohlcv()
@@ -81,9 +94,9 @@ FORECAST_DAY_D = 398  # row of the last candle served on "day D"; the run is tra
 @pytest.fixture(scope="session")
 def forecast_run(tmp_path_factory) -> Path:
     """Run folder of configs/tiny.yaml (1 epoch, CPU) trained on FORECAST_CANDLES[: D + 1]."""
-    from cryptocast.config import load_config
+    from cryptocast.config.schema import load_config
     from cryptocast.data.store import series_path, write_parquet_atomic
-    from cryptocast.runs import train_run
+    from cryptocast.evaluate.holdout import train_run
 
     root = tmp_path_factory.mktemp("forecast_run")
     data = root / "data"

@@ -1,4 +1,4 @@
-"""The walk-forward runner (``cryptocast.backtest`` + ``evaluate.walkforward``) end to end.
+"""The walk-forward runner (``cryptocast.evaluate.backtest`` + ``evaluate.walkforward``) end to end.
 
 Oracles on a straight line, leakage that the harness must expose (a cheat model fed the future)
 and must not create (the rows a fold actually reads, scalers, perturbing the future), and
@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 import torch
 
-from tests.conftest import TINY_CONFIG, make_ohlcv
+from tests.conftest import TINY_CONFIG, make_ohlcv, scramble_after
 
 SYMBOL = "BTC/USDT"
 # Small and quick: one indicator, tiny LSTM/GRU, one epoch, single-threaded (deterministic, and
@@ -43,7 +43,7 @@ def store(data_dir: Path, candles: pd.DataFrame, symbol: str = SYMBOL) -> Path:
 
 
 def config(*overrides: str):
-    from cryptocast.config import load_config
+    from cryptocast.config.schema import load_config
 
     return load_config(TINY_CONFIG, [*FAST, *overrides])
 
@@ -70,7 +70,7 @@ def line_candles(n: int = 160, r: float = 0.01, start: str = "2021-01-01") -> pd
 def test_straight_line_drift_is_exact_and_persistence_errs_by_the_differences(data_dir, horizon):
     """darts' oracle: on a constant-log-return line, drift (the mean training log return) has no
     error, and persistence's errors are exactly close[t+h] - close[t]."""
-    from cryptocast.backtest import run_backtest, summarise
+    from cryptocast.evaluate.backtest import run_backtest, summarise
 
     candles = line_candles()
     store(data_dir, candles)
@@ -138,7 +138,7 @@ def cheat_model():
 def leak_future(monkeypatch):
     """Adds a feature column holding the NEXT candle's log return (what a buggy pipeline with a
     negative shift would do)."""
-    import cryptocast.features as features
+    import cryptocast.features.table as features
 
     honest = features.compute_features
 
@@ -157,7 +157,7 @@ CHEAT_TRAINING = ["train.epochs=40", "train.lr=0.05", "train.schedule=none", "tr
 
 
 def _cheat_run(data_dir: Path):
-    from cryptocast.backtest import run_backtest, summarise
+    from cryptocast.evaluate.backtest import run_backtest, summarise
 
     store(data_dir, make_ohlcv(300, "1d", start="2021-01-01", seed=5))
     cfg = config(
@@ -169,7 +169,7 @@ def _cheat_run(data_dir: Path):
 
 
 def test_a_model_fed_the_future_is_flagged(data_dir, cheat_model, leak_future):
-    from cryptocast.backtest import LEAKAGE_SKILL
+    from cryptocast.evaluate.backtest import LEAKAGE_SKILL
 
     recs = _cheat_run(data_dir)
     assert recs["cheat"]["skill_rmse"] > LEAKAGE_SKILL
@@ -178,7 +178,7 @@ def test_a_model_fed_the_future_is_flagged(data_dir, cheat_model, leak_future):
 
 
 def test_the_same_model_on_honest_features_is_not_flagged(data_dir, cheat_model):
-    from cryptocast.backtest import LEAKAGE_SKILL
+    from cryptocast.evaluate.backtest import LEAKAGE_SKILL
 
     recs = _cheat_run(data_dir)
     assert recs["cheat"]["skill_rmse"] < LEAKAGE_SKILL
@@ -195,11 +195,11 @@ def test_folds_read_only_rows_known_at_their_first_forecast(
     ``backtest.warm_start`` a fold's weights carry every earlier fit, so all of them are checked,
     and the warm fit must start from the previous fit's weights with the warm epoch budget; with
     ``train.window_stride`` (the fast hourly grid) too."""
-    import cryptocast.train as train
-    import cryptocast.windows as windows
+    import cryptocast.features.windows as windows
+    import cryptocast.training.loop as train
     from cryptocast.evaluate.walkforward import job_config, run_job
-    from cryptocast.features import feature_columns, target_columns
-    from cryptocast.runs import load_feature_table
+    from cryptocast.features.table import feature_columns, target_columns
+    from cryptocast.training.runs import load_feature_table
 
     store(data_dir, make_ohlcv(260, "1d", start="2021-01-01", seed=1))
     cfg = config(
@@ -284,18 +284,11 @@ def test_changing_the_future_leaves_earlier_forecasts_bit_identical(tmp_path, wa
     """The end-to-end check: scramble every candle from row p on; each forecast made before p is
     unchanged, bit for bit (features, scalers, training and prediction all ignore the future).
     With warm start, p lies in the third fold, so two warm-started folds come before it."""
-    from cryptocast.backtest import run_backtest
+    from cryptocast.evaluate.backtest import run_backtest
 
     candles = make_ohlcv(260, "1d", start="2021-01-01", seed=2)
     p = 200 if not warm_start else 220  # inside the second (cold) or third fold (warm)
-    future = candles.copy()
-    rng = np.random.default_rng(9)
-    scale = rng.uniform(0.5, 2.0, len(candles) - p)
-    for col in ("open", "high", "low", "close"):
-        future.loc[p:, col] = future.loc[p:, col].to_numpy() * scale
-    future.loc[p:, "high"] = future.loc[p:, ["open", "high", "low", "close"]].max(axis=1)
-    future.loc[p:, "low"] = future.loc[p:, ["open", "high", "low", "close"]].min(axis=1)
-    future.loc[p:, "volume"] *= 3.0
+    future = scramble_after(candles, p, volume=3.0)
     cfg = config(
         "backtest.models=[lstm, drift]", "backtest.test_start=2021-06-01",
         "backtest.fold_length=30" if not warm_start else "backtest.fold_length=20",
@@ -317,7 +310,7 @@ def test_changing_the_future_leaves_earlier_forecasts_bit_identical(tmp_path, wa
 
 # ---- parallel == serial -----------------------------------------------------------------------
 def test_two_workers_give_the_same_metrics_as_one(data_dir):
-    from cryptocast.backtest import run_backtest, summarise
+    from cryptocast.evaluate.backtest import run_backtest, summarise
 
     store(data_dir, make_ohlcv(220, "1d", start="2021-01-01", seed=4))
     out = {}
@@ -340,8 +333,8 @@ def test_two_workers_give_the_same_metrics_as_one(data_dir):
 def test_a_job_failing_in_a_worker_raises_its_own_error(data_dir, cheat_model):
     """A worker's CryptocastError reaches the caller as itself (the CLI's one-line message).
     ``cheat`` is registered only in this process, so building it fails in the spawned worker."""
-    from cryptocast.backtest import run_backtest
     from cryptocast.errors import ConfigError
+    from cryptocast.evaluate.backtest import run_backtest
 
     store(data_dir, make_ohlcv(220, "1d", start="2021-01-01", seed=4))
     cfg = config(

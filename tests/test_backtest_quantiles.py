@@ -13,7 +13,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from tests.conftest import TINY_CONFIG, make_ohlcv
+from tests.conftest import TINY_CONFIG, make_ohlcv, scramble_after
 from tests.test_backtest import FAST, config, store
 
 LEVELS = "model.quantiles=[0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95]"
@@ -64,16 +64,11 @@ def test_cqr_calibration_never_reads_a_test_row(data_dir, monkeypatch, model):
 
 @pytest.mark.parametrize("calibration", ["none", "cqr", "aci"])
 def test_changing_the_future_leaves_earlier_quantiles_bit_identical(tmp_path, calibration):
-    from cryptocast.backtest import run_backtest
+    from cryptocast.evaluate.backtest import run_backtest
 
     candles = make_ohlcv(260, "1d", start="2021-01-01", seed=2)
     p = 200
-    future = candles.copy()
-    scale = np.random.default_rng(9).uniform(0.5, 2.0, len(candles) - p)
-    for col in ("open", "high", "low", "close"):
-        future.loc[p:, col] = future.loc[p:, col].to_numpy() * scale
-    future.loc[p:, "high"] = future.loc[p:, ["open", "high", "low", "close"]].max(axis=1)
-    future.loc[p:, "low"] = future.loc[p:, ["open", "high", "low", "close"]].min(axis=1)
+    future = scramble_after(candles, p)
     cfg = config(
         *QUANTILE, "backtest.models=[gru, rw_ewma, rw_empirical]",
         "backtest.test_start=2021-06-01", "backtest.fold_length=30",
@@ -93,7 +88,7 @@ def test_changing_the_future_leaves_earlier_quantiles_bit_identical(tmp_path, ca
 
 
 def test_summary_holds_the_probabilistic_scores(data_dir):
-    from cryptocast.backtest import run_backtest, summarise
+    from cryptocast.evaluate.backtest import run_backtest, summarise
 
     store(data_dir, make_ohlcv(260, "1d", start="2021-01-01", seed=3))
     cfg = config(

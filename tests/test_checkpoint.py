@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 import torch
 
-from cryptocast.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
 from cryptocast.errors import CheckpointError
-from cryptocast.inference import Predictor
 from cryptocast.models.registry import build_model, model_names
-from cryptocast.train import fit, predict_scaled, seed_everything
+from cryptocast.training.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
+from cryptocast.training.inference import Predictor
+from cryptocast.training.loop import fit, predict_scaled, seed_everything
 from tests.test_train import tiny_config
 
 N_FEATURES, HORIZON, LOOKBACK = 5, 2, 8
@@ -75,8 +75,8 @@ def test_save_load_gives_identical_predictions(name, tmp_path):
 
 
 def test_predictor_from_checkpoint_equals_the_trained_one(tmp_path):
-    from cryptocast.features import compute_features
-    from cryptocast.windows import prepare, split_bounds
+    from cryptocast.features.table import compute_features
+    from cryptocast.features.windows import prepare, split_bounds
     from tests.conftest import make_ohlcv
 
     cfg = tiny_config(model={"name": "performer_bilstm"}, train={"epochs": 1})

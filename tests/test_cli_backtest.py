@@ -51,7 +51,8 @@ def done(tmp_path_factory) -> tuple[Path, Path, str]:
 
 
 def test_report_folder_is_complete(done):
-    from cryptocast.evaluate.report import FORECAST_COLUMNS, REQUIRED_RESULT_FIELDS
+    from cryptocast.evaluate.frames import FORECAST_COLUMNS
+    from cryptocast.evaluate.scoring import PRICE
 
     _, report, output = done
     assert "report written to" in output and "folds" in output
@@ -61,7 +62,7 @@ def test_report_folder_is_complete(done):
     recs = summary["results"]
     assert [r["model"] for r in recs] == MODELS
     for r in recs:
-        assert all(f in r for f in REQUIRED_RESULT_FIELDS), r
+        assert all(f in r for f in PRICE.required_fields), r
         assert (r["symbol"], r["timeframe"], r["folds"]) == ("BTC/USDT", "1d", 3)
         assert r["n"] == recs[0]["n"] > 30
     assert recs[1]["skill_rmse"] == 0.0  # persistence against itself

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from cryptocast.cli import app
 from cryptocast.data.store import read_ohlcv, series_path, write_parquet_atomic
-from cryptocast.forecast_log import log_lock, read_log
+from cryptocast.forecasting.log import log_lock, read_log
 from tests.conftest import FORECAST_CANDLES, FORECAST_DAY_D, REPO, make_ohlcv
 from tests.fake_exchange import FakeExchange
 
@@ -51,7 +51,7 @@ def fx():
 
 @pytest.fixture
 def fast_fetch(monkeypatch):
-    monkeypatch.setattr("cryptocast.forecast.FETCH_ATTEMPTS", 1)
+    monkeypatch.setattr("cryptocast.forecasting.job.FETCH_ATTEMPTS", 1)
 
 
 def test_day_d_rerun_then_day_d_plus_1_and_score(forecast_run, fx, data_dir):
@@ -150,7 +150,7 @@ def test_config_uses_the_newest_run_trained_from_that_config(forecast_run, data_
     import shutil
     import time
 
-    from cryptocast.config import load_config
+    from cryptocast.config.schema import load_config
 
     write_parquet_atomic(
         FORECAST_CANDLES.iloc[: D + 1], series_path(data_dir, "binance", "BTC/USDT", "1d")

@@ -35,9 +35,9 @@ def daily_btc(data_dir: Path, shared_ohlcv: Path) -> Path:
 
 
 def test_tiny_config_end_to_end_writes_a_complete_run(daily_btc, tmp_path):
-    from cryptocast.checkpoint import read_checkpoint
-    from cryptocast.config import load_config
-    from cryptocast.inference import Predictor
+    from cryptocast.config.schema import load_config
+    from cryptocast.training.checkpoint import read_checkpoint
+    from cryptocast.training.inference import Predictor
 
     runs = tmp_path / "runs"
     result = _run(
@@ -79,7 +79,7 @@ def test_tiny_config_end_to_end_writes_a_complete_run(daily_btc, tmp_path):
     assert meta["trained_until"] == "2023-06-30 00:00:00+00:00" and meta["weights"] == "refit_all"
 
     # the run directory alone is enough to forecast
-    from cryptocast.features import build_features
+    from cryptocast.features.table import build_features
 
     df = build_features(daily_btc, "binance", "BTC/USDT", "1d", cfg.features)
     pred = Predictor.from_checkpoint(run_dir / "checkpoint.pt").predict_frame(df, [len(df) - 1])

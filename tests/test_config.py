@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from cryptocast.config import Config, apply_overrides, config_from_dict, load_config
+from cryptocast.config.schema import Config, apply_overrides, config_from_dict, load_config
 from cryptocast.errors import ConfigError
 from tests.conftest import REPO, TINY_CONFIG
 
@@ -173,7 +173,7 @@ def test_shipped_configs_have_distinct_run_names():
 
 def test_timeframe_overrides_apply_to_the_jobs_of_that_timeframe_only():
     """The fast hourly grid: hourly jobs warm-start on a strided epoch, daily ones do not."""
-    from cryptocast.config import for_timeframe
+    from cryptocast.config.schema import for_timeframe
 
     fast = "backtest.timeframe_overrides={1h: [backtest.warm_start=true, train.window_stride=3]}"
     cfg = load_config(TINY_CONFIG, [fast])

@@ -1,4 +1,4 @@
-"""One strict ISO date parser for every date option and config key (``cryptocast.dates``)."""
+"""One strict ISO date parser for every date option and config key (``cryptocast.config.dates``)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from cryptocast.config import load_config
-from cryptocast.dates import ISO_FORMAT, parse_iso
+from cryptocast.config.dates import ISO_FORMAT, parse_iso
+from cryptocast.config.schema import load_config
 from cryptocast.errors import ConfigError
 from tests.conftest import REPO, TINY_CONFIG
 

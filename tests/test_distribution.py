@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from cryptocast.config import ModelConfig, load_config
-from cryptocast.distribution import (
+from cryptocast.config.schema import ModelConfig, load_config
+from cryptocast.errors import ConfigError
+from cryptocast.models.distribution import (
     DEFAULT_QUANTILES,
     check_levels,
     enforce_order,
@@ -18,7 +19,6 @@ from cryptocast.distribution import (
     pinball_loss,
     quantiles_to_prices,
 )
-from cryptocast.errors import ConfigError
 from cryptocast.models.registry import build_model, is_trainable, model_names
 from tests.conftest import TINY_CONFIG
 
@@ -128,9 +128,9 @@ def test_a_quantile_model_recovers_known_noise_quantiles(restore_torch_threads):
     x_last + sigma * z_tau (within 0.2 sigma on average) and cover held-out data near nominal."""
     from scipy.stats import norm
 
-    from cryptocast.config import TrainConfig
-    from cryptocast.train import fit, predict_scaled
-    from cryptocast.windows import PreparedData, Scaler
+    from cryptocast.config.schema import TrainConfig
+    from cryptocast.features.windows import PreparedData, Scaler
+    from cryptocast.training.loop import fit, predict_scaled
 
     torch.set_num_threads(1)
     rng = np.random.default_rng(0)

@@ -49,7 +49,7 @@ def grid_data(data_dir: Path) -> Path:
 
 
 def _same(a: list, b: list, cfg=None) -> None:
-    from cryptocast.backtest import summarise
+    from cryptocast.evaluate.backtest import summarise
 
     assert [(r.symbol, r.model) for r in a] == [(r.symbol, r.model) for r in b]
     for x, y in zip(a, b, strict=True):
@@ -64,7 +64,7 @@ def _same(a: list, b: list, cfg=None) -> None:
 def test_ray_gives_the_local_results_without_opening_the_data_folder(local_ray, tmp_path):
     """The driver builds the tables, then the data folder disappears before any task runs: a task
     that opened it would fail. The results must equal the local run's, bit for bit."""
-    from cryptocast.backtest import run_backtest
+    from cryptocast.evaluate.backtest import run_backtest
 
     data = grid_data(tmp_path / "data")
     local = run_backtest(config(*GRID), data)
@@ -88,8 +88,8 @@ def test_ray_gives_the_local_results_without_opening_the_data_folder(local_ray, 
 @pytest.mark.usefixtures("cheat_model")
 def test_a_failing_ray_task_is_reported_by_name_and_the_others_finish(local_ray, tmp_path):
     """``cheat`` is registered only in this process, so building it fails in the Ray worker."""
-    from cryptocast.backtest import run_backtest
     from cryptocast.errors import ConfigError
+    from cryptocast.evaluate.backtest import run_backtest
 
     data = store(tmp_path / "data", make_ohlcv(220, "1d", start="2021-01-01", seed=4))
     cfg = config(
@@ -108,7 +108,7 @@ def test_tune_on_ray_scores_each_trial_as_locally(local_ray, tmp_path):
     random start-up) and trains the same seeded model, so its score matches the local study's."""
     import optuna
 
-    from cryptocast.tune import run_tune
+    from cryptocast.tune.study import run_tune
     from tests.test_tune import CANDLES
     from tests.test_tune import config as tune_config
 

@@ -12,10 +12,12 @@ import pandas as pd
 import pytest
 import yaml
 
-from cryptocast import ta_ports
-from cryptocast.config import FeaturesConfig, IndicatorSpec
+from cryptocast.config.schema import FeaturesConfig, IndicatorSpec
 from cryptocast.errors import ConfigError, DataError
-from cryptocast.features import (
+from cryptocast.features import ta_ports
+from cryptocast.features.indicators import CATALOGUE, compute_indicator
+from cryptocast.features.ta_ports import psar_values
+from cryptocast.features.table import (
     DEFAULT_INDICATORS,
     META_COLUMNS,
     build_features,
@@ -26,8 +28,6 @@ from cryptocast.features import (
     target_columns,
     target_to_price,
 )
-from cryptocast.indicators import CATALOGUE, compute_indicator
-from cryptocast.ta_ports import psar_values
 from tests.conftest import REPO, make_ohlcv
 
 Compute = Callable[[pd.DataFrame], pd.DataFrame]
@@ -202,7 +202,7 @@ def test_bad_indicator_config_names_the_valid_choices(spec, needle):
 
 
 def test_lookback_and_horizon_must_be_positive():
-    from cryptocast.config import load_config
+    from cryptocast.config.schema import load_config
 
     for key in ("features.lookback=0", "features.horizon=-1"):
         with pytest.raises(ConfigError, match=key.split("=")[0]):

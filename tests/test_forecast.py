@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from cryptocast.config.timeframes import timeframe_delta
 from cryptocast.data.store import series_path, write_parquet_atomic
 from cryptocast.errors import (
     CheckpointError,
@@ -16,8 +17,9 @@ from cryptocast.errors import (
     ModelTooOldError,
     StaleDataError,
 )
-from cryptocast.forecast import check_spacing, forecast_series, now_utc, parse_grace
-from cryptocast.forecast_log import (
+from cryptocast.forecasting.freshness import missing_closed_candle, window_gap
+from cryptocast.forecasting.job import check_spacing, forecast_series, now_utc, parse_grace
+from cryptocast.forecasting.log import (
     LOG_COLUMNS,
     append_rows,
     coerce_log,
@@ -26,8 +28,6 @@ from cryptocast.forecast_log import (
     live_metrics,
     read_log,
 )
-from cryptocast.freshness import missing_closed_candle, window_gap
-from cryptocast.timeframes import timeframe_delta
 from tests.conftest import FORECAST_CANDLES, FORECAST_DAY_D, make_ohlcv
 
 D = FORECAST_DAY_D
@@ -183,10 +183,10 @@ def test_stale_by_clock_writes_nothing_unless_allowed(forecast_run, data_dir):
 
 def test_forecast_equals_the_backtest_prediction_for_the_same_window(forecast_run, data_dir):
     """Same window, same model: Predictor.from_prepared (backtest) == the logged forecast."""
-    from cryptocast.checkpoint import load_checkpoint
-    from cryptocast.config import load_config
-    from cryptocast.inference import Predictor
-    from cryptocast.runs import refit_data
+    from cryptocast.config.schema import load_config
+    from cryptocast.training.checkpoint import load_checkpoint
+    from cryptocast.training.inference import Predictor
+    from cryptocast.training.runs import refit_data
 
     _store(data_dir, FORECAST_CANDLES.iloc[: D + 1])
     res = forecast_series(forecast_run, data_dir, fetch=False, now=clock_after(D))
@@ -220,7 +220,7 @@ def test_feature_list_mismatch_is_a_checkpoint_error(forecast_run, data_dir, tmp
 
 
 def test_durations_in_messages_read_as_people_write_them():
-    from cryptocast.forecast import human_duration
+    from cryptocast.forecasting.job import human_duration
 
     assert human_duration(pd.Timedelta("2h24min")) == "2h 24min"
     assert human_duration(pd.Timedelta("6min")) == "6min"
@@ -231,7 +231,7 @@ def test_durations_in_messages_read_as_people_write_them():
 
 # ---- model age ----------------------------------------------------------------------------------
 def test_a_model_older_than_max_model_age_is_refused_before_any_work(forecast_run, data_dir):
-    from cryptocast.config import ForecastConfig
+    from cryptocast.config.schema import ForecastConfig
 
     _store(data_dir, FORECAST_CANDLES.iloc[: D + 1])
     trained = FORECAST_CANDLES["timestamp"].iloc[D]  # the refit learnt up to the last candle
@@ -260,7 +260,7 @@ def test_a_model_older_than_max_model_age_is_refused_before_any_work(forecast_ru
 
 
 def test_default_max_model_age_is_14_candles_and_at_least_3_days():
-    from cryptocast.freshness import max_model_age
+    from cryptocast.forecasting.freshness import max_model_age
 
     assert max_model_age(None, "1d") == pd.Timedelta("14D")
     assert max_model_age(None, "1h") == pd.Timedelta("3D")

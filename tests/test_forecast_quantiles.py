@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 
 from cryptocast.data.store import series_path, write_parquet_atomic
-from cryptocast.forecast import forecast_series
-from cryptocast.forecast_log import LOG_COLUMNS, read_log
+from cryptocast.forecasting.job import forecast_series
+from cryptocast.forecasting.log import LOG_COLUMNS, read_log
 from tests.conftest import FORECAST_CANDLES, FORECAST_DAY_D, TINY_CONFIG
 
 D = FORECAST_DAY_D  # the last candle row is D + 1
@@ -29,8 +29,8 @@ def _store(data_dir: Path, upto: int) -> None:
 
 
 def test_quantile_forecasts_are_logged_and_scored_beside_rw_ewma(data_dir, tmp_path):
-    from cryptocast.config import load_config
-    from cryptocast.runs import train_run
+    from cryptocast.config.schema import load_config
+    from cryptocast.evaluate.holdout import train_run
 
     start = D - 8  # train on candles up to here, then one forecast a day for 8 days
     _store(data_dir, start)

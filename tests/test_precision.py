@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from cryptocast.checkpoint import load_checkpoint, save_checkpoint
 from cryptocast.errors import ConfigError
 from cryptocast.models.registry import build_model, is_trainable, model_names
-from cryptocast.precision import observe_dtypes, precision_policy, run_recurrent
-from cryptocast.train import fit, predict_scaled, seed_everything
+from cryptocast.training.checkpoint import load_checkpoint, save_checkpoint
+from cryptocast.training.loop import fit, predict_scaled, seed_everything
+from cryptocast.training.precision import observe_dtypes, precision_policy, run_recurrent
 from tests.test_train import tiny_config
 
 pytestmark = pytest.mark.usefixtures("restore_torch_threads")
@@ -82,8 +82,8 @@ def test_an_lstm_left_to_autocast_does_not_run_in_float32():
 def test_mixed_precision_checkpoint_loads_on_cpu_and_predicts_the_same(name, tmp_path):
     """Stands in for "trained on CUDA, served on a CPU": trained under bf16 autocast, saved,
     loaded with map_location=cpu, predicting in float32."""
-    from cryptocast.features import compute_features
-    from cryptocast.windows import prepare, split_bounds
+    from cryptocast.features.table import compute_features
+    from cryptocast.features.windows import prepare, split_bounds
     from tests.conftest import make_ohlcv
 
     cfg = tiny_config(model={"name": name}, train={"epochs": 2, "precision": "mixed"})

@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 from scipy.stats import norm
 
-from cryptocast.distribution import DEFAULT_QUANTILES
 from cryptocast.evaluate.probabilistic import (
     crps_from_quantiles,
     crps_weights,
@@ -17,6 +16,7 @@ from cryptocast.evaluate.probabilistic import (
     prob_scores,
     reliability,
 )
+from cryptocast.models.distribution import DEFAULT_QUANTILES
 
 LEVELS = list(DEFAULT_QUANTILES)
 

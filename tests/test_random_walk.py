@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy.stats import norm
 
-from cryptocast.config import ModelConfig
+from cryptocast.config.schema import ModelConfig
 from cryptocast.models.random_walk import RandomWalkQuantiles, ewma_variance
 from cryptocast.models.registry import build_model
 

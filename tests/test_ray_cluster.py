@@ -29,7 +29,7 @@ def cluster():
 
 
 def test_one_node_and_two_give_the_same_backtest(cluster, tmp_path):
-    from cryptocast.backtest import run_backtest
+    from cryptocast.evaluate.backtest import run_backtest
 
     data = grid_data(tmp_path / "data")
     cfg = config(*GRID, "backtest.symbols=[BTC/USDT]")  # two jobs: one per node at a time

@@ -21,7 +21,7 @@ import torch
 from typer.testing import CliRunner
 
 from cryptocast.cli import app
-from cryptocast.config import load_config
+from cryptocast.config.schema import load_config
 from cryptocast.data.store import series_path, write_parquet_atomic
 from cryptocast.errors import CheckpointError, ConfigError, TrainingDiverged
 from tests.conftest import FORECAST_CANDLES, FORECAST_DAY_D, TINY_CONFIG, make_ohlcv
@@ -101,7 +101,7 @@ def test_diverging_training_stops_with_exit_11_and_no_checkpoint(data_dir, tmp_p
     _daily(data_dir)
     runs = tmp_path / "runs"
     sets = ["train.lr=1e30", "train.optimizer=sgd", "train.grad_clip=0", "train.epochs=2"]
-    from cryptocast.runs import train_run
+    from cryptocast.evaluate.holdout import train_run
 
     with pytest.raises(TrainingDiverged, match=r"loss of epoch 1 is (nan|inf)"):
         train_run(load_config(TINY_CONFIG, [*sets, f"output.runs_dir={runs}"]), data_dir)
@@ -125,7 +125,7 @@ def _tampered_run(forecast_run: Path, tmp_path: Path, value: float) -> Path:
 def test_nan_weights_refused_and_non_finite_forecasts_never_logged(
     forecast_run, data_dir, tmp_path
 ):
-    from cryptocast.checkpoint import load_checkpoint
+    from cryptocast.training.checkpoint import load_checkpoint
 
     write_parquet_atomic(
         FORECAST_CANDLES.iloc[: FORECAST_DAY_D + 1],

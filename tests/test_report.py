@@ -13,7 +13,6 @@ from cryptocast.errors import ConfigError, DataError
 from cryptocast.evaluate import evaluate_forecasts
 from cryptocast.evaluate.report import (
     BUY_HOLD,
-    REQUIRED_RESULT_FIELDS,
     best_rows,
     equity_frame,
     forecasts_frame,
@@ -22,6 +21,7 @@ from cryptocast.evaluate.report import (
     series_arrays,
     write_report,
 )
+from cryptocast.evaluate.scoring import PRICE
 
 H = 2
 
@@ -58,7 +58,7 @@ def inputs():
 def test_record_has_required_fields_and_roundtrips(inputs):
     forecasts, summary, _ = inputs
     for rec in summary["results"]:
-        assert set(REQUIRED_RESULT_FIELDS) <= set(rec)
+        assert set(PRICE.required_fields) <= set(rec)
     pers = summary["results"][1]
     assert pers["skill_rmse"] == pytest.approx(0.0) and pers["n_trades"] == 0
     arrays = series_arrays(forecasts[forecasts["model"] == "lstm"])

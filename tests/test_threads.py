@@ -1,4 +1,4 @@
-"""The thread plan (``cryptocast.threads``): threads per job and the OpenMP wait policy."""
+"""The thread plan (``cryptocast.training.threads``): threads per job and the OpenMP wait policy."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from cryptocast.threads import apply_thread_plan, plan_threads
+from cryptocast.training.threads import apply_thread_plan, plan_threads
 
 
 def test_a_single_job_on_a_quiet_machine_takes_every_core_and_keeps_spinning():
@@ -52,7 +52,7 @@ def test_the_users_settings_always_win():
 def test_apply_sets_passive_only_when_the_plan_says_so(monkeypatch):
     monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
     monkeypatch.setattr(os, "cpu_count", lambda: 2)
-    import cryptocast.threads as threads
+    import cryptocast.training.threads as threads
 
     monkeypatch.setattr(threads, "busy_cores", lambda interval=0.2: 0.1)
     assert apply_thread_plan(1).threads == 2
@@ -71,15 +71,15 @@ def test_the_train_command_applies_the_plan_before_torch_loads(tmp_path):
     code = (
         "import os, sys\n"
         "os.cpu_count = lambda: 2\n"
-        "import cryptocast.threads as threads\n"
+        "import cryptocast.training.threads as threads\n"
         "threads.busy_cores = lambda interval=0.2: 0.0\n"
         "from cryptocast.cli import main\n"
-        "import cryptocast.runs as runs\n"
+        "import cryptocast.evaluate.holdout as holdout\n"
         "def fake(*args, **kwargs):\n"
         "    import torch\n"
         "    print('threads', torch.get_num_threads(), os.environ.get('OMP_WAIT_POLICY'))\n"
         "    raise SystemExit(0)\n"
-        "runs.train_run = fake\n"
+        "holdout.train_run = fake\n"
         "sys.argv = ['cryptocast', 'train']\n"
         "main()\n"
     )
@@ -91,7 +91,7 @@ def test_the_train_command_applies_the_plan_before_torch_loads(tmp_path):
 def test_busy_cores_sees_a_process_spinning_on_a_core():
     """The policy is picked from CPU time measured now, not the lagging 1-minute load average
     (which counts the user's own previous command and made a quiet machine pick PASSIVE)."""
-    from cryptocast.threads import busy_cores
+    from cryptocast.training.threads import busy_cores
 
     if busy_cores() is None:
         pytest.skip("no /proc/stat on this OS: the load average is used instead")
@@ -107,7 +107,7 @@ def test_busy_cores_sees_a_process_spinning_on_a_core():
 
 
 def test_without_proc_stat_the_load_average_stands_in(monkeypatch):
-    import cryptocast.threads as threads
+    import cryptocast.training.threads as threads
 
     monkeypatch.setattr(threads, "busy_cores", lambda interval=0.2: None)
     monkeypatch.setattr(os, "getloadavg", lambda: (1.5, 1.0, 1.0))
@@ -117,7 +117,7 @@ def test_without_proc_stat_the_load_average_stands_in(monkeypatch):
 def test_the_load_is_measured_only_when_it_can_change_the_plan(monkeypatch):
     """The 0.2 s sample picks the policy of a team of threads: skipped when the user set the
     policy or each job gets one thread (workers >= cores)."""
-    import cryptocast.threads as threads
+    import cryptocast.training.threads as threads
 
     calls: list[float] = []
     monkeypatch.setattr(threads, "busy_cores", lambda interval=0.2: calls.append(1) or 1.9)

@@ -13,11 +13,12 @@ import pandas as pd
 import pytest
 import torch
 
-from cryptocast.config import config_from_dict
+from cryptocast.config.schema import config_from_dict
 from cryptocast.errors import ConfigError
+from cryptocast.features.targets import VOL_BASELINES
 from cryptocast.models.registry import build_model, is_trainable, model_names
-from cryptocast.targets import VOL_BASELINES
-from cryptocast.train import fit, predict_prices, resolve_device, seed_everything
+from cryptocast.training.inference import predict_prices
+from cryptocast.training.loop import fit, resolve_device, seed_everything
 from tests.conftest import make_ohlcv
 
 TINY_MODEL = {
@@ -55,8 +56,8 @@ def tiny_config(**sections):
 @pytest.fixture(scope="module")
 def prepared():
     """PreparedData over 300 synthetic daily candles (about 190 train / 35 val / 35 test)."""
-    from cryptocast.features import compute_features
-    from cryptocast.windows import prepare, split_bounds
+    from cryptocast.features.table import compute_features
+    from cryptocast.features.windows import prepare, split_bounds
 
     cfg = tiny_config()
     df = compute_features(make_ohlcv(300), cfg.features, "1d")
@@ -98,7 +99,7 @@ def test_baselines_are_fitted_in_closed_form(name, prepared):
 
 
 def test_early_stopping_restores_the_best_weights(prepared, monkeypatch):
-    import cryptocast.train as train_mod
+    import cryptocast.training.loop as train_mod
 
     scripted = iter([1.0, 0.5, 0.9, 0.95, 0.1, 0.1])  # best at epoch 2, then 2 bad epochs
     monkeypatch.setattr(train_mod, "evaluate_loss", lambda *a, **k: next(scripted))
@@ -120,7 +121,7 @@ def test_early_stopping_restores_the_best_weights(prepared, monkeypatch):
 
 def test_gradient_steps_only_see_training_windows(prepared, monkeypatch):
     """Every window gathered with gradients on ends in the train segment, inputs and targets."""
-    import cryptocast.windows as windows
+    import cryptocast.features.windows as windows
 
     real = windows.gather_windows
     grad_calls: list[np.ndarray] = []
@@ -150,7 +151,7 @@ def test_window_stride_sees_every_training_window_once_per_stride_epochs(
     of the training ends, so k epochs see each training window exactly once and never a
     validation or test window; validation still scores every validation window. A stride above
     the window count falls back to one window per epoch, never an empty epoch."""
-    import cryptocast.windows as windows
+    import cryptocast.features.windows as windows
 
     real = windows.gather_windows
     epochs: list[list[np.ndarray]] = []
@@ -227,9 +228,9 @@ def test_device_cuda_without_gpu_is_a_config_error():
 
 def test_scaler_is_fit_on_training_rows_only(tmp_path: Path):
     """Changing the candles of the test segment leaves the checkpoint's scalers unchanged."""
-    from cryptocast.checkpoint import read_checkpoint
     from cryptocast.data.store import series_path, write_parquet_atomic
-    from cryptocast.runs import train_run
+    from cryptocast.evaluate.holdout import train_run
+    from cryptocast.training.checkpoint import read_checkpoint
 
     candles = make_ohlcv(300)
     shocked = candles.copy()
@@ -262,7 +263,7 @@ def test_without_a_validation_segment_metrics_say_the_epoch_was_picked_on_traini
     import json
 
     from cryptocast.data.store import series_path, write_parquet_atomic
-    from cryptocast.runs import train_run
+    from cryptocast.evaluate.holdout import train_run
 
     path = series_path(tmp_path / "data", "binance", "BTC/USDT", "1d")
     path.parent.mkdir(parents=True)
@@ -284,9 +285,10 @@ def test_refit_all_trains_on_every_stored_row_for_the_validated_epoch_count(tmp_
     """The checkpoint holds a refit on all rows (data.end ignored), trained_until = last candle."""
     import json
 
-    from cryptocast.checkpoint import read_checkpoint
     from cryptocast.data.store import series_path, write_parquet_atomic
-    from cryptocast.runs import load_feature_table, train_run
+    from cryptocast.evaluate.holdout import train_run
+    from cryptocast.training.checkpoint import read_checkpoint
+    from cryptocast.training.runs import load_feature_table
 
     candles = make_ohlcv(300)
     path = series_path(tmp_path / "data", "binance", "BTC/USDT", "1d")

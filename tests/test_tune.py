@@ -45,7 +45,7 @@ CANDLES = make_ohlcv(260, "1d", start="2021-01-01", seed=4)
 
 
 def config(tmp_path: Path, *overrides: str):
-    from cryptocast.config import load_config
+    from cryptocast.config.schema import load_config
 
     return load_config(TINY_CONFIG, [*TUNE, f"output.runs_dir={tmp_path / 'runs'}", *overrides])
 
@@ -77,7 +77,9 @@ def test_a_bad_space_fails_when_the_config_loads_naming_the_key(tmp_path, space,
 def test_every_kind_of_space_entry_is_sampled_inside_its_range():
     import optuna
 
-    from cryptocast.search_space import parse_space, suggest
+    from cryptocast.config.sections import searchable_fields
+    from cryptocast.config.space import parse_space
+    from cryptocast.tune.space import suggest
 
     space = {
         "model.d_model": [16, 32],
@@ -85,7 +87,7 @@ def test_every_kind_of_space_entry_is_sampled_inside_its_range():
         "model.dropout": {"uniform": [0.0, 0.3]},
         "model.n_layers": {"int": [1, 3]},
     }
-    params = parse_space(space)
+    params = parse_space(space, searchable_fields())
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
     for _ in range(20):
         got = suggest(study.ask(), params)
@@ -98,8 +100,8 @@ def test_every_kind_of_space_entry_is_sampled_inside_its_range():
 @pytest.mark.parametrize("end", ["2021-08-02", "2021-09-15"])
 def test_a_tuning_period_touching_the_test_period_is_refused(tmp_path, data, end):
     from cryptocast.errors import ConfigError
-    from cryptocast.runs import load_feature_table
-    from cryptocast.tuning import tuning_table
+    from cryptocast.training.runs import load_feature_table
+    from cryptocast.tune.trial import tuning_table
 
     cfg = config(tmp_path, f"tune.end={end}")
     with pytest.raises(ConfigError, match="tuning on the test period is a leak"):
@@ -121,8 +123,8 @@ def test_the_cli_refuses_it_in_one_line_with_exit_2_and_writes_nothing(tmp_path,
 
 
 def test_the_cut_table_ends_before_the_test_and_blanks_targets_reaching_it(tmp_path, data):
-    from cryptocast.runs import load_feature_table
-    from cryptocast.tuning import tuning_table
+    from cryptocast.training.runs import load_feature_table
+    from cryptocast.tune.trial import tuning_table
 
     cfg = config(tmp_path, "features.horizon=3")
     df = load_feature_table(cfg, data)
@@ -146,8 +148,8 @@ def test_no_trial_reads_a_test_period_target_and_the_future_cannot_move_a_score(
     """Spy on every place a trial reads targets (the training targets ``prepare`` scales, the
     realised closes that score a forecast), then poison every candle from the test start on:
     the study's scores must not move by a bit."""
-    from cryptocast import targets, windows
-    from cryptocast.tune import run_tune
+    from cryptocast.features import targets, windows
+    from cryptocast.tune.study import run_tune
 
     test_start = pd.Timestamp(TEST_START, tz="UTC")
     reads: list[pd.Timestamp] = []
@@ -190,7 +192,7 @@ def test_no_trial_reads_a_test_period_target_and_the_future_cannot_move_a_score(
 def test_a_study_resumes_reports_every_fold_and_writes_a_usable_best_config(tmp_path, data):
     import optuna
 
-    from cryptocast.tune import run_tune
+    from cryptocast.tune.study import run_tune
 
     first = run_tune(config(tmp_path, "tune.trials=2"), data)
     assert Path(first.storage.removeprefix("sqlite:///")).is_file()
@@ -209,7 +211,7 @@ def test_a_study_resumes_reports_every_fold_and_writes_a_usable_best_config(tmp_
     assert second.best_value == min(t.value for t in study.trials if t.value is not None)
     assert second.plot.is_file() and second.plot.stat().st_size > 1000
 
-    from cryptocast.config import load_config
+    from cryptocast.config.schema import load_config
 
     best = load_config(second.best_config)  # accepted as it is
     for key, value in second.best_params.items():
@@ -219,7 +221,7 @@ def test_a_study_resumes_reports_every_fold_and_writes_a_usable_best_config(tmp_
 
 def test_a_study_made_from_another_config_is_not_mixed_in(tmp_path, data):
     from cryptocast.errors import ConfigError
-    from cryptocast.tune import run_tune
+    from cryptocast.tune.study import run_tune
 
     run_tune(config(tmp_path, "tune.trials=1"), data)
     with pytest.raises(ConfigError, match="was made from another config"):
@@ -230,7 +232,7 @@ def test_crps_scores_a_quantile_model_and_is_refused_for_a_point_model(tmp_path,
     import optuna
 
     from cryptocast.errors import ConfigError
-    from cryptocast.tune import run_tune
+    from cryptocast.tune.study import run_tune
 
     with pytest.raises(ConfigError, match="tune.metric crps needs a quantile model"):
         run_tune(config(tmp_path, "tune.metric=crps"), data)
@@ -249,7 +251,7 @@ def test_crps_scores_a_quantile_model_and_is_refused_for_a_point_model(tmp_path,
 )
 def test_a_metric_of_the_wrong_kind_is_refused_before_any_trial(tmp_path, data, sets, needle):
     from cryptocast.errors import ConfigError
-    from cryptocast.tune import run_tune
+    from cryptocast.tune.study import run_tune
 
     with pytest.raises(ConfigError, match=needle):
         run_tune(config(tmp_path, *sets), data)
@@ -257,7 +259,7 @@ def test_a_metric_of_the_wrong_kind_is_refused_before_any_trial(tmp_path, data, 
 
 
 def test_the_snapshot_pruner_stops_above_the_median_of_finished_trials():
-    from cryptocast.tune import _SnapshotPruning
+    from cryptocast.tune.study import _SnapshotPruning
 
     prune = _SnapshotPruning({0: 1.0, 1: 2.0})
     assert prune(0, 1.5) and not prune(0, 0.5) and not prune(1, 2.0) and not prune(2, 9.0)

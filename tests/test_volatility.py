@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cryptocast.config import FeaturesConfig
+from cryptocast.config.schema import FeaturesConfig
 from cryptocast.errors import ConfigError
 from tests.conftest import TINY_CONFIG
 from tests.test_backtest import FAST, SYMBOL, _Cheat
@@ -88,14 +88,14 @@ def store_both(data_dir: Path, hourly: pd.DataFrame) -> Path:
 
 
 def config(*overrides: str):
-    from cryptocast.config import load_config
+    from cryptocast.config.schema import load_config
 
     return load_config(TINY_CONFIG, [*VOL_FAST, *overrides])
 
 
 # ---- realized volatility ----------------------------------------------------------------------
 def test_rv_of_a_known_series_and_the_missing_hours_rule():
-    from cryptocast.volfeatures import daily_realized_vol
+    from cryptocast.features.volatility import daily_realized_vol
 
     # every hourly log return is +-a: RV of a full day is exactly a * sqrt(24)
     a, days = 0.01, 5
@@ -117,7 +117,7 @@ def test_rv_of_a_known_series_and_the_missing_hours_rule():
 
 
 def test_rv_estimates_a_known_volatility():
-    from cryptocast.volfeatures import daily_realized_vol
+    from cryptocast.features.volatility import daily_realized_vol
 
     rng = np.random.default_rng(1)
     sigma_d, days = 0.04, 1500
@@ -132,7 +132,7 @@ def test_rv_estimates_a_known_volatility():
 
 
 def _table(hourly, **cfg):
-    from cryptocast.features import compute_features
+    from cryptocast.features.table import compute_features
 
     f = FeaturesConfig(target="realized_vol", indicators=[], horizon=2, **cfg)
     return compute_features(daily_from(hourly), f, "1d", fine=hourly)
@@ -175,8 +175,8 @@ def test_target_reads_only_hours_after_its_origin_and_features_only_hours_before
 
 
 def test_vol_target_refuses_other_timeframes_and_price_baselines(data_dir):
-    from cryptocast.backtest import validate
-    from cryptocast.features import compute_features
+    from cryptocast.evaluate.backtest import validate
+    from cryptocast.features.table import compute_features
 
     hourly = make_hourly(80)
     f = FeaturesConfig(target="realized_vol")
@@ -209,7 +209,7 @@ def test_qlike_and_mincer_zarnowitz_by_hand():
 # ---- baselines -------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def vol_prepared():
-    from cryptocast.windows import prepare
+    from cryptocast.features.windows import prepare
 
     df = _table(make_hourly(260, seed=4))
     f = FeaturesConfig(target="realized_vol", indicators=[], horizon=2, lookback=10)
@@ -219,10 +219,11 @@ def vol_prepared():
 
 @pytest.mark.parametrize("name", ["vol_persistence", "har", "ewma_vol", "garch"])
 def test_vol_baselines_fit_in_closed_form_and_forecast_volatility(name, vol_prepared):
-    from cryptocast.config import ModelConfig, TrainConfig
+    from cryptocast.config.schema import ModelConfig, TrainConfig
+    from cryptocast.features.targets import ANNUALISE
     from cryptocast.models.registry import build_model
-    from cryptocast.targets import ANNUALISE
-    from cryptocast.train import fit, predict_prices
+    from cryptocast.training.inference import predict_prices
+    from cryptocast.training.loop import fit
 
     df, data = vol_prepared
     model = build_model(ModelConfig(name=name), len(data.feature_names), 2, 10)
@@ -238,9 +239,9 @@ def test_vol_baselines_fit_in_closed_form_and_forecast_volatility(name, vol_prep
 
 
 def test_har_coefficients_equal_an_independent_least_squares_solve(vol_prepared):
-    from cryptocast.config import ModelConfig, TrainConfig
+    from cryptocast.config.schema import ModelConfig, TrainConfig
     from cryptocast.models.registry import build_model
-    from cryptocast.train import fit
+    from cryptocast.training.loop import fit
 
     df, data = vol_prepared
     model = build_model(ModelConfig(name="har"), len(data.feature_names), 2, 10)
@@ -258,8 +259,8 @@ def test_har_coefficients_equal_an_independent_least_squares_solve(vol_prepared)
 # ---- walk-forward ----------------------------------------------------------------------------
 def test_garch_refits_each_fold_on_rows_before_it_only(data_dir, monkeypatch):
     import cryptocast.models.volatility as volmod
-    from cryptocast.backtest import run_backtest
-    from cryptocast.runs import load_feature_table
+    from cryptocast.evaluate.backtest import run_backtest
+    from cryptocast.training.runs import load_feature_table
 
     store_both(data_dir, make_hourly(200, seed=5))
     honest = volmod.fit_garch
@@ -283,7 +284,7 @@ def test_garch_refits_each_fold_on_rows_before_it_only(data_dir, monkeypatch):
 
 
 def _vol_run(data_dir, *models):
-    from cryptocast.backtest import run_backtest, summarise
+    from cryptocast.evaluate.backtest import run_backtest, summarise
 
     store_both(data_dir, make_hourly(240, seed=6))
     cfg = config(
@@ -296,8 +297,8 @@ def _vol_run(data_dir, *models):
 
 
 def test_a_model_fed_tomorrows_rv_is_flagged(data_dir, cheat_model, monkeypatch):
-    import cryptocast.features as features
-    from cryptocast.backtest import LEAKAGE_QLIKE_SKILL
+    import cryptocast.features.table as features
+    from cryptocast.evaluate.backtest import LEAKAGE_QLIKE_SKILL
 
     honest = features.compute_features
 
@@ -339,10 +340,10 @@ def test_vol_backtest_scores_and_report(data_dir, cheat_model, tmp_path):
 # ---- forecast ---------------------------------------------------------------------------------
 def test_forecast_logs_volatility_and_scores_it_once_the_day_is_complete(data_dir, tmp_path):
     from cryptocast.data.store import series_path, write_parquet_atomic
-    from cryptocast.forecast import forecast_series
-    from cryptocast.runs import train_run
-    from cryptocast.targets import ANNUALISE
-    from cryptocast.volfeatures import daily_realized_vol
+    from cryptocast.evaluate.holdout import train_run
+    from cryptocast.features.targets import ANNUALISE
+    from cryptocast.features.volatility import daily_realized_vol
+    from cryptocast.forecasting.job import forecast_series
 
     hourly = make_hourly(140, seed=7)
     day_d = pd.Timestamp("2021-05-10", tz="UTC")  # the last daily candle the run sees

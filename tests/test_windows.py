@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 import torch
 
-from cryptocast.config import FeaturesConfig, SplitConfig
+from cryptocast.config.schema import FeaturesConfig, SplitConfig
 from cryptocast.errors import DataError
-from cryptocast.features import compute_features, feature_columns, target_columns
-from cryptocast.windows import (
+from cryptocast.features.table import compute_features, feature_columns, target_columns
+from cryptocast.features.windows import (
     Scaler,
     WindowDataset,
     apply_scalers,

@@ -55,8 +55,8 @@ def backtest(
     model is scored (error metrics, skill, DM tests, a cost-aware trading simulation). The report
     folder holds forecasts, summary.json, report.md and plots.
     """
-    from cryptocast.backtest import validate
-    from cryptocast.config import load_config
+    from cryptocast.config.schema import load_config
+    from cryptocast.evaluate.backtest import validate
 
     overrides = list(set_ or [])
     flags = {  # config key -> (option, value)
@@ -84,19 +84,18 @@ def backtest(
     validate(cfg, data_dir)  # names, metrics, series: before data, torch or any output
     bt = cfg.backtest
 
-    from cryptocast.backtest import summarise
-    from cryptocast.evaluate.report import COMPACT_COLUMNS, results_tables, write_report
+    from cryptocast.evaluate.report import COMPACT_COLUMNS, results_tables
 
     header = (
         f"backtest {', '.join(bt.models)} on {', '.join(bt.symbols)} x {', '.join(bt.timeframes)} "
         f"({bt.window}, fold {bt.fold_length}, retrain every {bt.retrain_every}, "
         f"{_where(executor, bt.workers, ray_address)}, config {cfg.hash()})"
     )
-    from cryptocast.paths import check_writable_dir
+    from cryptocast.config.names import check_writable_dir
 
     check_writable_dir(Path(bt.report_dir), "--report")  # before the work, not after it
-    results = _run_with_progress(cfg, data_dir, header, executor, ray_address)
-    summary, forecasts, equity = summarise(cfg, results)
+    result = _run_with_progress(cfg, data_dir, header, executor, ray_address)
+    summary = result.summary
     columns = None
     if bt.metrics:
         columns = ["n", *[m for m in bt.metrics if m != "n"]]
@@ -116,7 +115,7 @@ def backtest(
             f"[bold yellow]warning:[/] {r['model']} on {r['symbol']} {r['timeframe']} has {what}: "
             "implausible, check its inputs for look-ahead"
         )
-    path = write_report(bt.report_dir, forecasts, summary, equity)
+    path = result.save(bt.report_dir)
     console.print(
         f"report written to [bold]{escape(str(path))}[/] (report.md, summary.json, forecasts.parquet)"
     )
@@ -137,7 +136,7 @@ def _csv(text: str | None) -> list[str] | None:
 def _apply_flags(cfg, flags: dict, overrides: list[str]):
     """Command-line flags override the config; validated by the same typed config, and an error
     names the option (``--test-start``) that set the bad value."""
-    from cryptocast.config import config_from_dict, override_sources
+    from cryptocast.config.schema import config_from_dict, override_sources
 
     raw = cfg.to_dict()
     blame = override_sources(overrides)
@@ -153,11 +152,22 @@ def _apply_flags(cfg, flags: dict, overrides: list[str]):
 def _run_with_progress(
     cfg, data_dir: Path, header: str, executor: str = "local", ray_address: str | None = None
 ):
-    """Run the backtest; the header and progress appear only once the pre-flight checks (series,
-    test period, folds) have passed, so an error is the only line printed. On a terminal: bars
-    with seconds per fold and an ETA; piped: one plain line per fold."""
-    from cryptocast.backtest import run_backtest
+    """Run the backtest (``api.backtest``; the report is written after the tables); the header
+    and progress appear only once the pre-flight checks (series, test period, folds) have passed,
+    so an error is the only line printed. On a terminal: bars with seconds per fold and an ETA;
+    piped: one plain line per fold."""
+    from cryptocast.api import backtest
     from cryptocast.cli.grid_progress import GridProgress
+
+    def run_backtest(on_event):
+        return backtest(
+            cfg,
+            data_dir=data_dir,
+            write=False,
+            executor=executor,
+            ray_address=ray_address,
+            on_event=on_event,
+        )
 
     grid = GridProgress()
     if not console.is_terminal:
@@ -174,7 +184,7 @@ def _run_with_progress(
             elif kind == "fold":
                 console.print(grid.line(), markup=False, highlight=False)
 
-        return run_backtest(cfg, data_dir, on_line, executor, ray_address)
+        return run_backtest(on_line)
 
     from rich.progress import (
         BarColumn,
@@ -215,4 +225,4 @@ def _run_with_progress(
                 rate = f"{grid.seconds_per_fold:.1f} s/fold (last {last})"
                 progress.update(tasks["folds"], advance=1, rate=rate)
 
-        return run_backtest(cfg, data_dir, on_event, executor, ray_address)
+        return run_backtest(on_event)

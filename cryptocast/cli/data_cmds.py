@@ -167,26 +167,25 @@ def fetch(
 
     Resumes after the last stored candle, never stores the still-open candle, retries network faults with backoff, and prints an integrity report per series.
     """
-    from cryptocast.config import DEFAULT_SYMBOLS, DEFAULT_TIMEFRAMES
-    from cryptocast.errors import PartialFailure
+    from cryptocast.api import fetch_records
 
     stamp_errors()  # fetch runs from cron: every line it prints starts with the UTC time
 
     if import_path is not None:
-        from cryptocast.data.importers import import_path as do_import
-
-        reports = do_import(data_dir, import_path, exchange, symbol, timeframe, overwrite=overwrite)
-        rows = [{"exchange": exchange, **r} for r in reports]
+        rows, _ = fetch_records(
+            symbol,
+            timeframe,
+            exchange=exchange,
+            data_dir=data_dir,
+            import_from=import_path,
+            overwrite=overwrite,
+        )
         title = f"{utc_stamp()} imported from {import_path} into {data_dir}"
         _print_table(rows, title, (("new_candles", "new"),))
         return
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from cryptocast.data.fetch import fetch_many
-
-    symbols = symbol or list(DEFAULT_SYMBOLS)
-    timeframes = timeframe or list(DEFAULT_TIMEFRAMES)
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -202,29 +201,24 @@ def fetch(
                 tasks[key] = bar.add_task(key, total=total)
             bar.update(tasks[key], completed=done, total=total)
 
-        reports = fetch_many(
-            data_dir, exchange, symbols, timeframes, since, until, exchange_url, progress
+        rows, error = fetch_records(
+            symbol,
+            timeframe,
+            exchange=exchange,
+            since=since,
+            until=until,
+            data_dir=data_dir,
+            exchange_url=exchange_url,
+            progress=progress,
         )
-    rows = []
-    for r in reports:
-        if r.error and len(reports) > 1:  # a single series' error is the final message
-            print_error(f"{r.symbol} {r.timeframe}: {r.error}")
-        rows.append(
-            {"exchange": r.exchange, "symbol": r.symbol, "timeframe": r.timeframe,
-             "new_candles": r.new_candles, "requests": r.requests, "error": r.error, **r.integrity}
-        )  # fmt: skip
+    for r in rows:
+        if r["error"] and len(rows) > 1:  # a single series' error is the final message
+            print_error(f"{r['symbol']} {r['timeframe']}: {r['error']}")
     via = f" via {exchange_url}" if exchange_url else ""
     title = f"{utc_stamp()} fetched from {exchange}{via} into {data_dir}"
     _print_table(rows, title, (("new_candles", "new"), ("requests", "requests")))
-    failed = [r for r in reports if r.error]
-    if failed and len(failed) == len(reports) and failed[0].error_type is not None:
-        # nothing worked: the first cause, with its own exit code (e.g. 2 for an unknown symbol)
-        raise failed[0].error_type(failed[0].error)
-    if failed:
-        names = ", ".join(f"{r.symbol} {r.timeframe}" for r in failed)
-        raise PartialFailure(
-            f"{len(failed)} of {len(reports)} series failed ({names}); fix the cause and rerun fetch"
-        )
+    if error is not None:  # all failed: the first cause's own exit code; some: PartialFailure
+        raise error
 
 
 @app.command()
@@ -237,10 +231,10 @@ def data(
     timeframe: TimeframeOpt = None,
 ) -> None:
     """Show the stored candles: rows, first/last candle, gaps, duplicates, zero volume, OHLC issues."""
+    from cryptocast.config.timeframes import symbol_slug
     from cryptocast.data.integrity import integrity_report
     from cryptocast.data.store import read_ohlcv
     from cryptocast.errors import CryptocastError, DataError
-    from cryptocast.timeframes import symbol_slug
 
     root = data_dir / "ohlcv"
     files = sorted(root.glob(f"{exchange or '*'}/*_*.parquet")) if root.is_dir() else []

@@ -37,10 +37,11 @@ def features(
     """Compute causal indicator features and targets for stored candles (cached as Parquet)."""
     from rich.table import Table
 
-    from cryptocast.config import DEFAULT_SYMBOLS, DEFAULT_TIMEFRAMES, load_config
+    from cryptocast.api import build_features, load_config
+    from cryptocast.config.schema import DEFAULT_SYMBOLS, DEFAULT_TIMEFRAMES
+    from cryptocast.config.timeframes import symbol_slug, validate_timeframe
     from cryptocast.errors import CryptocastError, PartialFailure
-    from cryptocast.features import build_features, feature_columns, indicator_specs
-    from cryptocast.timeframes import symbol_slug, validate_timeframe
+    from cryptocast.features.table import feature_columns, indicator_specs
 
     full = load_config(config, set_ or [])
     cfg = full.features
@@ -63,7 +64,9 @@ def features(
     failures: list[CryptocastError] = []
     for s, tf in series:
         try:
-            df = build_features(data_dir, exchange, s, tf, cfg, force=force)
+            df = build_features(
+                full, symbol=s, timeframe=tf, exchange=exchange, data_dir=data_dir, force=force
+            )
         except CryptocastError as err:
             if len(series) == 1:
                 raise

@@ -31,7 +31,7 @@ def _pct(x: float) -> str:
 
 def _line(res: Any) -> str:
     """One concise line for cron mail, dated (wall clock, UTC)."""
-    from cryptocast.timeframes import human_duration
+    from cryptocast.config.timeframes import human_duration
 
     tf = res.timeframe
     steps = res.rows.iloc[[0, -1]] if len(res.rows) > 1 else res.rows
@@ -169,8 +169,8 @@ def forecast(
     error's code (3 gap in the window, 5 stale data, 6 locked, 7 checkpoint or no run of the
     config, 10 model too old, ...; 8 when only some series failed). Lines start with the UTC time.
     """
+    from cryptocast.api import forecast as forecast_one
     from cryptocast.errors import ConfigError, CryptocastError, PartialFailure
-    from cryptocast.forecast import forecast_series, run_from_config
 
     stamp_errors()
     jobs: list[tuple[str, Path]] = [("run", p) for p in run or []]
@@ -183,19 +183,17 @@ def forecast(
     errors: list[tuple[str, CryptocastError]] = []
     for kind, path in jobs:
         try:
-            run_dir, fcfg = path, None
-            if kind == "config":
-                run_dir, cfg = run_from_config(path, set_)
-                fcfg = cfg.forecast
-            res = forecast_series(
-                run_dir,
-                data_dir,
+            by_config = kind == "config"  # its newest completed run, with --set applied
+            res = forecast_one(
+                None if by_config else path,
+                config=path if by_config else None,
+                overrides=set_ if by_config else None,
+                data_dir=data_dir,
                 fetch=not no_fetch,
                 exchange_url=exchange_url,
                 allow_stale=allow_stale,
                 allow_old_model=allow_old_model,
                 allow_gaps=allow_gaps,
-                forecast_cfg=fcfg,
                 timeframe=timeframe,
                 now=now,
                 grace=grace,

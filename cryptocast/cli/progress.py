@@ -18,7 +18,7 @@ def epoch_line(row: dict[str, Any]) -> str:
 
 
 class EpochProgress:
-    """Context manager handing ``on_batch``/``on_epoch`` callbacks to ``runs.train_run``.
+    """Context manager handing ``on_batch``/``on_epoch`` callbacks to ``holdout.train_run``.
 
     The header is printed at the first callback (after the data and model are ready). On a
     terminal a transient bar counts the batches of the running epoch; piped output gets only the

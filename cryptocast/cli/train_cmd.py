@@ -25,29 +25,23 @@ def train(
     train.refit_all (default) the checkpoint holds a refit on every stored row for the best epoch.
     """
 
-    from cryptocast.config import load_config, override_sources
-    from cryptocast.models.registry import check_model_name
+    from cryptocast.api import load_config
+    from cryptocast.api import train as train_model
 
-    cfg = load_config(config, set_ or [])  # dates, types, keys: before data or torch
-    source = override_sources(set_ or []).get("model.name", f"{config or 'defaults'}: model.name")
-    check_model_name(cfg.model.name, source)  # lists the registered names; imports no torch
+    cfg = load_config(config, set_)  # dates, types, keys: before data or torch
     d, m = cfg.data, cfg.model
 
     from rich.table import Table
 
-    from cryptocast.runs import train_run
-    from cryptocast.threads import apply_thread_plan
-
-    plan = apply_thread_plan(1, cfg.train.num_threads)  # before anything below loads torch
-    import torch
-
-    torch.set_num_threads(plan.threads)
     header = (
         f"training [bold]{m.name}[/] on {d.exchange} {d.symbol} {d.timeframe} "
         f"(lookback {cfg.features.lookback}, horizon {cfg.features.horizon}, config {cfg.hash()})"
     )
     with EpochProgress(console, header, quiet) as progress:
-        result = train_run(cfg, data_dir, progress.on_epoch, progress.on_batch)
+        # checks the model name (naming the --set or file that set it), plans the threads, fits
+        result = train_model(
+            config, set_, data_dir=data_dir, on_epoch=progress.on_epoch, on_batch=progress.on_batch
+        )
     met = result.metrics
     cols = ("rmse", "mae", "mape", "directional_accuracy", "skill_rmse")
     if cfg.features.target == "realized_vol":  # annualised volatility: no price scores

@@ -52,7 +52,7 @@ def tune(
     backtest.test_start; a period touching the test period is refused. Rerunning resumes the
     study. Writes best.yaml (train/backtest accept it) and history.png beside the study.
     """
-    from cryptocast.config import config_from_dict, load_config
+    from cryptocast.config.schema import config_from_dict, load_config
     from cryptocast.executor import EXECUTORS
 
     if executor not in EXECUTORS:
@@ -78,7 +78,7 @@ def _run_with_progress(cfg, data_dir: Path, executor: str, workers: int, ray_add
     from rich.markup import escape
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from cryptocast.tune import run_tune
+    from cryptocast.tune.study import run_tune
 
     columns = (
         TextColumn("{task.description}"),

@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from cryptocast.config.timeframes import timeframe_ms
 from cryptocast.errors import DataError
-from cryptocast.timeframes import timeframe_ms
 
 PRICES = ("open", "high", "low", "close")
 EARLIEST = pd.Timestamp("2009-01-01", tz="UTC")

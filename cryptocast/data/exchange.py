@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
+from cryptocast.config.names import check_exchange_name
+from cryptocast.config.timeframes import validate_timeframe
 from cryptocast.errors import ConfigError, ExchangeError
-from cryptocast.paths import check_exchange_name
-from cryptocast.timeframes import validate_timeframe
 
 T = TypeVar("T")
 _LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")

@@ -19,6 +19,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from cryptocast.config.dates import to_timestamp
+from cryptocast.config.timeframes import symbol_slug, timeframe_ms, validate_timeframe
 from cryptocast.data.exchange import RetryPolicy, call_with_retry, check_market, make_exchange
 from cryptocast.data.integrity import integrity_report
 from cryptocast.data.store import (
@@ -29,9 +31,7 @@ from cryptocast.data.store import (
     store_candles,
     validate_ohlcv,
 )
-from cryptocast.dates import to_timestamp
 from cryptocast.errors import ConfigError, CryptocastError
-from cryptocast.timeframes import symbol_slug, timeframe_ms, validate_timeframe
 
 PAGE_LIMIT = 1000
 SAVE_EVERY = 10  # pages between progress merges (each rewrites the series file atomically)

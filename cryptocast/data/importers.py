@@ -28,6 +28,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from cryptocast.config.names import check_exchange_name, symbol_slug
+from cryptocast.config.timeframes import validate_timeframe
 from cryptocast.data.checks import changed_candles, check_times, check_values
 from cryptocast.data.integrity import integrity_report
 from cryptocast.data.store import (
@@ -40,8 +42,6 @@ from cryptocast.data.store import (
     validate_ohlcv,
 )
 from cryptocast.errors import ConfigError, DataError, brief
-from cryptocast.paths import check_exchange_name, symbol_slug
-from cryptocast.timeframes import validate_timeframe
 
 _QUOTES = ("USDT", "USDC", "FDUSD", "BUSD", "TUSD", "DAI", "BTC", "ETH", "BNB", "EUR", "GBP", "TRY")
 _CDD_TF = {"d": "1d", "minute": "1m", "1m": "1m", "1h": "1h", "4h": "4h", "h": "1h", "w": "1w"}

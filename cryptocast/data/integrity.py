@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cryptocast.timeframes import timeframe_ms
+from cryptocast.config.timeframes import timeframe_ms
 
 REPORT_KEYS = (
     "rows",

@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from cryptocast.config.names import check_exchange_name
+from cryptocast.config.timeframes import symbol_slug, validate_timeframe
 from cryptocast.errors import DataError, LockedError, brief
-from cryptocast.paths import check_exchange_name
-from cryptocast.timeframes import symbol_slug, validate_timeframe
 
 OHLCV_COLUMNS = ["timestamp", "open", "high", "low", "close", "volume"]
 PRICE_COLUMNS = OHLCV_COLUMNS[1:]

@@ -1,17 +1,18 @@
 """Evaluation: walk-forward folds, point metrics, Diebold-Mariano tests, trading simulation, report.
 
-Pure functions over the arrays a backtest produces; the runner lives elsewhere. ``report`` imports
-matplotlib and rich lazily, so importing this package stays cheap.
+Pure functions over the arrays a backtest produces, the walk-forward runner (walkforward.py) and
+the backtest over every job (backtest.py); scoring.py is the target seam of evaluation.
+``report`` imports matplotlib and rich lazily, so importing this package stays cheap.
 """
 
 from cryptocast.evaluate.folds import Fold, make_folds
 from cryptocast.evaluate.metrics import (
     METRICS,
-    evaluate_forecasts,
     fold_rmse,
     point_metrics,
     select_metrics,
 )
+from cryptocast.evaluate.scoring import evaluate_forecasts
 from cryptocast.evaluate.significance import (
     diebold_mariano,
     dm_between,

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from cryptocast.distribution import enforce_order, median_index
+from cryptocast.models.distribution import enforce_order, median_index
 
 
 def symmetric_pairs(levels: Sequence[float]) -> list[tuple[int, int, float]]:
@@ -63,7 +63,7 @@ def calibration_set(
     The caller passes the fold's validation windows: their outcomes, rows ``e + 1 .. e + H``,
     are known at the fold's first forecast. Only rows ``<= max(ends) + H`` of ``close`` are read.
     """
-    from cryptocast.windows import realised_closes
+    from cryptocast.features.windows import realised_closes
 
     ends = np.asarray(ends, dtype=np.int64)
     if ends.size == 0:

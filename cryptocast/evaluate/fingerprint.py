@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cryptocast.config import Config
+from cryptocast.config.schema import Config
 
 N_CANDLES = 260
 N_VALUES = 4  # forecasts recorded per model
@@ -49,7 +49,7 @@ def training_fingerprint(cfg: Config) -> dict[str, list[float]]:
     import torch
 
     from cryptocast.evaluate.walkforward import run_job
-    from cryptocast.features import compute_features
+    from cryptocast.features.table import compute_features
     from cryptocast.models.registry import is_trainable
 
     c = Config.model_validate(cfg.to_dict())

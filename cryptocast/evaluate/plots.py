@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from cryptocast.timeframes import timeframe_delta
+from cryptocast.config.timeframes import timeframe_delta
 
 BUY_HOLD = "buy_and_hold"  # the equity rows' model name for buy-and-hold (report.BUY_HOLD)
 

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from cryptocast.distribution import INTERVALS, interval_indices
+from cryptocast.models.distribution import INTERVALS, interval_indices
 
 #: score names this module adds to a backtest record (``metrics.METRICS`` lists them too)
 PROB_METRICS = (

@@ -8,7 +8,7 @@ Inputs are tidy, so the runner can concatenate them across jobs:
 
 - forecasts: one row per (origin, step), columns ``FORECAST_COLUMNS`` (see ``forecasts_frame``);
 - summary: a JSON-able dict whose ``results`` list has one record per symbol x timeframe x model
-  with at least ``REQUIRED_RESULT_FIELDS``;
+  with at least ``Scoring.required_fields`` (evaluate/scoring.py);
 - equity: optional rows (timestamp, symbol, timeframe, model, equity), buy-and-hold as model
   ``BUY_HOLD`` (see ``equity_frame``).
 """
@@ -26,8 +26,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from cryptocast.config.timeframes import symbol_slug
 from cryptocast.errors import ConfigError, DataError
-from cryptocast.evaluate.metrics import METRICS, as_2d
+from cryptocast.evaluate.frames import (  # noqa: F401  (part of this module's API)
+    FORECAST_COLUMNS,
+    equity_frame,
+    forecasts_frame,
+    quantile_column,
+    series_arrays,
+    to_jsonable,
+)
+from cryptocast.evaluate.metrics import METRICS
 from cryptocast.evaluate.plots import (  # noqa: F401  (BUY_HOLD is part of this module's API)
     BUY_HOLD,
     plot_actual_vs_pred,
@@ -35,27 +44,8 @@ from cryptocast.evaluate.plots import (  # noqa: F401  (BUY_HOLD is part of this
     plot_fold_errors,
 )
 from cryptocast.evaluate.report_prob import prob_plots
-from cryptocast.timeframes import symbol_slug, timeframe_delta
+from cryptocast.evaluate.scoring import scoring_for, scoring_of_records
 
-FORECAST_COLUMNS = [
-    "timestamp", "symbol", "timeframe", "model", "fold", "step", "last_close", "y_true", "y_pred",
-]  # fmt: skip
-REQUIRED_RESULT_FIELDS = [
-    "symbol", "timeframe", "model", "n", "rmse", "mae", "mape", "directional_accuracy",
-    "skill_rmse", "dm_pvalue_vs_persistence", "sharpe", "max_drawdown",
-]  # fmt: skip
-TABLE_COLUMNS = [
-    "n", "rmse", "mae", "mape", "directional_accuracy", "skill_rmse", "mase",
-    "dm_pvalue_vs_persistence", "dm_pvalue_vs_best", "sharpe", "max_drawdown",
-    # quantile models only (absent from point records, so point tables are unchanged)
-    "crps", "crps_skill", "coverage_80", "coverage_90", "width_90", "dm_pvalue_crps_vs_rw_ewma",
-]  # fmt: skip
-VOL_REQUIRED_FIELDS = ["symbol", "timeframe", "model", "n", "rmse_vol", "qlike", "mz_r2"]
-VOL_TABLE_COLUMNS = [
-    "n", "rmse_vol", "mae_vol", "qlike", "mz_r2", "skill_qlike", "dm_pvalue_vs_har",
-    "skill_qlike_persistence", "dm_pvalue_vs_vol_persistence", "vt_annual_vol", "vt_vol_error",
-    "vt_sharpe",
-]  # fmt: skip
 # The terminal's default when the full table does not fit (80 columns): the columns that answer
 # "does it beat persistence?"; --metrics (backtest.metrics) picks any others.
 COMPACT_COLUMNS = [
@@ -76,117 +66,11 @@ SHORT_HEADERS = {
     "skill_qlike_persistence": "skill QL pers", "dm_pvalue_vs_vol_persistence": "DM p vol pers",
     "vt_annual_vol": "VT vol", "vt_vol_error": "VT vol err", "vt_sharpe": "VT Sharpe",
 }  # fmt: skip
-# Said in report.md instead of printing price scores for a volatility forecast.
-VOL_NOTE = (
-    "Target: realized volatility, annualised (daily RV from hourly candles x sqrt(365), as a "
-    "fraction). Price-only scores (MAPE of price, directional accuracy, the long/flat trading "
-    "simulation) are not shown: a volatility forecast predicts neither a price nor a direction. "
-    "QLIKE (Patton 2011) ranks forecasts robustly to the noise in RV; skill_qlike > 0 beats har; "
-    "DM p-values are two-sided on QLIKE losses (negative skill with a small p: significantly "
-    "worse). vt_* = volatility-targeted buy-and-hold driven by the model's step-1 forecast "
-    "(position = vol_target / forecast, capped); the equity plot shows it."
-)
 
 
-def _is_vol(summary: Mapping) -> bool:
-    return (summary.get("target") or {}).get("kind") == "vol"
-
-
-def quantile_column(level: float) -> str:
-    """Column of the forecasts table holding the predicted close at quantile ``level``."""
-    return f"q{level:g}"
-
-
-def forecasts_frame(
-    timestamps, symbol: str, timeframe: str, model: str, folds, last_close, y_true, y_pred,
-    quantiles=None, levels=None,
-) -> pd.DataFrame:  # fmt: skip
-    """Tidy rows (one per origin x step) from one job's arrays: (n,), (n,), (n, H), (n, H); a
-    quantile model adds one column per level (``quantile_column``) from ``quantiles`` (n, H, Q)."""
-    yt, yp, lc = as_2d(y_true, y_pred, last_close)
-    n, horizon = yt.shape
-    ts = pd.DatetimeIndex(pd.to_datetime(np.asarray(timestamps), utc=True))
-    extra = {}
-    if quantiles is not None:
-        q = np.asarray(quantiles, dtype=np.float64)
-        extra = {quantile_column(t): q[:, :, i].reshape(-1) for i, t in enumerate(levels)}
-    return pd.DataFrame(
-        {
-            "timestamp": np.repeat(ts.to_numpy(), horizon),
-            "symbol": symbol,
-            "timeframe": timeframe,
-            "model": model,
-            "fold": np.repeat(np.asarray(folds, dtype=np.int64), horizon),
-            "step": np.tile(np.arange(1, horizon + 1, dtype=np.int64), n),
-            "last_close": np.repeat(lc, horizon),
-            "y_true": yt.reshape(-1),
-            "y_pred": yp.reshape(-1),
-            **extra,
-        }
-    ).astype({"timestamp": "datetime64[ns, UTC]"})
-
-
-def series_arrays(forecasts: pd.DataFrame) -> dict[str, np.ndarray]:
-    """Inverse of ``forecasts_frame`` for ONE (symbol, timeframe, model): the arrays metrics take.
-
-    Returns ``timestamps`` (n,), ``fold`` (n,), ``last_close`` (n,), ``y_true`` (n, H), ``y_pred``.
-    """
-    keys = forecasts[["symbol", "timeframe", "model"]].drop_duplicates()
-    if len(keys) != 1:
-        raise DataError(f"series_arrays needs one symbol/timeframe/model, got {len(keys)}")
-    wide = forecasts.pivot(index="timestamp", columns="step", values=["y_true", "y_pred"])
-    first = forecasts[forecasts["step"] == forecasts["step"].min()].set_index("timestamp")
-    first = first.loc[wide.index]
-    return {
-        "timestamps": wide.index.to_numpy(),
-        "fold": first["fold"].to_numpy(),
-        "last_close": first["last_close"].to_numpy(np.float64),
-        "y_true": wide["y_true"].to_numpy(np.float64),
-        "y_pred": wide["y_pred"].to_numpy(np.float64),
-    }
-
-
-def equity_frame(
-    timestamps, timeframe: str, symbol: str, curves: Mapping[str, np.ndarray]
-) -> pd.DataFrame:
-    """Tidy equity rows from ``TradeResult.equity`` arrays (n + 1 points each) keyed by model.
-
-    Point 0 sits at the first decision close, point i at the close of the candle after origin i-1.
-    """
-    ts = pd.DatetimeIndex(pd.to_datetime(np.asarray(timestamps), utc=True))
-    times = ts[:1].append(ts + timeframe_delta(timeframe))
-    frames = []
-    for model, eq in curves.items():
-        eq = np.asarray(eq, dtype=np.float64)
-        if eq.size != times.size:
-            raise DataError(f"equity of {model} has {eq.size} points, expected {times.size}")
-        frames.append(
-            pd.DataFrame(
-                {
-                    "timestamp": times,
-                    "symbol": symbol,
-                    "timeframe": timeframe,
-                    "model": model,
-                    "equity": eq,
-                }
-            )  # fmt: skip
-        )
-    return pd.concat(frames, ignore_index=True)
-
-
-def to_jsonable(obj):
-    """numpy scalars/arrays -> Python; NaN and inf -> None (strict JSON has neither)."""
-    if isinstance(obj, Mapping):
-        return {str(k): to_jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple, np.ndarray)):
-        return [to_jsonable(v) for v in obj]
-    if isinstance(obj, (np.integer, np.bool_)):
-        return obj.item()
-    if isinstance(obj, (float, np.floating)):
-        return float(obj) if math.isfinite(obj) else None
-    if isinstance(obj, (pd.Timestamp, Path)):
-        return str(obj)
-    return obj
+def _scoring(summary: Mapping):
+    """The scores, columns and wording of the summary's target kind (price when unstated)."""
+    return scoring_for((summary.get("target") or {}).get("kind", "price"))
 
 
 def _check_inputs(forecasts: pd.DataFrame, summary: Mapping) -> None:
@@ -196,7 +80,7 @@ def _check_inputs(forecasts: pd.DataFrame, summary: Mapping) -> None:
     results = summary.get("results")
     if not isinstance(results, list):
         raise DataError("summary needs a 'results' list (one record per symbol/timeframe/model)")
-    required = VOL_REQUIRED_FIELDS if _is_vol(summary) else REQUIRED_RESULT_FIELDS
+    required = _scoring(summary).required_fields
     for rec in results:
         lack = [f for f in required if f not in rec]
         if lack:
@@ -216,7 +100,7 @@ def write_report(
     Args:
         report_dir: target folder; replaced if it holds a previous report (has summary.json).
         forecasts: tidy forecasts, ``FORECAST_COLUMNS``.
-        summary: JSON-able dict with ``results`` records (``REQUIRED_RESULT_FIELDS``) and any
+        summary: JSON-able dict with ``results`` records (``Scoring.required_fields`` (evaluate/scoring.py)) and any
             metadata (config hash, data ranges, package versions); NaN is written as null.
         equity: optional tidy equity curves (``equity_frame``), for the equity plot.
         plot_days: actual-vs-predicted plots show the last ``plot_days`` days of the test period.
@@ -246,7 +130,7 @@ def write_report(
         images: dict[tuple[str, str], list[str]] = {}
         for (symbol, tf), part in forecasts.groupby(["symbol", "timeframe"], sort=True):
             stem = f"{symbol_slug(symbol)}_{tf}"
-            unit = "annualised volatility" if _is_vol(summary) else "close"
+            unit = _scoring(summary).plot_unit
             names = [plot_actual_vs_pred(part, tmp / f"actual_vs_pred_{stem}.png", plot_days, unit)]
             names.append(plot_fold_errors(part, tmp / f"fold_error_{stem}.png", unit))
             if equity is not None:
@@ -306,8 +190,7 @@ def best_rows(records: Sequence[Mapping], column: str) -> set[int]:
 
 
 def _columns(records: Sequence[Mapping], columns: Iterable[str] | None) -> list[str]:
-    vol = any("qlike" in r for r in records)
-    cols = list(columns) if columns is not None else (VOL_TABLE_COLUMNS if vol else TABLE_COLUMNS)
+    cols = list(columns) if columns is not None else scoring_of_records(records).table_columns
     return [c for c in cols if any(c in r for r in records)]
 
 
@@ -339,12 +222,7 @@ def _markdown(
     lines += [
         "",
         "Headline metrics at the last horizon step; **bold** = best in column. "
-        + (
-            VOL_NOTE
-            if _is_vol(summary)
-            else "skill_rmse > 0 and mase < 1 beat persistence; dm_pvalue_vs_persistence is "
-            "two-sided."
-        ),
+        + _scoring(summary).note,
         "",
     ]
     if any("crps" in r for r in summary["results"]):
@@ -358,7 +236,7 @@ def _markdown(
     for key in sorted(set(groups) | set(images)):
         recs = groups.get(key, [])
         lines += [f"## {key[0]} {key[1]}", ""]
-        if recs and not _is_vol(summary):
+        if recs and _scoring(summary).who_wins:
             lines += [summary_paragraph(key[0], key[1], recs), ""]
         if recs:
             cols = _columns(recs, None)

@@ -1,7 +1,7 @@
 """Report plots for quantile forecasts: fan chart, reliability diagram, PIT histogram.
 
 Only drawn for a series with at least one quantile model (forecast columns ``q<level>``, see
-``report.quantile_column``); point-only reports are unchanged. matplotlib's object API, as in
+``frames.quantile_column``); point-only reports are unchanged. matplotlib's object API, as in
 ``report.py``.
 """
 
@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from cryptocast.distribution import interval_indices
-from cryptocast.timeframes import timeframe_delta
+from cryptocast.config.timeframes import timeframe_delta
+from cryptocast.models.distribution import interval_indices
 
 BASELINE = "rw_ewma"
 _BANDS = ((90, 0.15), (80, 0.25), (50, 0.4))  # (coverage %, alpha of the fill)
@@ -60,7 +60,7 @@ def prob_plots(
 
 def _fan_chart(part: pd.DataFrame, models: list[str], levels, path: Path, days: float) -> str:
     """Realised close over the 50/80/90% bands (step 1) of each model, last ``days`` days."""
-    from cryptocast.evaluate.report import quantile_column
+    from cryptocast.evaluate.frames import quantile_column
 
     symbol, tf = part["symbol"].iloc[0], part["timeframe"].iloc[0]
     one = part[part["step"] == 1].assign(t=lambda d: d["timestamp"] + timeframe_delta(tf))
@@ -86,34 +86,39 @@ def _fan_chart(part: pd.DataFrame, models: list[str], levels, path: Path, days: 
     return path.name
 
 
-def _reliability(records: Sequence[Mapping], path: Path, part: pd.DataFrame) -> str:
-    """Nominal level vs empirical share of outcomes below the quantile, one line per model."""
+def _series_panel(part: pd.DataFrame, what: str):
+    """One titled panel for a whole series: ``(figure, axes)``."""
     symbol, tf = part["symbol"].iloc[0], part["timeframe"].iloc[0]
-    fig, axes = _figure(f"{symbol} {tf}: reliability (last step); on the diagonal = calibrated")
-    ax = axes[0]
-    ax.plot([0, 1], [0, 1], color="black", lw=1, ls=":", label="ideal")
-    for r in records:
-        ax.plot(r["quantile_levels"], r["reliability"], marker="o", ms=3, lw=1, label=r["model"])
-    ax.set_xlabel("nominal quantile level")
-    ax.set_ylabel("share of outcomes at or below the quantile")
+    fig, axes = _figure(f"{symbol} {tf}: {what}")
+    return fig, axes[0]
+
+
+def _save(fig, ax, path: Path, xlabel: str, ylabel: str) -> str:
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
     ax.legend(fontsize=8)
     fig.savefig(path)
     return path.name
 
 
+def _reliability(records: Sequence[Mapping], path: Path, part: pd.DataFrame) -> str:
+    """Nominal level vs empirical share of outcomes below the quantile, one line per model."""
+    fig, ax = _series_panel(part, "reliability (last step); on the diagonal = calibrated")
+    ax.plot([0, 1], [0, 1], color="black", lw=1, ls=":", label="ideal")
+    for r in records:
+        ax.plot(r["quantile_levels"], r["reliability"], marker="o", ms=3, lw=1, label=r["model"])
+    return _save(
+        fig, ax, path, "nominal quantile level", "share of outcomes at or below the quantile"
+    )
+
+
 def _pit(records: Sequence[Mapping], path: Path, part: pd.DataFrame) -> str:
     """PIT histogram (density per bin between levels); flat at 1 = calibrated, U = too narrow."""
-    symbol, tf = part["symbol"].iloc[0], part["timeframe"].iloc[0]
-    fig, axes = _figure(f"{symbol} {tf}: PIT histogram (last step); flat at 1 = calibrated")
-    ax = axes[0]
+    fig, ax = _series_panel(part, "PIT histogram (last step); flat at 1 = calibrated")
     k = len(records)
     for i, r in enumerate(records):
         edges = np.asarray(r["pit"]["edges"])
         width = np.diff(edges) / (k + 1)
         ax.bar(edges[:-1] + width * (i + 0.5), r["pit"]["density"], width=width, label=r["model"])
     ax.axhline(1.0, color="black", lw=1, ls=":")
-    ax.set_xlabel("PIT (bins between the quantile levels)")
-    ax.set_ylabel("density")
-    ax.legend(fontsize=8)
-    fig.savefig(path)
-    return path.name
+    return _save(fig, ax, path, "PIT (bins between the quantile levels)", "density")

@@ -23,8 +23,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from cryptocast.config.timeframes import periods_per_year
 from cryptocast.errors import DataError
-from cryptocast.timeframes import periods_per_year
 
 
 @dataclass(frozen=True)

@@ -96,8 +96,8 @@ def vol_target_sim(
     slippage_bps: float,
 ) -> tuple[dict, np.ndarray]:
     """The volatility-targeted buy-and-hold (see the module docstring): (``vt_*`` record, equity)."""
+    from cryptocast.config.timeframes import periods_per_year
     from cryptocast.evaluate.trading import simulate_positions
-    from cryptocast.timeframes import periods_per_year
 
     f = np.asarray(forecast_vol, dtype=np.float64)
     pos = np.where(np.isfinite(f) & (f > 0), np.minimum(max_position, vol_target / f), 0.0)

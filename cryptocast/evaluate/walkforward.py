@@ -21,8 +21,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cryptocast.config import Config
-from cryptocast.dates import to_timestamp
+from cryptocast.config.dates import to_timestamp
+from cryptocast.config.schema import Config
 from cryptocast.errors import DataError
 
 
@@ -42,7 +42,7 @@ class JobResult:
     aux: dict[str, np.ndarray] = field(default_factory=dict)  # targets.Target.aux: (n,) arrays
     seconds: float = 0.0
     data_range: tuple[str, str] = ("", "")
-    # quantile models (cryptocast.distribution): predicted close quantiles (n, H, Q), calibrated
+    # quantile models (cryptocast.models.distribution): predicted close quantiles (n, H, Q), calibrated
     # per backtest.calibration; None for a point model
     y_quantiles: np.ndarray | None = None
     # what calibration starts from, so another method can be applied without retraining
@@ -57,7 +57,7 @@ class JobResult:
 def job_config(cfg: Config, symbol: str, timeframe: str, model: str) -> Config:
     """A copy of ``cfg`` pointed at one series and one model, with the timeframe's
     ``backtest.timeframe_overrides`` applied."""
-    from cryptocast.config import for_timeframe
+    from cryptocast.config.schema import for_timeframe
 
     c = for_timeframe(cfg, timeframe).model_copy(deep=True)
     c.data.symbol, c.data.timeframe, c.model.name = symbol, timeframe, model
@@ -66,8 +66,8 @@ def job_config(cfg: Config, symbol: str, timeframe: str, model: str) -> Config:
 
 def fold_length_for(cfg: Config, timeframe: str) -> int:
     """Candles per fold: ``backtest.fold_period`` converted for this timeframe, else fold_length."""
+    from cryptocast.config.timeframes import timeframe_delta
     from cryptocast.errors import ConfigError
-    from cryptocast.timeframes import timeframe_delta
 
     period = cfg.backtest.fold_period
     if not period:
@@ -145,12 +145,12 @@ def run_job(
     ``scored_folds`` adds each fold's origin rows ``ends``, predictions ``pred`` and quantiles
     ``q`` (None for a point model) at ``levels`` to its ``on_fold`` event; an exception raised by ``on_fold`` ends the walk there.
     """
-    from cryptocast.inference import Predictor
+    from cryptocast.features.targets import get_target
+    from cryptocast.features.windows import prepare, window_ends
     from cryptocast.models.registry import build_model, is_trainable
-    from cryptocast.runs import load_feature_table
-    from cryptocast.targets import get_target
-    from cryptocast.train import fit, seed_everything
-    from cryptocast.windows import prepare, window_ends
+    from cryptocast.training.inference import Predictor
+    from cryptocast.training.loop import fit, seed_everything
+    from cryptocast.training.runs import load_feature_table
 
     t0 = time.perf_counter()
     c = job_config(cfg, symbol, timeframe, model_name)

@@ -1,5 +1,5 @@
 """Forecasting models behind one registry: every model maps (B, L, F) -> (B, H), or (B, H, Q)
-quantiles (``cryptocast.distribution``).
+quantiles (``cryptocast.models.distribution``).
 
 Importing this package does not import torch; the model modules load on first registry use.
 """

@@ -3,10 +3,30 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+# recurrent layers always run in float32 with autocast off: cuDNN RNNs under bf16 autocast run in
+# float16 anyway (training/precision.py explains the policy)
+RECURRENT_DTYPE = torch.float32
+
+
+def run_recurrent(rnn: torch.nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, Any]:
+    """Run an ``nn.LSTM``/``nn.GRU`` in ``RECURRENT_DTYPE`` with autocast off.
+
+    Args:
+        rnn: a batch-first recurrent module with float32 weights.
+        x: (B, L, F) input in any float dtype (bf16 under mixed precision).
+
+    Returns:
+        ``rnn``'s ``(output (B, L, hidden·directions), state)`` in float32.
+    """
+    with torch.autocast(device_type=x.device.type, enabled=False):
+        return rnn(x.to(RECURRENT_DTYPE))
 
 
 def sinusoidal_table(length: int, d_model: int) -> torch.Tensor:
@@ -60,7 +80,7 @@ class QuantileHead(nn.Module):
 
     def __init__(self, d_in: int, horizon: int, levels, pooling: str = "last") -> None:
         super().__init__()
-        from cryptocast.distribution import check_levels, median_index
+        from cryptocast.models.distribution import check_levels, median_index
 
         if pooling not in ("last", "mean"):
             raise ValueError(f"pooling must be 'last' or 'mean', got {pooling!r}")
@@ -71,7 +91,7 @@ class QuantileHead(nn.Module):
         self.proj = nn.Linear(d_in, horizon * len(self.quantile_levels))
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
-        from cryptocast.distribution import monotone_quantiles
+        from cryptocast.models.distribution import monotone_quantiles
 
         pooled = h[:, -1] if self.pooling == "last" else h.mean(dim=1)  # (B, L, D) -> (B, D)
         raw = self.proj(pooled).view(-1, self.horizon, len(self.quantile_levels))  # (B, H, Q)
@@ -154,3 +174,47 @@ class EncoderStem(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.dropout(self.pos(self.proj(x)))
+
+
+class EncoderForecaster(nn.Module):
+    """stem -> ``n_layers`` encoder blocks -> head: (B, L, F) -> (B, H), or (B, H, Q).
+
+    The skeleton the Performer/BiLSTM and the softmax transformer share, so their comparison
+    isolates the block. ``make_block()`` builds one (B, L, D) -> (B, L, D) block; the modules are
+    built stem, blocks, head in that order (the seeded initialisation depends on it).
+    """
+
+    def __init__(
+        self,
+        n_features: int,
+        horizon: int,
+        lookback: int,
+        d_model: int,
+        n_layers: int,
+        dropout: float,
+        pooling: str,
+        quantiles,
+        make_block: Callable[[], nn.Module],
+    ) -> None:
+        super().__init__()
+        self.stem = EncoderStem(n_features, d_model, lookback, dropout)
+        self.blocks = nn.ModuleList(make_block() for _ in range(n_layers))
+        self.head = make_head(d_model, horizon, pooling, quantiles)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.stem(x)  # (B, L, F) -> (B, L, D)
+        for block in self.blocks:
+            h = block(h)  # (B, L, D)
+        return self.head(h)  # (B, H), or (B, H, Q) with quantiles
+
+
+def encoder_args(cfg) -> dict:
+    """The ``model`` config keys every encoder forecaster takes."""
+    return {
+        "d_model": cfg.d_model,
+        "n_heads": cfg.n_heads,
+        "n_layers": cfg.n_layers,
+        "dropout": cfg.dropout,
+        "pooling": cfg.pooling,
+        "quantiles": cfg.quantiles,
+    }

@@ -14,10 +14,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from cryptocast.models.common import Dropout, EncoderStem, make_head
+from cryptocast.models.common import Dropout, EncoderForecaster, encoder_args, run_recurrent
 from cryptocast.models.favor import FastAttention, FavorSelfAttention
 from cryptocast.models.registry import register
-from cryptocast.precision import run_recurrent
 
 
 class PerformerBiLSTMBlock(nn.Module):
@@ -42,11 +41,11 @@ class PerformerBiLSTMBlock(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.norm1(x + self.attn(x))  # (B, L, D)
-        h, _ = run_recurrent(self.lstm, x)  # (B, L, 2*hidden), float32 (precision.py)
+        h, _ = run_recurrent(self.lstm, x)  # (B, L, 2*hidden), float32 (training/precision.py)
         return self.norm2(x + self.dropout(self.ff_out(h)))  # (B, L, D)
 
 
-class PerformerBiLSTM(nn.Module):
+class PerformerBiLSTM(EncoderForecaster):
     def __init__(
         self,
         n_features: int,
@@ -62,21 +61,14 @@ class PerformerBiLSTM(nn.Module):
         pooling: str = "last",
         quantiles=None,
     ) -> None:
-        super().__init__()
-        self.stem = EncoderStem(n_features, d_model, lookback, dropout)
-        self.blocks = nn.ModuleList(
-            PerformerBiLSTMBlock(
+        def block() -> PerformerBiLSTMBlock:
+            return PerformerBiLSTMBlock(
                 d_model, n_heads, nb_features, redraw_interval, lstm_hidden, dropout
             )
-            for _ in range(n_layers)
-        )
-        self.head = make_head(d_model, horizon, pooling, quantiles)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.stem(x)  # (B, L, F) -> (B, L, D)
-        for block in self.blocks:
-            h = block(h)  # (B, L, D)
-        return self.head(h)  # (B, H), or (B, H, Q) with quantiles
+        super().__init__(
+            n_features, horizon, lookback, d_model, n_layers, dropout, pooling, quantiles, block
+        )
 
     def redraw_projections(self) -> None:
         """Redraw every layer's FAVOR+ random features now (e.g. at the start of training)."""
@@ -91,13 +83,8 @@ def build_performer_bilstm(cfg, n_features: int, horizon: int, lookback: int) ->
         n_features,
         horizon,
         lookback,
-        d_model=cfg.d_model,
-        n_heads=cfg.n_heads,
-        n_layers=cfg.n_layers,
         nb_features=cfg.nb_features,
         redraw_interval=cfg.redraw_interval,
         lstm_hidden=cfg.lstm_hidden,
-        dropout=cfg.dropout,
-        pooling=cfg.pooling,
-        quantiles=cfg.quantiles,
+        **encoder_args(cfg),
     )

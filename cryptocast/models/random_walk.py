@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from cryptocast.distribution import DEFAULT_QUANTILES, check_levels
+from cryptocast.models.distribution import DEFAULT_QUANTILES, check_levels
 from cryptocast.models.registry import register
 
 

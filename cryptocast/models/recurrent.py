@@ -9,9 +9,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from cryptocast.models.common import make_head
+from cryptocast.models.common import make_head, run_recurrent
 from cryptocast.models.registry import register
-from cryptocast.precision import run_recurrent
 
 
 class RecurrentForecaster(nn.Module):
@@ -39,7 +38,9 @@ class RecurrentForecaster(nn.Module):
         self.head = make_head(hidden_size, horizon, pooling, quantiles)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h, _ = run_recurrent(self.rnn, x)  # (B, L, F) -> (B, L, hidden), float32 (precision.py)
+        h, _ = run_recurrent(
+            self.rnn, x
+        )  # (B, L, F) -> (B, L, hidden), float32 (training/precision.py)
         return self.head(h)  # (B, H), or (B, H, Q) with quantiles
 
 

@@ -2,7 +2,7 @@
 
 A builder is ``fn(cfg: ModelConfig, n_features, horizon, lookback) -> nn.Module`` whose module maps
 (B, L, F) to (B, H) in the scaled target space, or to (B, H, Q) quantiles for a quantile model
-(``model.quantiles``, see ``cryptocast.distribution``). Built-in models register themselves when their
+(``model.quantiles``, see ``cryptocast.models.distribution``). Built-in models register themselves when their
 module is imported; the registry imports them lazily so importing it does not import torch.
 """
 
@@ -17,7 +17,7 @@ from cryptocast.errors import ConfigError
 if TYPE_CHECKING:
     from torch import nn
 
-    from cryptocast.config import ModelConfig
+    from cryptocast.config.schema import ModelConfig
 
 Builder = Callable[["ModelConfig", int, int, int], "nn.Module"]
 

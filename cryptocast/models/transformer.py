@@ -12,7 +12,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cryptocast.models.common import Dropout, EncoderStem, MultiHeadSelfAttention, make_head
+from cryptocast.models.common import (
+    Dropout,
+    EncoderForecaster,
+    MultiHeadSelfAttention,
+    encoder_args,
+)
 from cryptocast.models.registry import register
 
 
@@ -47,7 +52,7 @@ class TransformerBlock(nn.Module):
         return self.norm2(x + self.dropout(self.ff(x)))  # (B, L, D)
 
 
-class TransformerForecaster(nn.Module):
+class TransformerForecaster(EncoderForecaster):
     def __init__(
         self,
         n_features: int,
@@ -61,31 +66,16 @@ class TransformerForecaster(nn.Module):
         pooling: str = "last",
         quantiles=None,
     ) -> None:
-        super().__init__()
-        self.stem = EncoderStem(n_features, d_model, lookback, dropout)
-        self.blocks = nn.ModuleList(
-            TransformerBlock(d_model, n_heads, dim_feedforward, dropout) for _ in range(n_layers)
-        )
-        self.head = make_head(d_model, horizon, pooling, quantiles)
+        def block() -> TransformerBlock:
+            return TransformerBlock(d_model, n_heads, dim_feedforward, dropout)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.stem(x)  # (B, L, F) -> (B, L, D)
-        for block in self.blocks:
-            h = block(h)  # (B, L, D)
-        return self.head(h)  # (B, H), or (B, H, Q) with quantiles
+        super().__init__(
+            n_features, horizon, lookback, d_model, n_layers, dropout, pooling, quantiles, block
+        )
 
 
 @register("transformer")
 def build_transformer(cfg, n_features: int, horizon: int, lookback: int) -> TransformerForecaster:
     return TransformerForecaster(
-        n_features,
-        horizon,
-        lookback,
-        d_model=cfg.d_model,
-        n_heads=cfg.n_heads,
-        n_layers=cfg.n_layers,
-        dim_feedforward=cfg.dim_feedforward,
-        dropout=cfg.dropout,
-        pooling=cfg.pooling,
-        quantiles=cfg.quantiles,
+        n_features, horizon, lookback, dim_feedforward=cfg.dim_feedforward, **encoder_args(cfg)
     )

@@ -2,7 +2,7 @@
 
 Fitted in closed form by ``fit_prepared(data)`` (registered ``trainable=False``; the training loop
 calls it instead of gradient descent) from the fold's training and validation windows only, then
-predicted through the same ``Predictor`` path as every model. They read the ``volfeatures``
+predicted through the same ``Predictor`` path as every model. They read the ``features/volatility.py``
 columns of the LAST input row (the origin), unscaled with the fold's statistics, which live in
 buffers so a checkpoint restores them.
 

@@ -14,10 +14,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cryptocast.config import FeaturesConfig, SplitConfig
-from cryptocast.dates import to_timestamp
+from cryptocast.config.dates import to_timestamp
+from cryptocast.config.schema import FeaturesConfig, SplitConfig
 from cryptocast.errors import CheckpointError, DataError
-from cryptocast.features import feature_columns, target_columns
+from cryptocast.features.table import feature_columns, target_columns
 
 SCALE_FLOOR = 1e-8  # a constant feature gets scale 1 (not 1/0) and transforms to 0
 SEGMENTS = ("train", "val", "test")

@@ -7,7 +7,7 @@ the models and the training loop) is shared by all targets.
   ``log(close[t+h] / close[t])`` (or the ratio); predictions map back to prices; scored by the
   price metrics, DM vs persistence and the long/flat trading simulation.
 - ``realized_vol`` (kind ``vol``): the label is ``log RV(t+h)``, the log of the daily realized
-  volatility of the h-th next day, from ``features.rv_source`` candles (see ``volfeatures``).
+  volatility of the h-th next day, from ``features.rv_source`` candles (see ``features/volatility.py``).
   Models learn log RV; predictions map back to **annualised volatility as a fraction**
   (``daily RV * sqrt(365)``; 0.50 = 50 % a year), the one unit every vol output, score and report
   uses. Scored by RMSE/MAE of volatility, QLIKE, Mincer-Zarnowitz R^2, skill and DM vs ``har`` and
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -46,6 +47,26 @@ class Target:
     @property
     def needs_fine_candles(self) -> bool:
         return self.kind == "vol"
+
+    @property
+    def point_only(self) -> bool:
+        """Backtested as points only: quantile scores and conformal sets are built on closes."""
+        return self.kind == "vol"
+
+    def naive_anchor(self, y_scaler: Any, horizon: int, model_kind: str | None) -> np.ndarray:
+        """The scaled label the naive baselines start from, (H,).
+
+        Price targets: the "no change" label (persistence forecasts it, drift adds the mean
+        training change to it). Volatility: drift on log RV is the mean training label, which is
+        0 after scaling; persistence has no "no change" label there (the ConfigError naming
+        vol_persistence).
+        """
+        if self.kind == "vol":
+            if model_kind == "persistence":
+                self.identity()
+            return np.zeros(horizon)
+        identity = np.full((1, horizon), self.identity(), dtype=np.float64)
+        return y_scaler.transform(identity)[0]
 
     def check_timeframe(self, timeframe: str) -> None:
         """Volatility targets are daily RV: a ConfigError for any other candle size."""

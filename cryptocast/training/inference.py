@@ -43,8 +43,8 @@ class Predictor:
 
     @classmethod
     def from_checkpoint(cls, path: Path) -> Predictor:
-        from cryptocast.checkpoint import load_checkpoint
-        from cryptocast.windows import Scaler
+        from cryptocast.features.windows import Scaler
+        from cryptocast.training.checkpoint import load_checkpoint
 
         model, meta = load_checkpoint(path)
         try:
@@ -63,14 +63,14 @@ class Predictor:
 
     def scaled_table(self, df: pd.DataFrame) -> np.ndarray:
         """Feature table -> (N, F) float32 scaled with this predictor's training statistics."""
-        from cryptocast.windows import apply_scalers
+        from cryptocast.features.windows import apply_scalers
 
         return apply_scalers(df, self.feature_names, self.x_scaler)
 
     @property
     def levels(self) -> tuple[float, ...] | None:
         """Quantile levels the model predicts; None for a point model."""
-        from cryptocast.distribution import levels_of
+        from cryptocast.models.distribution import levels_of
 
         return levels_of(self.model)
 
@@ -89,9 +89,9 @@ class Predictor:
         Quantiles map to prices through the same target -> price map as points (monotone, so
         they stay ordered); the point forecast of a quantile model is its median.
         """
-        from cryptocast.distribution import median_index, quantiles_to_prices
-        from cryptocast.features import target_to_price
-        from cryptocast.train import predict_scaled
+        from cryptocast.features.table import target_to_price
+        from cryptocast.models.distribution import median_index, quantiles_to_prices
+        from cryptocast.training.loop import predict_scaled
 
         ends = np.asarray(ends, dtype=np.int64)
         if len(ends) and (ends.min() < self.lookback - 1 or ends.max() >= len(X)):
@@ -118,3 +118,8 @@ class Predictor:
     def predict_frame(self, df: pd.DataFrame, ends: np.ndarray) -> np.ndarray:
         """Price forecasts (n, H) for rows ``ends`` of an unscaled feature table."""
         return self.predict_rows(self.scaled_table(df), df["close"].to_numpy("float64"), ends)
+
+
+def predict_prices(model: Any, data: Any, ends: np.ndarray, device: str = "cpu") -> np.ndarray:
+    """Price forecasts (n, H) for windows ending at ``ends``, through the one ``Predictor`` path."""
+    return Predictor.from_prepared(model, data).predict_rows(data.X, data.close, ends, device)

@@ -5,7 +5,7 @@ keyword parameters, and returns named columns. Rules each entry follows:
 
 - ``ta`` is always called with ``fillna=False``: its fill is a backward fill, which copies future
   values into the warm-up rows. Warm-up stays NaN and ``features.compute_features`` drops it.
-- Six entries (PSAR, ADX, ATR, CCI, MFI, Aroon) run ``cryptocast.ta_ports``: the same formulas
+- Six entries (PSAR, ADX, ATR, CCI, MFI, Aroon) run ``cryptocast.features.ta_ports``: the same formulas
   as ta on arrays, since ta's per-row pandas loops cost ~8 s per hourly series (tests compare
   each port with ta itself).
 - ``ta`` is always called on a RangeIndex frame: with pandas 3 its PSAR writes by label, which on
@@ -24,8 +24,8 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from cryptocast import ta_ports as P
 from cryptocast.errors import ConfigError
+from cryptocast.features import ta_ports as P
 
 
 def _a(s: pd.Series) -> np.ndarray:

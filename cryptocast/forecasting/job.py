@@ -13,8 +13,11 @@ For one completed training run (``runs/NAME-TIMESTAMP/checkpoint.pt``), ``foreca
    the checkpoint, refuses a window that spans a gap over ``features.gap_tolerance`` (DataError,
    or rows flagged ``gap`` with ``allow_gaps``), and predicts the ``horizon`` candles after the
    LAST stored (closed) candle through ``Predictor`` (the path the backtest uses);
-5. appends one row per step to the forecast log (see ``forecast_log``), idempotently, under the
-   log's lock, with an atomic write; optionally scores past forecasts.
+5. appends one row per step to the forecast log (see ``log``), idempotently, under the log's
+   lock, with an atomic write; optionally scores past forecasts.
+
+What differs between a price run and a ``realized_vol`` run (the log, the extra candles, the gap
+table, the prediction, the scores) is asked of the run's kind of log (``kinds.KINDS``).
 
 The clock is injectable (``now`` argument or ``CRYPTOCAST_NOW``) so historical data can be replayed.
 """
@@ -25,10 +28,10 @@ import os
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
-from cryptocast.dates import to_timestamp
+from cryptocast.config.dates import to_timestamp
+from cryptocast.config.timeframes import human_duration, timeframe_delta
 from cryptocast.errors import (
     CheckpointError,
     ConfigError,
@@ -36,9 +39,7 @@ from cryptocast.errors import (
     ExchangeError,
     StaleDataError,
 )
-from cryptocast.forecast_result import ForecastResult
-from cryptocast.freshness import (
-    candle_gaps,
+from cryptocast.forecasting.freshness import (
     check_model_age,
     gap_reason,
     max_model_age,
@@ -46,7 +47,8 @@ from cryptocast.freshness import (
     stale_reason,
     trained_until,
 )
-from cryptocast.timeframes import human_duration, timeframe_delta
+from cryptocast.forecasting.kinds import KINDS, Inputs
+from cryptocast.forecasting.result import ForecastResult
 
 __all__ = [
     "ForecastResult",
@@ -73,7 +75,7 @@ def now_utc(now: str | pd.Timestamp | None = None) -> pd.Timestamp:
 
 def checkpoint_file(run: Path) -> Path:
     """``run`` (a run folder or its checkpoint file) -> the checkpoint path; clear errors."""
-    from cryptocast.runs import CHECKPOINT
+    from cryptocast.training.runs import CHECKPOINT
 
     run = Path(run)
     if run.is_file():
@@ -98,8 +100,8 @@ def run_from_config(config: Path, overrides: list[str] | None = None) -> tuple[P
     every section but output, backtest and forecast), so a run of another config sharing the
     run name is never used. CheckpointError naming the config and the train command otherwise.
     """
-    from cryptocast.config import load_config
-    from cryptocast.runs import latest_run
+    from cryptocast.config.schema import load_config
+    from cryptocast.training.runs import latest_run
 
     cfg = load_config(config, overrides or [])
     source = " ".join([str(config), *(f"--set {o}" for o in overrides or [])])
@@ -109,7 +111,7 @@ def run_from_config(config: Path, overrides: list[str] | None = None) -> tuple[P
 
 def series_of(meta: dict[str, Any], ckpt: Path) -> tuple[str, str, str, Any]:
     """(exchange, symbol, timeframe, FeaturesConfig) the checkpoint was trained on."""
-    from cryptocast.config import FeaturesConfig
+    from cryptocast.config.schema import FeaturesConfig
 
     try:
         d = meta["data"]
@@ -133,30 +135,6 @@ def check_spacing(candles: pd.DataFrame, timeframe: str, series: str) -> None:
             f"trained on "
             f"{timeframe} candles; forecast with a model trained on this timeframe"
         )
-
-
-def forecast_table(
-    predictor: Any, candles: pd.DataFrame, fcfg: Any, timeframe: str
-) -> pd.DataFrame:
-    """The feature table the forecast reads its last window from, checked against the checkpoint.
-
-    Features are computed on the whole stored series (as in training and the backtest), so the
-    window's indicator values are the ones the backtest would see.
-    """
-    from cryptocast.features import compute_features, feature_columns
-
-    table = compute_features(candles, fcfg, timeframe)
-    names = feature_columns(table)
-    if names != list(predictor.feature_names):
-        extra = sorted(set(names) - set(predictor.feature_names))
-        lack = sorted(set(predictor.feature_names) - set(names))
-        raise CheckpointError(
-            f"feature list differs from the checkpoint's (new: {extra[:3]}, missing: {lack[:3]}, "
-            "or a different order); retrain the model with this cryptocast version"
-        )
-    if table["timestamp"].iloc[-1] != candles["timestamp"].iloc[-1]:  # pragma: no cover
-        raise CheckpointError("feature table does not end at the last stored candle")
-    return table
 
 
 def _fetch(data_dir: Path, ex: str, sym: str, tf: str, url: str | None, now: pd.Timestamp) -> int:
@@ -219,20 +197,15 @@ def forecast_series(
         LockedError, DataError, ConfigError: as named; nothing is written to the log.
     """
     from cryptocast.data.store import load_series, series_path, write_parquet_atomic
-    from cryptocast.forecast_log import append_rows, fill_realised, log_lock, price_rows, read_log
-    from cryptocast.inference import Predictor
-    from cryptocast.targets import get_target
+    from cryptocast.features.targets import get_target
+    from cryptocast.forecasting.log import append_rows, log_lock, read_log
+    from cryptocast.training.inference import Predictor
 
     ckpt = checkpoint_file(run)
     predictor = Predictor.from_checkpoint(ckpt)
     meta = predictor.meta or {}
     ex, sym, tf, fcfg = series_of(meta, ckpt)
-    # a realized_vol run logs volatility to its own log (cryptocast.forecast_vol)
-    vol = get_target(predictor.target).kind == "vol"
-    if vol:
-        import cryptocast.forecast_vol as fv
-        from cryptocast.forecast_log import VOL_LOG_SCHEMA
-    schema = VOL_LOG_SCHEMA if vol else None
+    kind = KINDS[get_target(predictor.target).kind]  # a realized_vol run logs volatility
     series = f"{ex} {sym} {tf}"
     if timeframe is not None and timeframe != tf:
         raise CheckpointError(
@@ -242,7 +215,7 @@ def forecast_series(
     clock = now_utc(now)
     slack = parse_grace(grace, tf)
     if forecast_cfg is None:
-        from cryptocast.config import ForecastConfig
+        from cryptocast.config.schema import ForecastConfig
 
         raw = (meta.get("config") or {}).get("forecast") or {}
         forecast_cfg = ForecastConfig.model_validate(raw)
@@ -250,15 +223,15 @@ def forecast_series(
     if not allow_old_model:
         limit = max_model_age(forecast_cfg.max_model_age, tf)
         until = check_model_age(meta, clock, limit, f"{series} ({ckpt.parent.name})")
-    log_path = series_path(data_dir, ex, sym, tf, kind="vol_forecasts" if vol else "forecasts")
+    log_path = series_path(data_dir, ex, sym, tf, kind=kind.store_kind)
     with log_lock(log_path, lock_timeout):
-        log = read_log(log_path, schema)  # an unreadable log fails before any work
+        log = read_log(log_path, kind.schema)  # an unreadable log fails before any work
         new_candles, fetch_error = None, None
         if fetch:
             try:
                 new_candles = _fetch(Path(data_dir), ex, sym, tf, exchange_url, clock)
-                if vol:
-                    _fetch(Path(data_dir), ex, sym, fcfg.rv_source, exchange_url, clock)
+                for extra_tf in kind.extra_timeframes(fcfg):
+                    _fetch(Path(data_dir), ex, sym, extra_tf, exchange_url, clock)
             except ExchangeError as err:
                 fetch_error = str(err)
         if fetch_error is not None and not series_path(data_dir, ex, sym, tf).exists():
@@ -279,69 +252,28 @@ def forecast_series(
             reason = f"fetch from {ex} failed ({fetch_error})"
         else:
             reason = stale_reason(last, clock, tf, slack)
-        if vol:
-            fine = load_series(data_dir, ex, sym, fcfg.rv_source)
-            reason = reason or fv.fine_gap(fine, last, fcfg.rv_source)
+        extra = {t: load_series(data_dir, ex, sym, t) for t in kind.extra_timeframes(fcfg)}
+        inp = Inputs(predictor, fcfg, tf, candles, extra, log_path)
+        reason = reason or kind.stale_reason(inp)
         if reason is not None and not allow_stale:
             raise StaleDataError(
                 f"{series}: stale data at {clock:%Y-%m-%d %H:%M} UTC: {reason}; nothing written "
                 f"to {log_path} (fix the data source, or pass --allow-stale to log a forecast "
                 "flagged stale)"
             )
-        last_close = float(candles["close"].iloc[-1])
-        if vol:  # the same gap rule, on the daily candles of the window
-            gap = gap_reason(candle_gaps(candles, tf), int(meta["lookback"]), fcfg.gap_tolerance)
-            if gap is not None and not allow_gaps:
-                raise DataError(
-                    f"{series}: {gap}; nothing written to {log_path} (backfill the gap, or pass "
-                    "--allow-gaps to log a forecast flagged gap)"
-                )
-            forecast_vol, rv_last = fv.predict_latest_vol(predictor, candles, fine, fcfg)
-            if not np.isfinite(forecast_vol).all():
-                raise CheckpointError(
-                    f"{ckpt.parent.name}: the model predicted a non-finite volatility "
-                    f"({forecast_vol.tolist()}); nothing written to {log_path}; retrain the run"
-                )
-            base = _row_base(meta, ckpt, clock, last, reason, gap)
-            rows = fv.vol_rows(base, forecast_vol, rv_last, last)
-            log, added = append_rows(log, rows, schema)
-            scored = 0
-            if score:
-                log, scored = fv.fill_realised_vol(log, fine, fcfg.rv_source, fcfg.rv_min_hours)
-            if added or scored:
-                write_parquet_atomic(log, log_path)
-            live = fv.live_vol_metrics(log) if score else {}
-            return ForecastResult(
-                ex, sym, tf, ckpt.parent.name, base["model"], log_path, last, last_close, rows,
-                added, reason is not None, reason, made_at=clock, trained_until=until,
-                gap_reason=gap, new_candles=new_candles, scored=scored, live=live,
-            )  # fmt: skip
-        table = forecast_table(predictor, candles, fcfg, tf)
-        gap = gap_reason(table, int(meta["lookback"]), fcfg.gap_tolerance)
+        gap_table, window = kind.window(inp)
+        gap = gap_reason(gap_table, int(meta["lookback"]), fcfg.gap_tolerance)
         if gap is not None and not allow_gaps:
             raise DataError(
-                f"{series}: {gap}; nothing written to {log_path} (backfill the gap with "
-                "`cryptocast fetch --since ...`, or pass --allow-gaps to log a forecast flagged gap)"
-            )
-        point, q = predictor.predict_distribution(
-            predictor.scaled_table(table),
-            table["close"].to_numpy("float64"),
-            np.array([len(table) - 1]),
-        )
-        prices, quantiles = point[0], (None if q is None else q[0])
-        if not np.isfinite(prices).all() or (
-            quantiles is not None and not np.isfinite(quantiles).all()
-        ):
-            raise CheckpointError(
-                f"{ckpt.parent.name}: the model predicted a non-finite price ({prices.tolist()}); "
-                f"nothing written to {log_path}; retrain the run"
+                f"{series}: {gap}; nothing written to {log_path} ({kind.gap_hint}, or pass "
+                "--allow-gaps to log a forecast flagged gap)"
             )
         base = _row_base(meta, ckpt, clock, last, reason, gap)
-        rows = price_rows(base, prices, quantiles, predictor.levels, last_close, tf)
-        log, added = append_rows(log, rows)
+        rows = kind.predict_rows(inp, window, base)
+        log, added = append_rows(log, rows, kind.schema)
         scored = 0
         if score:
-            log, scored = fill_realised(log, candles)
+            log, scored = kind.score(log, inp)
         if added or scored:
             write_parquet_atomic(log, log_path)
     return ForecastResult(
@@ -349,10 +281,10 @@ def forecast_series(
         symbol=sym,
         timeframe=tf,
         run_id=ckpt.parent.name,
-        model=str(rows["model"].iloc[0]),
+        model=base["model"],
         log_path=log_path,
         last_candle=last,
-        last_close=last_close,
+        last_close=inp.last_close,
         rows=rows,
         added=added,
         stale=reason is not None,
@@ -362,7 +294,7 @@ def forecast_series(
         gap_reason=gap,
         new_candles=new_candles,
         scored=scored,
-        live=_live(log, candles) if score else {},
+        live=kind.live(log, inp) if score else {},
     )
 
 
@@ -384,13 +316,3 @@ def _row_base(
         "stale": stale is not None,
         "gap": gap is not None,
     }
-
-
-def _live(log: pd.DataFrame, candles: pd.DataFrame) -> dict[str, dict[str, Any]]:
-    """Live point accuracy per model, plus coverage and CRPS beside rw_ewma for quantile rows."""
-    from cryptocast.forecast_log import live_metrics, live_prob_metrics
-
-    live = live_metrics(log)
-    for model, rec in live_prob_metrics(log, candles).items():
-        live.setdefault(model, {}).update(rec)
-    return live

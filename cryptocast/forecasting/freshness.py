@@ -21,8 +21,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from cryptocast.config.timeframes import human_duration, timeframe_delta
 from cryptocast.errors import ConfigError, ModelTooOldError
-from cryptocast.timeframes import human_duration, timeframe_delta
 
 GRACE_FRACTION = 0.1  # default grace: a tenth of a candle (2h 24min for 1d, 6min for 1h)
 AGE_CANDLES = 14  # default max model age: 14 candles ...

@@ -15,6 +15,7 @@ checked when the config loads, so a typo fails before any trial runs.
 from __future__ import annotations
 
 import math
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,17 +34,14 @@ class Param:
     high: float = 0.0
 
 
-def _check_key(key: str) -> None:
-    from cryptocast.config import Config
-
+def _check_key(key: str, fields: Mapping[str, Collection[str]]) -> None:
     parts = key.split(".")
     if len(parts) != 2 or parts[0] not in SEARCHABLE:
         raise ValueError(
             f"tune.space.{key}: search keys are section.key in {', '.join(SEARCHABLE)}, "
             "e.g. model.d_model"
         )
-    section = Config.model_fields[parts[0]].annotation
-    if parts[1] not in section.model_fields:  # type: ignore[union-attr]
+    if parts[1] not in fields[parts[0]]:
         raise ValueError(f"tune.space.{key}: unknown config key")
 
 
@@ -62,15 +60,17 @@ def _bounds(key: str, kind: str, value: Any) -> tuple[float, float]:
     return value[0], value[1]
 
 
-def parse_space(space: dict[str, Any]) -> list[Param]:
+def parse_space(space: dict[str, Any], fields: Mapping[str, Collection[str]]) -> list[Param]:
     """Validate ``tune.space`` and return its parameters in declaration order.
+
+    ``fields`` maps each searchable section to its keys (:func:`cryptocast.config.sections.searchable_fields`).
 
     Raises:
         ValueError: a message naming ``tune.space.<key>`` (the config turns it into ConfigError).
     """
     params = []
     for key, spec in space.items():
-        _check_key(key)
+        _check_key(key, fields)
         if isinstance(spec, list):
             scalar = all(v is None or isinstance(v, bool | int | float | str) for v in spec)
             if not spec or not scalar:
@@ -86,27 +86,3 @@ def parse_space(space: dict[str, Any]) -> list[Param]:
                 + ", ".join(f"{{{k}: [low, high]}}" for k in KINDS)
             )
     return params
-
-
-def suggest(trial: Any, params: list[Param]) -> dict[str, Any]:
-    """Ask an Optuna trial for a value of every parameter -> ``{dotted key: value}``."""
-    out: dict[str, Any] = {}
-    for p in params:
-        if p.kind == "categorical":
-            out[p.key] = trial.suggest_categorical(p.key, list(p.choices))
-        elif p.kind == "int":
-            out[p.key] = trial.suggest_int(p.key, int(p.low), int(p.high))
-        else:
-            out[p.key] = trial.suggest_float(p.key, p.low, p.high, log=p.kind == "log_uniform")
-    return out
-
-
-def apply_params(raw: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
-    """A copy of a config mapping with ``{dotted key: value}`` set."""
-    import copy
-
-    out = copy.deepcopy(raw)
-    for key, value in params.items():
-        section, name = key.split(".")
-        out.setdefault(section, {})[name] = value
-    return out

@@ -6,8 +6,8 @@ import re
 
 import pandas as pd
 
+from cryptocast.config.names import symbol_slug
 from cryptocast.errors import ConfigError
-from cryptocast.paths import symbol_slug
 
 __all__ = ["symbol_slug"]  # re-exported: the slug is named with the timeframe in file names
 

@@ -1,4 +1,4 @@
-"""A training run end to end: config -> features -> windows -> model -> fit -> run directory.
+"""Run folders: what a trained run stores, how it is found again, and the refit on every row.
 
 A run directory ``runs/{name}-{YYYYmmdd-HHMMSS}/`` holds ``config.yaml`` (resolved),
 ``metrics.json`` (loss curves and test metrics) and ``checkpoint.pt`` (written last, atomically:
@@ -15,19 +15,16 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import yaml
 
-from cryptocast.config import Config
-from cryptocast.dates import to_timestamp
+from cryptocast.config.dates import to_timestamp
+from cryptocast.config.schema import Config
 from cryptocast.errors import CheckpointError, ConfigError, DataError
-from cryptocast.paths import check_writable_dir
 
 CHECKPOINT = "checkpoint.pt"
 
@@ -55,7 +52,7 @@ def load_feature_table(cfg: Config, data_dir: Path, to_last: bool = False) -> pd
 
     ``to_last``: ignore ``data.end`` and keep every row up to the last stored candle (the refit).
     """
-    from cryptocast.features import build_features
+    from cryptocast.features.table import build_features
 
     d = cfg.data
     check_exchange_known(d.exchange, data_dir)
@@ -153,94 +150,9 @@ def new_run_dir(cfg: Config) -> Path:
     return run_dir
 
 
-def train_run(
-    cfg: Config,
-    data_dir: Path,
-    progress_cb: Callable[[dict[str, float]], None] | None = None,
-    batch_cb: Callable[[int, int, int], None] | None = None,
-) -> RunResult:
-    """Train ``cfg.model`` on ``cfg.data`` and write a complete run directory.
-
-    ``progress_cb`` sees each epoch's history row, ``batch_cb`` (epoch, batch, batches) each step.
-    """
-    from cryptocast.checkpoint import save_checkpoint
-    from cryptocast.evaluate.metrics import point_metrics
-    from cryptocast.evaluate.report import to_jsonable
-    from cryptocast.models.registry import build_model, is_trainable
-    from cryptocast.targets import get_target
-    from cryptocast.train import fit, predict_prices, resolve_device, seed_everything
-    from cryptocast.windows import prepare, realised_closes, split_bounds
-
-    resolve_device(cfg.train.device)  # fail fast, before any work
-    is_trainable(cfg.model.name)  # unknown model name: ConfigError before features are built
-    target = get_target(cfg.features.target)
-    target.check_models([cfg.model.name])
-    target.check_timeframe(cfg.data.timeframe)
-    df = load_feature_table(cfg, data_dir)
-    f = cfg.features
-    segments = split_bounds(df, cfg.split, f.lookback, f.horizon)
-    data = prepare(df, f, segments, cfg.split.embargo)
-    check_writable_dir(Path(cfg.output.runs_dir), "output.runs_dir")  # not after an hour's fit
-    seed_everything(cfg.train.seed)
-    model = build_model(cfg.model, len(data.feature_names), f.horizon, f.lookback)
-    result = fit(model, data, cfg.train, progress_cb, batch_cb)
-
-    test_ends = data.ends.get("test", np.empty(0, np.int64))
-    test_metrics: dict[str, Any] = {}
-    if len(test_ends):
-        pred = predict_prices(model, data, test_ends)  # prices, or annualised volatility
-        if target.kind == "vol":
-            from cryptocast.evaluate.volatility import vol_metrics
-
-            test_metrics = vol_metrics(target.realised(df, test_ends, data.horizon), pred)
-        else:
-            true = realised_closes(data.close, test_ends, data.horizon)
-            test_metrics = point_metrics(true, pred, data.close[test_ends])
-    deployed = (model, data, df, result, None)
-    if cfg.train.refit_all:
-        deployed = refit_all(cfg, data_dir, result)
-    run_dir = new_run_dir(cfg)
-    (run_dir / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
-    meta = checkpoint_meta(cfg, *deployed[1:])
-    metrics = {
-        "model": cfg.model.name,
-        "config_hash": cfg.hash(),
-        "training_hash": cfg.training_hash(),
-        "device": result.device,
-        "history": result.history,
-        "best_epoch": result.best_epoch,
-        "best_val_loss": result.best_val_loss,
-        "best_epoch_selected_on": result.selected_on,
-        "stopped_early": result.stopped_early,
-        "train_seconds": result.seconds,
-        "windows_per_s": result.windows_per_s,
-        "n_windows": {k: int(len(v)) for k, v in data.ends.items()},
-        "dropped_gap_windows": int(getattr(data, "dropped_gap_windows", 0)),
-        "test": test_metrics,
-        # the figures above are the validated run's; the checkpoint may hold the refit's weights
-        "deployed": {
-            "weights": meta["weights"],
-            "trained_until": meta["trained_until"],
-            "refit": meta["refit"],
-            "note": (
-                "checkpoint.pt holds a refit on every stored row for best_epoch epochs; the "
-                "validation and test figures above are the validated run's (the refit saw the "
-                "test segment, so it has no test score of its own)"
-                if meta["refit"]
-                else "checkpoint.pt holds the validated run's weights (train.refit_all: false)"
-            ),
-        },
-    }
-    # strict JSON: NaN (e.g. no validation loss) is written as null
-    text = json.dumps(to_jsonable(metrics), indent=2, allow_nan=False)
-    (run_dir / "metrics.json").write_text(text)
-    save_checkpoint(run_dir / CHECKPOINT, deployed[0], meta)
-    return RunResult(run_dir=run_dir, metrics=metrics)
-
-
 def refit_data(cfg: Config, data_dir: Path) -> tuple[Any, pd.DataFrame]:
     """(prepared data, feature table) of the refit: one training segment over every row."""
-    from cryptocast.windows import prepare
+    from cryptocast.features.windows import prepare
 
     df = load_feature_table(cfg, data_dir, to_last=True)
     return prepare(df, cfg.features, {"train": (0, len(df))}, cfg.split.embargo), df
@@ -258,7 +170,7 @@ def refit_all(cfg: Config, data_dir: Path, validated: Any) -> tuple[Any, Any, An
         (model, prepared data, feature table, fit result, refit summary for the checkpoint).
     """
     from cryptocast.models.registry import build_model
-    from cryptocast.train import fit, seed_everything
+    from cryptocast.training.loop import fit, seed_everything
 
     data, df = refit_data(cfg, data_dir)
     f = cfg.features

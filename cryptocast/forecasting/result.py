@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cryptocast.timeframes import human_duration
+from cryptocast.config.timeframes import human_duration
 
 
 @dataclass

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cryptocast.config import Config
+from cryptocast.config.schema import Config
 from cryptocast.errors import ConfigError
 
 # score(y_true (n, H), y_pred (n, H), last_close (n,), q (n, H, Q) | None, levels) -> float,
@@ -73,7 +73,7 @@ SCORES: dict[str, Score] = {
     "crps": _crps,
     "qlike": _qlike,
 }
-# scores that only make sense for one kind of target (cryptocast.targets)
+# scores that only make sense for one kind of target (cryptocast.features.targets)
 TARGET_KIND = {"rmse_ratio": "price", "crps": "price", "qlike": "vol"}
 
 
@@ -99,7 +99,7 @@ class TuningPeriod:
 
 
 def _ts(text: str, key: str) -> pd.Timestamp:
-    from cryptocast.dates import to_timestamp
+    from cryptocast.config.dates import to_timestamp
 
     return to_timestamp(text, key)
 
@@ -112,7 +112,7 @@ def tuning_table(cfg: Config, df: pd.DataFrame) -> TuningPeriod:
         DataError: the period has no room for its folds (from the fold planner).
     """
     from cryptocast.evaluate.walkforward import fold_length_for, test_rows
-    from cryptocast.features import target_columns
+    from cryptocast.features.table import target_columns
 
     tu, H = cfg.tune, cfg.features.horizon
     ts = df["timestamp"]
@@ -150,7 +150,7 @@ def tuning_table(cfg: Config, df: pd.DataFrame) -> TuningPeriod:
 
 def trial_config(cfg_dict: dict[str, Any], period_start: str) -> Config:
     """The trial's config walking forward over the tuning period (not the test period)."""
-    from cryptocast.config import config_from_dict
+    from cryptocast.config.schema import config_from_dict
 
     raw = {**cfg_dict, "backtest": {**cfg_dict["backtest"], "test_start": period_start}}
     raw["backtest"]["test_end"] = None  # the cut table ends at tune.end
@@ -181,7 +181,7 @@ def run_trial(
         ``{"values": [running score after each fold], "pruned": bool, "value": final score}``.
     """
     from cryptocast.evaluate.walkforward import run_job
-    from cryptocast.targets import get_target
+    from cryptocast.features.targets import get_target
 
     cfg = trial_config(cfg_dict, period_start)
     target = get_target(cfg.features.target)

@@ -9,7 +9,8 @@ Two modes (``train.precision``; ``auto`` picks one per device):
   is needed. Two parts opt out and run in float32:
 
   * FAVOR+ (``models/favor.py``) disables autocast itself: exp of bf16 logits loses too much.
-  * The recurrent layers (LSTM, GRU, the BiLSTM feed-forward) run through ``run_recurrent``:
+  * The recurrent layers (LSTM, GRU, the BiLSTM feed-forward) run through ``run_recurrent``
+    (``models/common.py``):
     autocast off, float32 inputs. Left to autocast, cuDNN RNNs run in **float16** whatever dtype
     autocast was given (PyTorch's ``aten/src/ATen/cudnn/AutocastRNN.cpp`` casts to half), with no
     GradScaler to keep small gradients from flushing to zero; and on a CPU without bf16 units
@@ -31,9 +32,9 @@ from typing import Any
 import torch
 
 from cryptocast.errors import ConfigError
+from cryptocast.models.common import RECURRENT_DTYPE, run_recurrent  # noqa: F401  (re-exported)
 
 MODES = ("auto", "fp32", "mixed")
-RECURRENT_DTYPE = torch.float32  # see the module docstring: never fp16, never autocast's choice
 
 
 @dataclass(frozen=True)
@@ -91,20 +92,6 @@ def precision_policy(mode: str, device: Any) -> PrecisionPolicy:
             "train.precision=mixed needs bf16, which this GPU lacks; use train.precision=fp32"
         )
     return PrecisionPolicy("mixed", device_type, torch.bfloat16)
-
-
-def run_recurrent(rnn: torch.nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, Any]:
-    """Run an ``nn.LSTM``/``nn.GRU`` in ``RECURRENT_DTYPE`` with autocast off.
-
-    Args:
-        rnn: a batch-first recurrent module with float32 weights.
-        x: (B, L, F) input in any float dtype (bf16 under mixed precision).
-
-    Returns:
-        ``rnn``'s ``(output (B, L, hidden·directions), state)`` in float32.
-    """
-    with torch.autocast(device_type=x.device.type, enabled=False):
-        return rnn(x.to(RECURRENT_DTYPE))
 
 
 def observe_dtypes(model: torch.nn.Module, x: torch.Tensor, policy: PrecisionPolicy) -> dict:

@@ -15,11 +15,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from cryptocast.config import TrainConfig
+from cryptocast.config.schema import TrainConfig
 from cryptocast.errors import ConfigError, TrainingDiverged
 
 if TYPE_CHECKING:  # precision.py imports torch; this module imports it only when it runs
-    from cryptocast.precision import PrecisionPolicy
+    from cryptocast.training.precision import PrecisionPolicy
 
 
 @dataclass
@@ -41,10 +41,10 @@ def prefer_passive_openmp(jobs: int = 1, user_threads: int | None = None) -> Any
     """Apply the thread plan for ``jobs`` parallel jobs (kept for older callers).
 
     The decision (threads per job, and whether idle OpenMP threads sleep) now lives in
-    :func:`cryptocast.threads.apply_thread_plan`: ``PASSIVE`` is set only when several threads
+    :func:`cryptocast.training.threads.apply_thread_plan`: ``PASSIVE`` is set only when several threads
     of ours would share busy cores, not unconditionally (that made a quiet machine ~2x slower).
     """
-    from cryptocast.threads import apply_thread_plan
+    from cryptocast.training.threads import apply_thread_plan
 
     return apply_thread_plan(jobs, user_threads)
 
@@ -86,7 +86,7 @@ def _optimizer(model: Any, cfg: TrainConfig) -> Any:
 def _loss_fn(name: str, levels: tuple[float, ...] | None = None) -> Any:
     """mse/huber for point models, pinball over ``levels`` for quantile models (the
     forecast-distribution seam decides, ``distribution.loss_fn``)."""
-    from cryptocast.distribution import loss_fn
+    from cryptocast.models.distribution import loss_fn
 
     return loss_fn(name, levels)
 
@@ -104,28 +104,19 @@ def _to_device(data: Any, device: Any) -> tuple[Any, Any]:
 def fit_naive_model(model: Any, data: Any) -> None:
     """Fit a no-training baseline (persistence, drift, rw_*) from the training rows only, or a
     volatility baseline (``fit_prepared``) from the training windows and their features."""
-    from cryptocast.features import identity_target
-
     if hasattr(model, "fit_prepared"):
         model.fit_prepared(data)
         return
 
-    from cryptocast.targets import get_target
+    from cryptocast.features.targets import get_target
 
     ends = data.ends["train"]
     if hasattr(model, "fit_series"):  # random-walk quantile baselines: training closes only
         model.fit_series(data.close[: int(ends.max()) + data.horizon + 1])
         return
     y_train = data.Y[ends]
-    if get_target(data.target).kind == "vol":
-        if getattr(model, "kind", None) == "persistence":
-            get_target(data.target).identity()  # the ConfigError naming vol_persistence
-        # drift on log RV: the mean training label; an empty step falls back to scaled 0 (the
-        # same mean)
-        identity_scaled = np.zeros(data.horizon)
-    else:
-        identity = np.full((1, data.horizon), identity_target(data.target), dtype=np.float64)
-        identity_scaled = data.y_scaler.transform(identity)[0]
+    target = get_target(data.target)
+    identity_scaled = target.naive_anchor(data.y_scaler, data.horizon, getattr(model, "kind", None))
     model.fit_naive(y_train, identity_scaled)
 
 
@@ -144,7 +135,7 @@ def fit(
 
     Args:
         model: a registry model.
-        data: prepared windows (``cryptocast.windows.prepare``).
+        data: prepared windows (``cryptocast.features.windows.prepare``).
         cfg: the ``train`` config section.
         progress_cb: called after each epoch with its history row.
         batch_cb: called after each optimiser step with (epoch, batch, batches per epoch), for a
@@ -155,9 +146,9 @@ def fit(
     """
     import torch
 
+    from cryptocast.features.windows import gather_windows
     from cryptocast.models.registry import is_trainable
-    from cryptocast.precision import precision_policy
-    from cryptocast.windows import gather_windows
+    from cryptocast.training.precision import precision_policy
 
     device = resolve_device(cfg.device)
     policy = precision_policy(cfg.precision, device)
@@ -192,7 +183,7 @@ def fit(
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs * steps_per_epoch)
     elif cfg.schedule == "plateau":
         sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=2)
-    from cryptocast.distribution import levels_of
+    from cryptocast.models.distribution import levels_of
 
     levels = levels_of(model)
     loss_fn = _loss_fn(cfg.loss, levels)
@@ -313,8 +304,8 @@ def _predict_tensor(
 ) -> Any:
     import torch
 
-    from cryptocast.precision import precision_policy
-    from cryptocast.windows import gather_windows
+    from cryptocast.features.windows import gather_windows
+    from cryptocast.training.precision import precision_policy
 
     policy = policy or precision_policy("auto", device)
     was_training = model.training
@@ -344,7 +335,7 @@ def predict_scaled(
     (precision.py)."""
     import torch
 
-    from cryptocast.precision import precision_policy
+    from cryptocast.training.precision import precision_policy
 
     dev = resolve_device(device)
     model.to(dev)
@@ -354,10 +345,3 @@ def predict_scaled(
         return np.empty((0, getattr(model, "horizon", 1)), dtype=np.float64)
     policy = precision_policy(precision, dev)
     return _predict_tensor(model, Xt, et, lookback, batch_size, dev, policy).cpu().double().numpy()
-
-
-def predict_prices(model: Any, data: Any, ends: np.ndarray, device: str = "cpu") -> np.ndarray:
-    """Price forecasts (n, H) for windows ending at ``ends``, through the one ``Predictor`` path."""
-    from cryptocast.inference import Predictor
-
-    return Predictor.from_prepared(model, data).predict_rows(data.X, data.close, ends, device)

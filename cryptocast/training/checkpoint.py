@@ -87,7 +87,7 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
 
 def load_checkpoint(path: Path) -> tuple[Any, dict[str, Any]]:
     """Rebuild the model from a checkpoint; returns ``(model in eval mode, meta)``."""
-    from cryptocast.config import ModelConfig
+    from cryptocast.config.schema import ModelConfig
     from cryptocast.models.registry import build_model
 
     payload = read_checkpoint(path)

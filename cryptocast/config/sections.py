@@ -1,42 +1,27 @@
-"""One typed config for every stage, loaded from YAML.
+"""The config's sections: one pydantic model each, with the checks that need only that section.
 
-Sections: ``data``, ``features``, ``split``, ``model``, ``train``, ``output``, ``backtest``,
-``tune``, ``forecast``.
-Unknown keys and wrong types are errors that name the dotted key; cross-field checks run here,
-before any work starts. pydantic does the type checking (strict where it matters, ``extra=forbid``)
-because it reports the exact dotted location of each problem.
+Every section forbids unknown keys and bool-as-number values, and names the dotted key in its
+errors; cross-section checks live on the root (:mod:`cryptocast.config.schema`).
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import typing
-from pathlib import Path
+from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import (
     AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
-    ValidationError,
     ValidationInfo,
     field_validator,
     model_validator,
 )
 
-from cryptocast.config_text import (
-    YamlLoader,
-    apply_overrides,
-    format_validation_error,
-    override_sources,
-)
-from cryptocast.dates import iso_problem
+from cryptocast.config.dates import iso_problem
 from cryptocast.errors import ConfigError
-
-__all__ = ["Config", "apply_overrides", "config_from_dict", "load_config", "override_sources"]
 
 DEFAULT_SYMBOLS = ["BTC/USDT", "ETH/USDT", "LTC/USDT"]
 DEFAULT_TIMEFRAMES = ["1h", "1d"]
@@ -91,8 +76,8 @@ class DataConfig(_Section):
     @field_validator("exchange", "symbol", "timeframe")
     @classmethod
     def _safe(cls, value: str, info: ValidationInfo) -> str:
-        from cryptocast.paths import check_exchange_name, symbol_slug
-        from cryptocast.timeframes import validate_timeframe
+        from cryptocast.config.names import check_exchange_name, symbol_slug
+        from cryptocast.config.timeframes import validate_timeframe
 
         check = {"exchange": check_exchange_name, "symbol": symbol_slug}.get(
             info.field_name or "", validate_timeframe
@@ -108,7 +93,7 @@ class IndicatorSpec(_Section):
 
 
 class FeaturesConfig(_Section):
-    # None = the default indicator set (see cryptocast.features.DEFAULT_INDICATORS)
+    # None = the default indicator set (see cryptocast.features.table.DEFAULT_INDICATORS)
     indicators: list[IndicatorSpec] | None = None
     log_returns: bool = True
     range_features: bool = True
@@ -117,7 +102,7 @@ class FeaturesConfig(_Section):
     horizon: int = Field(1, gt=0)
     # log_return: log(close[t+h] / close[t]); price: close[t+h] / close[t] (price normalised
     # by the last close of the window, so it is scale free across 2018-2023); realized_vol:
-    # log RV of day t+h from rv_source candles (cryptocast.targets, docs/volatility.md)
+    # log RV of day t+h from rv_source candles (cryptocast.features.targets, docs/volatility.md)
     target: Literal["log_return", "price", "realized_vol"] = "log_return"
     rv_source: Literal["1h"] = "1h"  # candles the daily realized volatility is summed from
     # a day with fewer returns than this gets no RV (fewer but enough: scaled by 24/n, flagged)
@@ -161,7 +146,7 @@ class ModelConfig(_Section):
     hidden_size: int = Field(64, gt=0)
     num_layers: int = Field(2, gt=0)
     pooling: Literal["last", "mean"] = "last"
-    # forecast distribution (cryptocast.distribution): None = a point forecast; a list of levels
+    # forecast distribution (cryptocast.models.distribution): None = a point forecast; a list of levels
     # = one model predicting those quantiles of every horizon step (needs train.loss=pinball)
     quantiles: list[float] | None = None
     # probabilistic random-walk baselines (models/random_walk.py)
@@ -171,8 +156,6 @@ class ModelConfig(_Section):
     @field_validator("quantiles")
     @classmethod
     def _levels(cls, v: list[float] | None) -> list[float] | None:
-        from cryptocast.distribution import check_levels
-
         return None if v is None else check_levels(v)
 
     @model_validator(mode="after")
@@ -196,7 +179,7 @@ class TrainConfig(_Section):
     loss: Literal["mse", "huber", "pinball"] = "mse"  # pinball: for model.quantiles
     seed: int = 0
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    # auto: mixed (bf16 autocast) on a bf16-capable GPU, fp32 elsewhere; see cryptocast/precision.py
+    # auto: mixed (bf16 autocast) on a bf16-capable GPU, fp32 elsewhere; see cryptocast/training/precision.py
     precision: Literal["auto", "fp32", "mixed"] = "auto"
     num_threads: int | None = Field(None, gt=0)
     # every epoch trains on every k-th training window, the phase rotating so k epochs see each
@@ -215,7 +198,7 @@ class OutputConfig(_Section):
     @field_validator("name")
     @classmethod
     def _safe(cls, value: str | None) -> str | None:
-        from cryptocast.paths import check_run_name
+        from cryptocast.config.names import check_run_name
 
         return None if value is None else _name_check(check_run_name, value)
 
@@ -296,7 +279,7 @@ class TuneConfig(_Section):
     start: IsoDate = None  # default: `folds` folds of backtest.fold_length before end
     end: IsoDate = None
     folds: int = Field(3, gt=0)
-    metric: str = "rmse"  # cryptocast.tuning.SCORES
+    metric: str = "rmse"  # cryptocast.tune.trial.SCORES
     trials: int = Field(20, gt=0)  # total finished trials the study should hold
     timeout: float | None = Field(None, gt=0)  # seconds; stop starting trials after it
     seed: int = 0  # TPE sampler seed
@@ -306,9 +289,9 @@ class TuneConfig(_Section):
 
     @model_validator(mode="after")
     def _check(self) -> TuneConfig:
-        from cryptocast.search_space import parse_space
+        from cryptocast.config.space import parse_space
 
-        parse_space(self.space)  # ValueError naming tune.space.<key>
+        parse_space(self.space, searchable_fields())  # ValueError naming tune.space.<key>
         return self
 
 
@@ -333,124 +316,27 @@ class ForecastConfig(_Section):
         return value
 
 
-#: sections that do not change the trained weights: editing them keeps a run's training hash
-NOT_TRAINING = ("output", "backtest", "tune", "forecast")
-#: settings added after runs and pages were recorded: left out of both hashes while at these
-#: values (which reproduce the older behaviour), so an upgrade does not orphan trained runs
-HASH_NEUTRAL = {("train", "window_stride"): 1, ("backtest", "timeframe_overrides"): {}}
+def check_levels(levels: Sequence[float]) -> list[float]:
+    """Validate quantile levels: strictly increasing, inside (0, 1), containing the median 0.5.
 
-
-def _hashable(d: dict[str, Any]) -> dict[str, Any]:
-    """``d`` without the ``HASH_NEUTRAL`` settings that are at their neutral value."""
-    d = {k: dict(v) if isinstance(v, dict) else v for k, v in d.items()}
-    for (section, key), neutral in HASH_NEUTRAL.items():
-        if isinstance(d.get(section), dict) and d[section].get(key, neutral) == neutral:
-            d[section].pop(key, None)
-    return d
-
-
-class Config(_Section):
-    data: DataConfig = Field(default_factory=DataConfig)
-    features: FeaturesConfig = Field(default_factory=FeaturesConfig)
-    split: SplitConfig = Field(default_factory=SplitConfig)
-    model: ModelConfig = Field(default_factory=ModelConfig)
-    train: TrainConfig = Field(default_factory=TrainConfig)
-    output: OutputConfig = Field(default_factory=OutputConfig)
-    backtest: BacktestConfig = Field(default_factory=BacktestConfig)
-    tune: TuneConfig = Field(default_factory=TuneConfig)
-    forecast: ForecastConfig = Field(default_factory=ForecastConfig)
-
-    @model_validator(mode="after")
-    def _check(self) -> Config:
-        quantile = self.model.quantiles is not None
-        if quantile and self.train.loss != "pinball":
-            raise ValueError(
-                f"model.quantiles needs train.loss=pinball (got {self.train.loss}); "
-                "or drop model.quantiles for a point forecast"
-            )
-        if quantile and self.features.target == "realized_vol":
-            raise ValueError(
-                "model.quantiles is for price targets (log_return, price); realized_vol "
-                "forecasts are points: drop model.quantiles or use features.target=log_return"
-            )
-        if self.train.loss == "pinball" and not quantile:
-            raise ValueError(
-                "train.loss=pinball needs model.quantiles, e.g. [0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95]"
-            )
-        for tf in self.backtest.timeframe_overrides:
-            try:  # a bad value fails at load, not in the middle of a grid
-                for_timeframe(self, tf)
-            except ConfigError as err:
-                raise ValueError(str(err)) from None
-        return self
-
-    def to_dict(self) -> dict[str, Any]:
-        return self.model_dump(mode="json")
-
-    def hash(self) -> str:
-        """Stable 12-hex-digit hash of the resolved config."""
-        blob = json.dumps(_hashable(self.to_dict()), sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(blob.encode()).hexdigest()[:12]
-
-    def training_hash(self) -> str:
-        """Hash of the sections that decide the trained weights (all but ``NOT_TRAINING``).
-
-        ``forecast --config`` uses the newest run whose training hash equals its config's, so a
-        change of report folder, backtest or forecast settings does not orphan a trained run.
-        """
-        d = {k: v for k, v in _hashable(self.to_dict()).items() if k not in NOT_TRAINING}
-        blob = json.dumps(d, sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(blob.encode()).hexdigest()[:12]
-
-
-def for_timeframe(cfg: Config, timeframe: str) -> Config:
-    """``cfg`` with ``backtest.timeframe_overrides[timeframe]`` applied (itself, if none).
-
-    The result carries no overrides of its own: it is the config of that timeframe's jobs.
+    Raises:
+        ValueError: with the reason (pydantic reports it under the dotted key).
     """
-    items = cfg.backtest.timeframe_overrides.get(timeframe)
-    if not items:
-        return cfg
-    raw = cfg.to_dict()
-    raw["backtest"]["timeframe_overrides"] = {}
-    raw = apply_overrides(raw, list(items))
-    try:
-        return Config.model_validate(raw)
-    except ValidationError as err:
-        msg = format_validation_error(err, "", override_sources(list(items)))
-        raise ConfigError(
-            f"backtest.timeframe_overrides.{timeframe}: {msg.removeprefix('--set ')}"
-        ) from None
+    out = [float(q) for q in levels]
+    if not out:
+        raise ValueError("needs at least one level, e.g. [0.1, 0.5, 0.9]")
+    if any(not 0.0 < q < 1.0 for q in out):
+        raise ValueError(f"levels must lie strictly between 0 and 1, got {out}")
+    if any(b <= a for a, b in zip(out, out[1:], strict=False)):
+        raise ValueError(f"levels must be strictly increasing, got {out}")
+    if 0.5 not in out:
+        raise ValueError(f"levels must include the median 0.5 (the point forecast), got {out}")
+    return out
 
 
-def config_from_dict(
-    raw: dict[str, Any], source: str = "config", blame: dict[str, str] | None = None
-) -> Config:
-    """Validate a raw mapping; errors name ``source`` or, for keys in ``blame``, the option."""
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{source}: expected a mapping of sections at the top level")
-    try:
-        return Config.model_validate(raw)
-    except ValidationError as err:
-        raise ConfigError(format_validation_error(err, source, blame)) from None
+def searchable_fields() -> dict[str, list[str]]:
+    """The keys ``tune.space`` may name, per searchable section."""
+    from cryptocast.config.space import SEARCHABLE
 
-
-def load_config(path: str | Path | None, overrides: list[str] | None = None) -> Config:
-    """Load a YAML config (or the defaults when ``path`` is None) and apply ``--set`` overrides."""
-    raw: dict[str, Any] = {}
-    source = "defaults"
-    if path is not None:
-        p = Path(path)
-        source = str(p)
-        if not p.is_file():
-            raise ConfigError(
-                f"config file {p} not found; pass an existing file, e.g. configs/tiny.yaml"
-            )
-        try:
-            raw = yaml.load(p.read_text(), Loader=YamlLoader) or {}  # noqa: S506
-        except yaml.YAMLError as err:
-            line = getattr(getattr(err, "problem_mark", None), "line", None)
-            where = f" (line {line + 1})" if line is not None else ""
-            raise ConfigError(f"{p}: not valid YAML{where}") from None
-    raw = apply_overrides(raw, overrides or [])
-    return config_from_dict(raw, source, override_sources(overrides or []))
+    sections = {"model": ModelConfig, "train": TrainConfig, "features": FeaturesConfig}
+    return {name: list(sections[name].model_fields) for name in SEARCHABLE}

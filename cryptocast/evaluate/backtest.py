@@ -1,7 +1,7 @@
 """``cryptocast backtest``: every (symbol, timeframe, model) job, in parallel, into one report.
 
 Jobs are independent, so they run on an executor (:mod:`cryptocast.executor`): worker processes
-here (``--workers``), each with the torch threads ``cryptocast.threads.plan_threads`` picks (one
+here (``--workers``), each with the torch threads ``cryptocast.training.threads.plan_threads`` picks (one
 per job when jobs run in parallel) so the machine is not oversubscribed (or ``train.num_threads``
 when set, which makes results independent of ``--workers``), or Ray tasks (``--executor ray``).
 Everything is validated, and every series' features are built, before the first job starts; the
@@ -16,25 +16,20 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from cryptocast.config import Config
+from cryptocast.config.schema import Config
 from cryptocast.errors import ConfigError, CryptocastError
-
-NEURAL = ("performer_bilstm", "lstm", "gru", "transformer")
-# Skill this far above persistence on next-candle crypto prices means the model saw the future.
-LEAKAGE_SKILL = 0.3
-# QLIKE skill this far above vol_persistence means a volatility model saw the future RV: on the
-# reference daily test year har scores 0.42-0.46 and the best baseline 0.53 (docs/volatility.md);
-# a model fed the next day's RV scores above 0.9.
-LEAKAGE_QLIKE_SKILL = 0.8
+from cryptocast.evaluate.scoring import (  # noqa: F401  (the leakage limits are part of this API)
+    LEAKAGE_QLIKE_SKILL,
+    LEAKAGE_SKILL,
+    NEURAL,
+)
 
 
 def validate(cfg: Config, data_dir: Path) -> list[tuple[str, str, str]]:
     """Check models, metrics and series up front; return the job list."""
+    from cryptocast.config.timeframes import symbol_slug, validate_timeframe
     from cryptocast.evaluate.metrics import select_metrics
     from cryptocast.models.registry import check_model_name, known_names
-    from cryptocast.timeframes import symbol_slug, validate_timeframe
 
     bt = cfg.backtest
     known = known_names()
@@ -45,11 +40,11 @@ def validate(cfg: Config, data_dir: Path) -> list[tuple[str, str, str]]:
         raise ConfigError(
             "no model left to backtest; pass --models with at least one of " + ", ".join(known)
         )
-    from cryptocast.targets import get_target
+    from cryptocast.features.targets import get_target
 
     target = get_target(cfg.features.target)
     target.check_models(models)
-    if target.kind == "vol" and (cfg.model.quantiles is not None or bt.calibration != "none"):
+    if target.point_only and (cfg.model.quantiles is not None or bt.calibration != "none"):
         # the target and distribution seams compose in the model (quantiles of log RV), but the
         # quantile scores and the conformal calibration sets are built on closes
         raise ConfigError(
@@ -71,8 +66,8 @@ def validate(cfg: Config, data_dir: Path) -> list[tuple[str, str, str]]:
 
 
 def _threads(cfg: Config, workers: int) -> int:
-    """Torch threads per job (``cryptocast.threads.plan_threads``: one per job in parallel)."""
-    from cryptocast.threads import plan_threads
+    """Torch threads per job (``cryptocast.training.threads.plan_threads``: one per job in parallel)."""
+    from cryptocast.training.threads import plan_threads
 
     # the count never depends on the load (plan_threads), so no measurement is needed here
     plan = plan_threads(workers, os.cpu_count() or 1, None, cfg.train.num_threads)
@@ -81,7 +76,7 @@ def _threads(cfg: Config, workers: int) -> int:
 
 def _job_task(cfg_dict: dict, df: Any, job: tuple[str, str, str], emit: Any = None) -> Any:
     """One backtest job on any executor: the feature table arrives as an object, not a path."""
-    from cryptocast.config import config_from_dict
+    from cryptocast.config.schema import config_from_dict
     from cryptocast.evaluate.walkforward import run_job
 
     return run_job(config_from_dict(cfg_dict), None, *job, on_fold=emit, df=df)
@@ -102,8 +97,8 @@ def run_backtest(
     """
     from cryptocast.evaluate.walkforward import job_config, job_folds
     from cryptocast.executor import Task, import_ray, make_executor, run_all
-    from cryptocast.runs import load_feature_table
-    from cryptocast.threads import apply_thread_plan
+    from cryptocast.training.runs import load_feature_table
+    from cryptocast.training.threads import apply_thread_plan
 
     bt = cfg.backtest
     # before torch loads here (validate imports the models) or in the spawned workers
@@ -166,12 +161,10 @@ def summarise(cfg: Config, results: list[Any]) -> tuple[dict[str, Any], Any, Any
     """Metrics, DM tests and trading stats per job -> (summary, forecasts frame, equity frame)."""
     import pandas as pd
 
-    from cryptocast.evaluate.metrics import evaluate_forecasts
-    from cryptocast.evaluate.probabilistic import add_prob_scores
-    from cryptocast.evaluate.report import BUY_HOLD, equity_frame, forecasts_frame
-    from cryptocast.evaluate.significance import dm_vs_best_other
-    from cryptocast.runs import package_versions
-    from cryptocast.targets import get_target
+    from cryptocast.evaluate.frames import equity_frame, forecasts_frame
+    from cryptocast.evaluate.scoring import scoring_for
+    from cryptocast.features.targets import get_target
+    from cryptocast.training.runs import package_versions
 
     bt = cfg.backtest
     target = get_target(cfg.features.target)
@@ -195,34 +188,8 @@ def summarise(cfg: Config, results: list[Any]) -> tuple[dict[str, Any], Any, Any
                     r.quantile_levels,
                 )  # fmt: skip
             )
-        if target.kind == "vol":
-            vrecs, curves, ok = _vol_records(group, bt)
-            records.extend(vrecs)
-            equities.append(equity_frame(group[0].timestamps[ok], tf, symbol, curves))
-            continue
-        recs, preds, curves = {}, {}, {}
-        for r in group:
-            rec, trade = evaluate_forecasts(
-                symbol, tf, r.model, r.last_close, r.y_true, r.y_pred,
-                bt.fee_bps, bt.slippage_bps, bt.long_short,
-            )  # fmt: skip
-            rec["folds"] = len(r.fold_info)
-            rec["seconds"] = round(r.seconds, 2)
-            skill = rec.get("skill_rmse")
-            rec["leakage_suspect"] = bool(
-                skill is not None and np.isfinite(skill) and skill > LEAKAGE_SKILL
-            )
-            recs[r.model], preds[r.model], curves[r.model] = rec, r.y_pred, trade.equity
-            bh = trade.buy_hold_equity
-        add_prob_scores(recs, group)
-        y_true = group[0].y_true
-        rmse = {m: rec["rmse"] for m, rec in recs.items()}
-        best = dm_vs_best_other(y_true, preds, rmse, [m for m in recs if m in NEURAL])
-        for m, (other, stat, p) in best.items():
-            recs[m].update(dm_best_other=other, dm_stat_vs_best=stat, dm_pvalue_vs_best=p)
-        records.extend(recs.values())
-        ok = np.isfinite(y_true[:, 0])
-        curves[BUY_HOLD] = bh
+        recs, curves, ok = scoring_for(target).score_series(group, bt)
+        records.extend(recs)
         equities.append(equity_frame(group[0].timestamps[ok], tf, symbol, curves))
     summary = {
         "config_hash": cfg.hash(),
@@ -249,18 +216,3 @@ def summarise(cfg: Config, results: list[Any]) -> tuple[dict[str, Any], Any, Any
     forecasts = pd.concat(frames, ignore_index=True)
     equity = pd.concat(equities, ignore_index=True) if equities else None
     return summary, forecasts, equity
-
-
-def _vol_records(group: list[Any], bt: Any) -> tuple[list[dict], dict, np.ndarray]:
-    """Volatility scores of one series' jobs, with the leakage flag on QLIKE skill."""
-    from cryptocast.evaluate.volatility import score_vol_group
-
-    recs, curves, ok = score_vol_group(group, bt)
-    for rec, r in zip(recs, group, strict=True):
-        rec["folds"] = len(r.fold_info)
-        rec["seconds"] = round(r.seconds, 2)
-        skill = rec.get("skill_qlike_persistence")
-        rec["leakage_suspect"] = bool(
-            skill is not None and np.isfinite(skill) and skill > LEAKAGE_QLIKE_SKILL
-        )
-    return recs, curves, ok

@@ -1,10 +1,11 @@
 """The daily forecast job for a ``realized_vol`` run: the pieces that differ from a price run.
 
-``forecast.forecast_series`` calls these when the checkpoint's target is ``realized_vol``. The log
-is ``data/vol_forecasts/{exchange}/{BASE}-{QUOTE}_1d.parquet`` (``forecast_log.VOL_LOG_SCHEMA``):
-one row per step with the forecast annualised volatility of the UTC day ``target_time``. Scoring
-fills ``realised_vol`` (the RV of that day from the stored hourly candles) only once the day is
-complete, i.e. its last hour is stored; a day with too few hours stays unscored.
+``kinds.VolLog`` calls these for ``job.forecast_series`` when the checkpoint's target is
+``realized_vol``. The log is ``data/vol_forecasts/{exchange}/{BASE}-{QUOTE}_1d.parquet``
+(``log.VOL_LOG_SCHEMA``): one row per step with the forecast annualised volatility of the UTC day
+``target_time``. Scoring fills ``realised_vol`` (the RV of that day from the stored hourly
+candles) only once the day is complete, i.e. its last hour is stored; a day with too few hours
+stays unscored.
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from cryptocast.config.timeframes import timeframe_delta
 from cryptocast.errors import CheckpointError
-from cryptocast.timeframes import timeframe_delta
 
 
 def fine_gap(fine: pd.DataFrame, last_daily: pd.Timestamp, source: str) -> str | None:
@@ -34,8 +35,8 @@ def fine_gap(fine: pd.DataFrame, last_daily: pd.Timestamp, source: str) -> str |
 def predict_latest_vol(predictor: Any, candles: pd.DataFrame, fine: pd.DataFrame, fcfg: Any):
     """Annualised volatility forecasts (H,) for the days after the last stored daily candle, and
     the origin day's RV (annualised)."""
-    from cryptocast.features import compute_features, feature_columns
-    from cryptocast.targets import ANNUALISE
+    from cryptocast.features.table import compute_features, feature_columns
+    from cryptocast.features.targets import ANNUALISE
 
     table = compute_features(candles, fcfg, "1d", fine=fine)
     if feature_columns(table) != list(predictor.feature_names):
@@ -68,9 +69,9 @@ def fill_realised_vol(
     log: pd.DataFrame, fine: pd.DataFrame, source: str, min_count: int
 ) -> tuple[pd.DataFrame, int]:
     """Fill ``realised_vol``/``error`` of unscored rows whose day is complete in ``fine``."""
-    from cryptocast.forecast_log import write_realised
-    from cryptocast.targets import ANNUALISE
-    from cryptocast.volfeatures import daily_realized_vol
+    from cryptocast.features.targets import ANNUALISE
+    from cryptocast.features.volatility import daily_realized_vol
+    from cryptocast.forecasting.log import write_realised
 
     if log.empty or fine.empty:
         return log, 0
@@ -87,15 +88,12 @@ def live_vol_metrics(log: pd.DataFrame) -> dict[str, dict[str, Any]]:
     """Per model over its scored rows: n, QLIKE, RMSE of vol, and vol_persistence's on the same
     rows (the origin day's RV as the forecast)."""
     from cryptocast.evaluate.volatility import qlike_losses
+    from cryptocast.forecasting.log import scored_by_model
 
     out: dict[str, dict[str, Any]] = {}
-    scored = log[log["realised_vol"].notna()]
-    for model, grp in scored.groupby("model", sort=True):
-        yt = grp["realised_vol"].to_numpy("float64")
-        yp = grp["predicted_vol"].to_numpy("float64")
-        rv0 = grp["rv_last"].to_numpy("float64")
-        out[str(model)] = {
-            "n": len(grp),
+    for model, yt, yp, rv0 in scored_by_model(log, "vol", "rv_last"):
+        out[model] = {
+            "n": len(yt),
             "qlike": float(np.nanmean(qlike_losses(yt, yp))),
             "rmse_vol": float(np.sqrt(np.mean((yt - yp) ** 2))),
             "persistence_qlike": float(np.nanmean(qlike_losses(yt, rv0))),

@@ -31,8 +31,8 @@ import math
 import numpy as np
 import pandas as pd
 
+from cryptocast.config.timeframes import timeframe_ms
 from cryptocast.errors import DataError
-from cryptocast.timeframes import timeframe_ms
 
 DAY_MS = 86_400_000
 RISKMETRICS_LAMBDA = 0.94

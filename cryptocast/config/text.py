@@ -1,7 +1,7 @@
 """Reading config text: YAML without date coercion, ``--set section.key=value`` overrides, and
 the one-line wording of a validation error (which key, and who set it: the file or an option).
 
-Kept apart from :mod:`cryptocast.config` (the typed sections) so that module stays the schema.
+Kept apart from :mod:`cryptocast.config.schema` (the typed sections) so that module stays the schema.
 """
 
 from __future__ import annotations

@@ -23,27 +23,11 @@ from typing import Any
 
 import numpy as np
 
+from cryptocast.config.sections import check_levels  # noqa: F401  (validated at config load)
+
 DEFAULT_QUANTILES = (0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95)
 #: central intervals scored (nominal coverage in %): (level_lo, level_hi) = ((1-c)/2, (1+c)/2)
 INTERVALS = (50, 80, 90)
-
-
-def check_levels(levels: Sequence[float]) -> list[float]:
-    """Validate quantile levels: strictly increasing, inside (0, 1), containing the median 0.5.
-
-    Raises:
-        ValueError: with the reason (pydantic reports it under the dotted key).
-    """
-    out = [float(q) for q in levels]
-    if not out:
-        raise ValueError("needs at least one level, e.g. [0.1, 0.5, 0.9]")
-    if any(not 0.0 < q < 1.0 for q in out):
-        raise ValueError(f"levels must lie strictly between 0 and 1, got {out}")
-    if any(b <= a for a, b in zip(out, out[1:], strict=False)):
-        raise ValueError(f"levels must be strictly increasing, got {out}")
-    if 0.5 not in out:
-        raise ValueError(f"levels must include the median 0.5 (the point forecast), got {out}")
-    return out
 
 
 def median_index(levels: Sequence[float]) -> int:
@@ -132,7 +116,7 @@ def point_of(raw: np.ndarray, levels: Sequence[float] | None) -> np.ndarray:
 
 def quantiles_to_prices(raw: np.ndarray, last_close: np.ndarray, target: str) -> np.ndarray:
     """Target quantiles (n, H, Q) at origins with close ``last_close`` (n,) -> prices (n, H, Q)."""
-    from cryptocast.features import target_to_price
+    from cryptocast.features.table import target_to_price
 
     n, H, Q = raw.shape
     flat = raw.transpose(0, 2, 1).reshape(n * Q, H)  # (n*Q, H): every level like a point forecast

@@ -12,6 +12,7 @@ a quantile model also live interval coverage and CRPS next to ``rw_ewma`` on the
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -171,6 +172,15 @@ def write_realised(
     return log, int(fill.sum())
 
 
+def scored_by_model(log: pd.DataFrame, what: str, *columns: str) -> Iterator[tuple[Any, ...]]:
+    """Per model (sorted by name) over its rows with ``realised_{what}``: the model name, then
+    ``realised_{what}``, ``predicted_{what}`` and each of ``columns`` as float64 arrays."""
+    scored = log[log[f"realised_{what}"].notna()]
+    names = (f"realised_{what}", f"predicted_{what}", *columns)
+    for model, grp in scored.groupby("model", sort=True):
+        yield str(model), *(grp[c].to_numpy("float64") for c in names)
+
+
 def live_metrics(log: pd.DataFrame) -> dict[str, dict[str, Any]]:
     """Live accuracy per model over its scored forecasts, with persistence on the same rows.
 
@@ -181,14 +191,10 @@ def live_metrics(log: pd.DataFrame) -> dict[str, dict[str, Any]]:
     from cryptocast.evaluate.metrics import point_metrics
 
     out: dict[str, dict[str, Any]] = {}
-    scored = log[log["realised_close"].notna()]
-    for model, grp in scored.groupby("model", sort=True):
-        yt = grp["realised_close"].to_numpy("float64")
-        yp = grp["predicted_close"].to_numpy("float64")
-        lc = grp["last_close"].to_numpy("float64")
+    for model, yt, yp, lc in scored_by_model(log, "close", "last_close"):
         m = point_metrics(yt, yp, lc, ["mae", "mape", "directional_accuracy", "mase"])
         p = point_metrics(yt, lc, lc, ["mae", "mape", "directional_accuracy"])
-        out[str(model)] = {
+        out[model] = {
             "n": int(m["n"]),
             "mae": m["mae"],
             "mape": m["mape"],
@@ -219,7 +225,7 @@ def price_rows(
     """Log rows (``LOG_SCHEMA`` order) of one price forecast: one per step of ``prices`` (H,),
     with ``quantiles`` (H, Q) at ``levels`` for a quantile model; ``base`` holds the columns every
     step shares (made_at, last_candle, model, run_id, config_hash, stale, gap)."""
-    from cryptocast.timeframes import timeframe_delta
+    from cryptocast.config.timeframes import timeframe_delta
 
     steps = np.arange(1, len(prices) + 1)
     last = base["last_candle"]
@@ -251,8 +257,8 @@ def live_prob_metrics(log: pd.DataFrame, candles: pd.DataFrame) -> dict[str, dic
     """
     import json
 
-    from cryptocast.distribution import interval_indices
     from cryptocast.evaluate.probabilistic import crps_from_quantiles
+    from cryptocast.models.distribution import interval_indices
     from cryptocast.models.random_walk import RandomWalkQuantiles
 
     scored = log[log["realised_close"].notna() & (log["quantiles"].astype(str) != "")]

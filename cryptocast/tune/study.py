@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from cryptocast.config import Config
+from cryptocast.config.schema import Config
 from cryptocast.errors import ConfigError
 
 TUNE_INSTALL = "pip install 'cryptocast[tune]'"
@@ -57,7 +57,7 @@ def import_optuna() -> Any:
 
 
 def study_name(cfg: Config) -> str:
-    from cryptocast.timeframes import symbol_slug
+    from cryptocast.config.timeframes import symbol_slug
 
     d = cfg.data
     return cfg.tune.study_name or f"{cfg.model.name}-{symbol_slug(d.symbol)}-{d.timeframe}"
@@ -65,7 +65,7 @@ def study_name(cfg: Config) -> str:
 
 def identity_hash(cfg: Config) -> str:
     """Hash of the config a study is made from, without what may change between resumes."""
-    from cryptocast.config import config_from_dict
+    from cryptocast.config.schema import config_from_dict
 
     raw = cfg.to_dict()
     for key in IDENTITY_EXCLUDED:
@@ -111,7 +111,7 @@ def _medians(study: Any, startup: int) -> dict[int, float]:
 
 
 def _trial_task(cfg_dict: dict, table: Any, start: str, prune: Any, emit: Any = None) -> dict:
-    from cryptocast.tuning import run_trial
+    from cryptocast.tune.trial import run_trial
 
     return run_trial(cfg_dict, table, start, prune, emit)
 
@@ -125,33 +125,36 @@ def run_tune(
     on_event: Callable[[dict[str, Any]], None] | None = None,
 ) -> TuneResult:
     """Run (or resume) the study until it holds ``tune.trials`` finished trials or time is up."""
-    from cryptocast.backtest import _threads
-    from cryptocast.config import config_from_dict
+    from cryptocast.config.schema import config_from_dict
+    from cryptocast.config.sections import searchable_fields
+    from cryptocast.config.space import parse_space
+    from cryptocast.evaluate.backtest import _threads
     from cryptocast.executor import Task, make_executor
-    from cryptocast.runs import load_feature_table
-    from cryptocast.search_space import apply_params, parse_space, suggest
-    from cryptocast.train import prefer_passive_openmp
-    from cryptocast.tuning import get_score, trial_config, tuning_table
+    from cryptocast.training.loop import prefer_passive_openmp
+    from cryptocast.training.runs import load_feature_table
+    from cryptocast.tune.space import apply_params, suggest
+    from cryptocast.tune.trial import get_score, trial_config, tuning_table
 
     optuna = import_optuna()
     from optuna.trial import TrialState
 
     tu = cfg.tune
-    params = parse_space(tu.space)
+    params = parse_space(tu.space, searchable_fields())
     if not params:
         raise ConfigError(
             "tune.space is empty; declare what to search, e.g. tune.space: "
             "{model.d_model: [16, 32], train.lr: {log_uniform: [1.0e-4, 1.0e-2]}}"
         )
     get_score(tu.metric)
-    from cryptocast.targets import get_target
-    from cryptocast.tuning import TARGET_KIND
+    from cryptocast.evaluate.scoring import scoring_for
+    from cryptocast.features.targets import get_target
+    from cryptocast.tune.trial import TARGET_KIND
 
     kind = get_target(cfg.features.target).kind
     if TARGET_KIND.get(tu.metric, kind) != kind:
         raise ConfigError(
             f"tune.metric {tu.metric} does not score features.target={cfg.features.target}; "
-            + ("use qlike, rmse or mae" if kind == "vol" else "use rmse, mae, rmse_ratio or crps")
+            + scoring_for(kind).tune_hint
         )
     if tu.metric == "crps" and cfg.model.quantiles is None:
         raise ConfigError(
@@ -281,7 +284,7 @@ def _finish(study: Any, cfg: Config, study_dir: Path, storage: str, period: Any)
     import yaml
     from optuna.trial import TrialState
 
-    from cryptocast.search_space import apply_params
+    from cryptocast.tune.space import apply_params
 
     all_trials = study.get_trials(deepcopy=False)
     counts = {s.name.lower(): 0 for s in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)}

@@ -17,12 +17,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cryptocast.config import FeaturesConfig, IndicatorSpec
+from cryptocast.config.schema import FeaturesConfig, IndicatorSpec
+from cryptocast.config.timeframes import timeframe_ms
 from cryptocast.errors import ConfigError, DataError
-from cryptocast.indicators import compute_indicator, resolve_params
-from cryptocast.targets import get_target
-from cryptocast.targets import target_columns as _target_columns
-from cryptocast.timeframes import timeframe_ms
+from cryptocast.features.indicators import compute_indicator, resolve_params
+from cryptocast.features.targets import get_target
+from cryptocast.features.targets import target_columns as _target_columns
 
 META_COLUMNS = ["timestamp", "close", "gap_before"]
 CANDLE_COLUMNS = ["open", "high", "low", "close", "volume"]
@@ -141,7 +141,7 @@ def compute_features(
         cfg: the ``features`` config section.
         timeframe: candle timeframe, e.g. ``1h`` (for gap counting and calendar features).
         fine: the ``features.rv_source`` candles of the same series; required (only) by the
-            ``realized_vol`` target, which adds the ``volfeatures`` columns.
+            ``realized_vol`` target, which adds the ``features/volatility.py`` columns.
 
     Returns:
         RangeIndex frame; ``attrs`` holds ``rows_in``, ``warmup_dropped``, ``filled_values``.
@@ -167,7 +167,7 @@ def compute_features(
     cols.update(_base_features(df, cfg, timeframe))
     rv = None
     if target.needs_fine_candles:
-        from cryptocast.volfeatures import vol_columns
+        from cryptocast.features.volatility import vol_columns
 
         vol, rv = vol_columns(df, fine, cfg.rv_source, cfg.rv_min_hours)
         cols.update(vol)

@@ -41,7 +41,7 @@ clean:
 
 .PHONY: compare
 compare:  ## our backtest over 3 seeds next to published figures -> reports/compare/ (UPDATE_DOCS=1: docs/comparison.md too)
-	$(BIN)/python scripts/compare_published.py $(if $(UPDATE_DOCS),--update-docs) $(COMPARE_ARGS)
+	$(BIN)/python scripts/compare.py price $(if $(UPDATE_DOCS),--update-docs) $(COMPARE_ARGS)
 
 .PHONY: gpu-check gpu-check-dry gpu-wheels
 gpu-check:  ## on a CUDA machine: precision, CPU-vs-GPU training agreement, attention, throughput -> bench/results/gpu.json (docs/gpu.md)
@@ -55,8 +55,8 @@ gpu-wheels:  ## wheels for the bare GPU machine -> .gpu/ (git-ignored; docs/gpu.
 
 .PHONY: compare-vol
 compare-vol:  ## volatility forecasts vs vol_persistence/HAR/EWMA/GARCH -> docs/volatility.md
-	$(BIN)/python scripts/compare_published.py --vol $(COMPARE_ARGS)
+	$(BIN)/python scripts/compare.py volatility $(COMPARE_ARGS)
 
 .PHONY: compare-prob
 compare-prob:  ## quantile models vs rw_ewma, calibration none/cqr/aci -> docs/probabilistic.md
-	$(BIN)/python scripts/compare_probabilistic.py $(COMPARE_ARGS)
+	$(BIN)/python scripts/compare.py probabilistic $(COMPARE_ARGS)

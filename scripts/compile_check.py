@@ -44,9 +44,9 @@ def _windows_per_s(step, n: int = 30) -> float:
 
 
 def main() -> None:
-    from cryptocast.config import load_config
+    from cryptocast.config.schema import load_config
     from cryptocast.models.registry import build_model
-    from cryptocast.threads import apply_thread_plan
+    from cryptocast.training.threads import apply_thread_plan
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--models", default="lstm,gru,transformer,performer_bilstm")

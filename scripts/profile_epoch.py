@@ -33,11 +33,11 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(a.threads)
-    from cryptocast.config import load_config
+    from cryptocast.config.schema import load_config
+    from cryptocast.features.windows import prepare, split_bounds
     from cryptocast.models.registry import build_model
-    from cryptocast.runs import load_feature_table
-    from cryptocast.train import fit, seed_everything
-    from cryptocast.windows import prepare, split_bounds
+    from cryptocast.training.loop import fit, seed_everything
+    from cryptocast.training.runs import load_feature_table
 
     with tempfile.TemporaryDirectory() as d:
         data_dir = a.data_dir

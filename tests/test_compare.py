@@ -14,17 +14,17 @@ import statistics
 import pytest
 
 from cryptocast import __version__
-from cryptocast.config import load_config
+from cryptocast.config.schema import load_config
 from cryptocast.evaluate.fingerprint import same_fingerprint, training_fingerprint
+from scripts.comparison import price
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.usefixtures("restore_torch_threads")
 
 
-def _script():
-    spec = importlib.util.spec_from_file_location(
-        "compare_published", REPO / "scripts" / "compare_published.py"
-    )
+def _command():
+    """scripts/compare.py, the command behind make compare / compare-prob / compare-vol."""
+    spec = importlib.util.spec_from_file_location("compare", REPO / "scripts" / "compare.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
@@ -33,7 +33,7 @@ def _script():
 @pytest.fixture(scope="module")
 def meta() -> dict:
     page = (REPO / "docs" / "comparison.md").read_text()
-    meta = _script().parse_meta(page)
+    meta = price.parse_meta(page)
     assert meta is not None, (
         "docs/comparison.md has no compare-meta; run make compare UPDATE_DOCS=1"
     )
@@ -78,18 +78,17 @@ def test_fingerprint_is_sensitive_to_the_seed():
 
 
 def test_pooling_reports_mean_and_spread_over_seeds():
-    mod = _script()
-
     def summary(seed_rmse: float) -> dict:
         return {"results": [
             {"symbol": "BTC/USDT", "model": "lstm", "rmse": seed_rmse, "skill_rmse": -0.01},
             {"symbol": "BTC/USDT", "model": "persistence", "rmse": 600.0, "skill_rmse": 0.0},
         ]}  # fmt: skip
 
-    pooled = mod.pool([summary(610.0), summary(620.0), summary(630.0)])
+    pooled = price.pool([summary(610.0), summary(620.0), summary(630.0)])
     lstm, pers = pooled[("BTC", "lstm")], pooled[("BTC", "persistence")]
     assert lstm["varies"] and not pers["varies"]
     assert lstm["mean"]["rmse"] == pytest.approx(620.0)
-    assert mod._spread(lstm, "rmse") == f"620.00 ± {statistics.stdev([610, 620, 630]):.2f}"
-    assert mod._spread(pers, "rmse") == "600.00"
-    assert mod.main(["--seeds", "0,1"]) == 2  # fewer than 3 seeds is refused before any work
+    assert price._spread(lstm, "rmse") == f"620.00 ± {statistics.stdev([610, 620, 630]):.2f}"
+    assert price._spread(pers, "rmse") == "600.00"
+    # fewer than 3 seeds is refused before any work
+    assert _command().main(["price", "--seeds", "0,1"]) == 2

@@ -1,28 +1,35 @@
-"""The results section of ``docs/volatility.md``, from a realized-volatility backtest summary alone.
+"""``compare.py volatility``: realized-volatility forecasts beside the baselines -> docs/volatility.md.
 
-Used by ``scripts/compare_published.py --vol`` (``make compare-vol``): it replaces the text between
-the page's ``<!-- results: ... -->`` and ``<!-- end results -->`` markers. Every number comes from
-the report's ``summary.json``.
+Runs (or, with ``--reuse``, reads) the backtest of ``configs/compare_vol.yaml`` once (its own
+seed): the same period and folds as ``price`` with ``features.target=realized_vol``, every model
+beside ``vol_persistence``, ``har``, ``ewma_vol`` and ``garch``. The results section of the page
+(between its ``<!-- results: ... -->`` and ``<!-- end results -->`` markers) is rewritten from the
+report's ``summary.json`` alone; the rest of the page is left as it is.
 """
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
+
+from scripts.comparison import common
+from scripts.comparison.common import REPO, coin, fmt, fmt_p
+
+CONFIG = "compare_vol.yaml"
+HELP = "volatility forecasts vs vol_persistence/HAR/EWMA/GARCH -> docs/volatility.md"
+COMMAND = "python scripts/compare.py volatility"
 
 START = "<!-- results:"
 END = "<!-- end results -->"
-BASELINES = ("vol_persistence", "har", "ewma_vol", "garch")
-NEURAL = ("performer_bilstm", "lstm", "gru", "transformer")
 
 
-def _f(v, digits: int = 3) -> str:
-    return "–" if v is None else f"{v:.{digits}f}"
-
-
-def _p(v) -> str:
-    if v is None:
-        return "–"
-    return "< 0.001" if v < 0.001 else f"{v:.3f}"
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=REPO / "docs" / "volatility.md",
+        help="the page whose results section is rewritten",
+    )
 
 
 def verdict(summary: dict, model: str = "performer_bilstm", alpha: float = 0.05) -> str:
@@ -32,11 +39,10 @@ def verdict(summary: dict, model: str = "performer_bilstm", alpha: float = 0.05)
         return f"`{model}` was not in this run."
     wins, parts = [], []
     for r in recs:
-        coin = r["symbol"].split("/")[0]
         skill, p = r.get("skill_qlike"), r.get("dm_pvalue_vs_har")
         win = skill is not None and p is not None and skill > 0 and p < alpha
         wins.append(win)
-        parts.append(f"{coin}: skill {_f(skill)}, DM p {_p(p)}")
+        parts.append(f"{coin(r)}: skill {fmt(skill)}, DM p {fmt_p(p)}")
     n_win = sum(wins)
     head = (
         f"**Yes**: `{model}` beats `har` on QLIKE with DM p < {alpha} on all {len(recs)} coins"
@@ -47,21 +53,14 @@ def verdict(summary: dict, model: str = "performer_bilstm", alpha: float = 0.05)
     return f"{head} ({'; '.join(parts)})."
 
 
-def render_results(summary: dict, report: Path, repo: Path) -> str:
+def render_results(summary: dict, report: Path) -> str:
     cfg = summary["config"]
     bt, tr, ft = cfg["backtest"], cfg["train"], cfg["features"]
-    ranges = summary["data_ranges"]
-    firsts = sorted({v["test_first_origin"][:10] for v in ranges.values()})
-    lasts = sorted({v["test_last_origin"][:10] for v in ranges.values()})
-    n = sorted({v["origins"] for v in ranges.values()})
-    try:
-        shown = report.resolve().relative_to(repo)
-    except ValueError:
-        shown = report
+    first, last, n = common.period(summary)
     out = [
         "",
         f"Daily BTC, ETH, LTC (Binance spot), one-day-ahead forecasts of annualised realized "
-        f"volatility for the days after **{firsts[0]} .. {lasts[-1]}** "
+        f"volatility for the days after **{first} .. {last}** "
         f"({'/'.join(map(str, n))} forecast origins per coin; days without a complete-enough RV are "
         f"not scored), walk-forward: {bt['fold_length']}-day folds, {bt['window']} window, every "
         "model refit each fold on earlier days only.",
@@ -87,12 +86,12 @@ def render_results(summary: dict, report: Path, repo: Path) -> str:
     ]
     for r in summary["results"]:
         out.append(
-            f"| {r['symbol'].split('/')[0]} | {r['model']} | {r['n']} | {_f(r.get('rmse_vol'))} | "
-            f"{_f(r.get('qlike'))} | {_f(r.get('skill_qlike'))} | {_p(r.get('dm_pvalue_vs_har'))} | "
-            f"{_f(r.get('skill_qlike_persistence'))} | "
-            f"{_p(r.get('dm_pvalue_vs_vol_persistence'))} | {_f(r.get('mz_r2'))} | "
-            f"{_f(r.get('vt_annual_vol'))} | {_f(r.get('vt_vol_error'))} | "
-            f"{_f(r.get('vt_sharpe'), 2)} |"
+            f"| {coin(r)} | {r['model']} | {r['n']} | {fmt(r.get('rmse_vol'))} | "
+            f"{fmt(r.get('qlike'))} | {fmt(r.get('skill_qlike'))} | "
+            f"{fmt_p(r.get('dm_pvalue_vs_har'))} | {fmt(r.get('skill_qlike_persistence'))} | "
+            f"{fmt_p(r.get('dm_pvalue_vs_vol_persistence'))} | {fmt(r.get('mz_r2'))} | "
+            f"{fmt(r.get('vt_annual_vol'))} | {fmt(r.get('vt_vol_error'))} | "
+            f"{fmt(r.get('vt_sharpe'), 2)} |"
         )
     flagged = [
         f"{r['model']} on {r['symbol']}" for r in summary["results"] if r.get("leakage_suspect")
@@ -103,8 +102,9 @@ def render_results(summary: dict, report: Path, repo: Path) -> str:
         "",
         "### How these numbers were made",
         "",
-        f"- Command: `make compare-vol` (`python scripts/compare_published.py --vol`), config "
-        f"`configs/compare_vol.yaml` (hash `{summary['config_hash']}`), report folder `{shown}`.",
+        f"- Command: `make compare-vol` (`{COMMAND}`), config "
+        f"`configs/compare_vol.yaml` (hash `{summary['config_hash']}`), report folder "
+        f"`{common.shown(report)}`.",
         f"- Target `{ft['target']}` from `{ft['rv_source']}` candles (days with fewer than "
         f"{ft['rv_min_hours']} hourly returns dropped), lookback {ft['lookback']} days, horizon "
         f"{ft['horizon']}; scalers fit on each fold's training rows only.",
@@ -120,11 +120,33 @@ def render_results(summary: dict, report: Path, repo: Path) -> str:
     return "\n".join(out)
 
 
-def splice(page: str, summary: dict, report: Path, repo: Path) -> str:
-    """``page`` with the text between the results markers replaced by ``render_results``."""
-    start = page.find(START)
-    end = page.find(END)
+def _markers(page: str) -> tuple[int, int]:
+    start, end = page.find(START), page.find(END)
     if start < 0 or end < start:
         raise SystemExit(f"error: the page lacks the {START} ... {END} markers")
+    return start, end
+
+
+def splice(page: str, summary: dict, report: Path) -> str:
+    """``page`` with the text between the results markers replaced by ``render_results``."""
+    start, end = _markers(page)
     head = page[: page.index("\n", start) + 1]
-    return head + render_results(summary, report, repo) + page[end:]
+    return head + render_results(summary, report) + page[end:]
+
+
+def run(args: argparse.Namespace) -> int:
+    """One backtest (or its report), spliced into the results section of ``--out``."""
+    _markers(args.out.read_text(encoding="utf-8"))  # before minutes of backtest, not after
+    cfg = common.load(args)
+    report = common.report_root(args, cfg)
+    summary = common.reused(report, cfg) if args.reuse else None
+    if summary is not None:
+        print(f"reusing {report} (config {cfg.hash()})")
+    else:
+        results, wall = common.backtest(cfg, args.data_dir)
+        summary = common.write(report, cfg, results, wall)
+        print(f"backtest done in {wall} s; report {report}")
+    out = args.out
+    out.write_text(splice(out.read_text(encoding="utf-8"), summary, report), "utf-8")
+    print(f"wrote {out}")
+    return 0

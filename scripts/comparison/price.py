@@ -1,4 +1,4 @@
-"""Our walk-forward results next to published figures, over several seeds.
+"""``compare.py price``: our walk-forward results next to published figures, over several seeds.
 
 Runs (or, with ``--reuse``, reads) the backtest of ``configs/compare.yaml`` once per training
 seed -- daily BTC, ETH and LTC; lstm, gru, performer_bilstm and the naive baselines -- and writes
@@ -7,19 +7,6 @@ spread over the seeds) and beside persistence on OUR test period. A single seed'
 from +0.22 to -0.41 when only the order of random draws changed, so neural models are reported
 over >= 3 seeds. Every number of ours comes from the reports' ``summary.json``; the published ones
 are the citations below. Nothing is typed in by hand.
-
-Usage::
-
-    python scripts/compare_published.py                 # 3 seeds -> reports/compare/comparison.md
-    python scripts/compare_published.py --update-docs   # ... and docs/comparison.md (make compare UPDATE_DOCS=1)
-    python scripts/compare_published.py --reuse         # reuse reports/compare/seed-N (same config)
-    python scripts/compare_published.py --seeds 0,1,2,3,4 --set train.epochs=4
-    python scripts/compare_published.py --vol           # realized volatility -> docs/volatility.md
-
-``--vol`` (``make compare-vol``) runs ``configs/compare_vol.yaml`` instead, once (its own seed):
-the same period and folds with ``features.target=realized_vol``, every model beside
-``vol_persistence``, ``har``, ``ewma_vol`` and ``garch``, and rewrites the results section of
-``docs/volatility.md`` (between its markers).
 
 The page records a training fingerprint (``cryptocast.evaluate.fingerprint``), the config hash and
 the commit; ``tests/test_compare.py`` checks that the committed page still matches the code.
@@ -33,21 +20,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import shutil
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))  # run as a plain script from any directory
+from scripts.comparison import common
+from scripts.comparison.common import REPO, fmt_p, shown
 
-SHARED_OHLCV = Path(
-    os.environ.get("CRYPTOCAST_SHARED_DATA", REPO.parent / "shared" / "data" / "ohlcv" / "binance")
-)
+CONFIG = "compare.yaml"
+HELP = "price forecasts over >= 3 seeds next to published figures -> docs/comparison.md"
+COMMAND = "python scripts/compare.py price"
 
 REFERENCE = (
     "P. L. Seabe, C. R. B. Moutsinga, E. Pindza (2023). Forecasting Cryptocurrency Prices Using "
@@ -65,112 +48,41 @@ PUBLISHED = [
 # Our closest model. The paper's BiLSTM is a plain bidirectional LSTM; ours adds Performer
 # attention.
 OURS = {"LSTM": "lstm", "GRU": "gru", "BiLSTM": "performer_bilstm"}
+SPREAD = (
+    "rmse",
+    "mape",
+    "skill_rmse",
+    "sharpe",
+    "directional_accuracy",
+    "dm_pvalue_vs_persistence",
+)
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--vol", action="store_true", help="volatility target -> docs/volatility.md")
-    p.add_argument("--config", default=None, help="default: configs/compare.yaml (compare_vol)")
-    p.add_argument("--data-dir", type=Path, default=None, help="default: a copy of ../shared")
-    p.add_argument("--report", type=Path, default=None, help="default: backtest.report_dir")
+def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seeds", default="0,1,2", help="training seeds, comma separated (>= 3)")
     p.add_argument("--update-docs", action="store_true", help="also write docs/comparison.md")
-    p.add_argument("--workers", type=int, default=None)
-    p.add_argument("--reuse", action="store_true", help="read the report if its config matches")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
-    args = p.parse_args(argv)
-    name = "compare_vol.yaml" if args.vol else "compare.yaml"
-    args.config = args.config or str(REPO / "configs" / name)
-    return args
 
 
-def _shared_copy(symbols: list[str], timeframes: list[str] | str) -> Path:
-    """A temporary data folder holding the reference candles (the shared folder is read-only)."""
-    if isinstance(timeframes, str):  # compare_probabilistic.py passes one timeframe as text
-        timeframes = [timeframes]
-    from cryptocast.timeframes import symbol_slug
-
-    tmp = Path(tempfile.mkdtemp(prefix="cryptocast-compare-"))
-    dest = tmp / "ohlcv" / "binance"
-    dest.mkdir(parents=True)
-    for s in symbols:
-        for timeframe in timeframes:
-            src = SHARED_OHLCV / f"{symbol_slug(s)}_{timeframe}.parquet"
-            if not src.is_file():
-                raise SystemExit(
-                    f"error: reference candles {src} not found; pass --data-dir with fetched candles"
-                )
-            shutil.copy(src, dest / src.name)
-    return tmp
-
-
-def base_config(args: argparse.Namespace):
-    """The comparison's config with the command's overrides (the seed is set per run)."""
-    from cryptocast.config import load_config
-
-    overrides = list(args.overrides)
-    if args.workers:
-        overrides.append(f"backtest.workers={args.workers}")
-    return load_config(args.config, overrides)
-
-
-def run_or_reuse(args: argparse.Namespace, seed: int | None) -> tuple[dict, Path]:
-    """One seed's backtest summary (run now, or read back when ``--reuse`` and the hash match);
-    ``seed=None`` keeps the config's seed and report folder (``--vol``)."""
-    cfg = base_config(args)
-    report = args.report or REPO / cfg.backtest.report_dir
-    if seed is not None:
-        cfg.train.seed = seed
-        report = report / f"seed-{seed}"
-    summary_path = report / "summary.json"
-    if args.reuse and summary_path.is_file():
-        summary = json.loads(summary_path.read_text())
-        if summary.get("config_hash") == cfg.hash():
+def run_or_reuse(args: argparse.Namespace, seed: int) -> tuple[dict, Path]:
+    """One seed's backtest summary (run now, or read back when ``--reuse`` and the hash match)."""
+    cfg = common.load(args)
+    cfg.train.seed = seed
+    report = common.report_root(args, cfg) / f"seed-{seed}"
+    if args.reuse and (report / "summary.json").is_file():
+        summary = common.reused(report, cfg)
+        if summary is not None:
             print(f"reusing {report} (config {cfg.hash()})")
             return summary, report
-        print(f"{report} has another config ({summary.get('config_hash')}); running again")
-
-    from cryptocast.backtest import run_backtest, summarise
-    from cryptocast.evaluate.report import write_report
-
-    tmp = None
-    data_dir = args.data_dir
-    if data_dir is None:
-        frames = ["1d", cfg.features.rv_source] if cfg.features.target == "realized_vol" else ["1d"]
-        data_dir = tmp = _shared_copy(cfg.backtest.symbols, frames)
-    t0 = time.perf_counter()
-
-    def on_event(ev: dict) -> None:
-        if ev.get("event") == "plan":
-            print(
-                f"seed {seed}: {ev['jobs']} jobs, {ev['folds']} folds, "
-                f"{cfg.backtest.workers} worker(s)"
-            )
-        elif ev.get("event") == "job":
-            print(f"  done {' '.join(ev['job'])} ({time.perf_counter() - t0:.0f} s)", flush=True)
-
-    try:
-        results = run_backtest(cfg, data_dir, on_event)
-    finally:
-        if tmp is not None:
-            shutil.rmtree(tmp, ignore_errors=True)
-    summary, forecasts, equity = summarise(cfg, results)
-    summary["wall_seconds"] = round(time.perf_counter() - t0, 1)
-    write_report(report, forecasts, summary, equity)
-    print(f"backtest done in {summary['wall_seconds']} s; report {report}")
-    return json.loads(summary_path.read_text()), report
+        print(f"{report} has another config; running again")
+    results, wall = common.backtest(cfg, args.data_dir, f"seed {seed}: ")
+    summary = common.write(report, cfg, results, wall)
+    print(f"backtest done in {wall} s; report {report}")
+    return summary, report
 
 
 def _f(v, digits: int = 2) -> str:
-    if v is None:
-        return "–"
-    return f"{v:,.{digits}f}"
-
-
-def _p(v) -> str:
-    if v is None:
-        return "–"
-    return "< 0.001" if v < 0.001 else f"{v:.3f}"
+    """A figure with thousands separators (prices in USD)."""
+    return "–" if v is None else f"{v:,.{digits}f}"
 
 
 def _features_text(ft: dict) -> str:
@@ -202,16 +114,6 @@ def _persistence_sentence(recs: dict) -> str:
     return "On our period (not theirs) tomorrow = today scores MAPE " + "; ".join(parts) + "."
 
 
-SPREAD = (
-    "rmse",
-    "mape",
-    "skill_rmse",
-    "sharpe",
-    "directional_accuracy",
-    "dm_pvalue_vs_persistence",
-)
-
-
 def pool(summaries: list[dict]) -> dict[tuple[str, str], dict]:
     """Per (coin, model): every seed's value of each figure, and the mean record.
 
@@ -220,8 +122,9 @@ def pool(summaries: list[dict]) -> dict[tuple[str, str], dict]:
     out: dict[tuple[str, str], dict] = {}
     for summary in summaries:
         for r in summary["results"]:
-            key = (r["symbol"].split("/")[0], r["model"])
-            entry = out.setdefault(key, {"first": r, "values": {k: [] for k in SPREAD}})
+            entry = out.setdefault(
+                (common.coin(r), r["model"]), {"first": r, "values": {k: [] for k in SPREAD}}
+            )
             for k in SPREAD:
                 if r.get(k) is not None:
                     entry["values"][k].append(float(r[k]))
@@ -251,24 +154,32 @@ def _p_range(entry: dict) -> str:
     if not vals:
         return "–"
     if len(set(vals)) == 1:
-        return _p(vals[0])
+        return fmt_p(vals[0])
     low = sum(v < 0.05 for v in vals)
-    return f"{_p(statistics.median(vals))} [{_p(min(vals))}, {_p(max(vals))}]; {low}/{len(vals)} < 0.05"
+    return (
+        f"{fmt_p(statistics.median(vals))} [{fmt_p(min(vals))}, {fmt_p(max(vals))}]; "
+        f"{low}/{len(vals)} < 0.05"
+    )
 
 
-def git_commit() -> str:
-    """The commit the numbers come from, marked when the working tree had changes."""
-    try:
-        head = subprocess.run(
-            ["git", "rev-parse", "--short=12", "HEAD"], cwd=REPO, capture_output=True, text=True
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=REPO, capture_output=True, text=True,
-        ).stdout.strip()  # fmt: skip
-    except OSError:
-        return "unknown"
-    return (head or "unknown") + (" (with uncommitted changes)" if dirty else "")
+def _finding(pooled: dict) -> str:
+    beats = [
+        f"{c} {m}" for (c, m), e in pooled.items()
+        if e["varies"] and all(v > 0 for v in e["values"]["skill_rmse"])
+        and all(p < 0.05 for p in e["values"]["dm_pvalue_vs_persistence"])
+    ]  # fmt: skip
+    if beats:
+        return f"beats persistence significantly in every seed: {', '.join(beats)}."
+    if all(
+        statistics.fmean(e["values"]["skill_rmse"]) <= 0.005
+        for e in pooled.values()
+        if e["varies"] and e["values"]["skill_rmse"]
+    ):
+        return (
+            "no neural model beats persistence significantly in every seed; "
+            "their mean skill is at or below zero."
+        )
+    return "no neural model beats persistence significantly in every seed."
 
 
 def render(summaries: list[dict], reports: list[Path], meta: dict) -> str:
@@ -279,17 +190,9 @@ def render(summaries: list[dict], reports: list[Path], meta: dict) -> str:
     seeds = meta["seeds"]
     cfg = summary["config"]
     bt, tr, ft = cfg["backtest"], cfg["train"], cfg["features"]
-    ranges = summary["data_ranges"]
-    firsts = sorted({v["test_first_origin"][:10] for v in ranges.values()})
-    lasts = sorted({v["test_last_origin"][:10] for v in ranges.values()})
-    period = f"{firsts[0]} .. {lasts[-1]}"
+    first, last, n = common.period(summary)
     k = bt["retrain_every"]
     every = "fold" if k == 1 else f"{k} folds"
-    n = sorted({v["origins"] for v in ranges.values()})
-    try:
-        shown = reports[0].resolve().parent.relative_to(REPO)
-    except ValueError:
-        shown = reports[0].parent
     stamp = json.dumps(
         {"config_hash": meta["config_hash"], "overrides": meta.get("overrides", []),
          "seeds": seeds, "commit": meta["commit"], "cryptocast": meta["cryptocast"],
@@ -299,7 +202,7 @@ def render(summaries: list[dict], reports: list[Path], meta: dict) -> str:
     out = [
         "# Our backtest next to published figures",
         "",
-        "<!-- generated by scripts/compare_published.py (make compare UPDATE_DOCS=1); "
+        f"<!-- generated by {COMMAND.removeprefix('python ')} (make compare UPDATE_DOCS=1); "
         "do not edit by hand -->",
         f"<!-- compare-meta: {stamp} -->",
         "",
@@ -307,7 +210,7 @@ def render(summaries: list[dict], reports: list[Path], meta: dict) -> str:
         "",
         "**The periods differ.** The paper's figures come from its own data range and train/test "
         "split. Ours are one-day-ahead forecasts on the test period "
-        f"**{period}** ({'/'.join(map(str, n))} forecast days per coin, Binance spot daily "
+        f"**{first} .. {last}** ({'/'.join(map(str, n))} forecast days per coin, Binance spot daily "
         "closes), "
         f"walk-forward: {bt['fold_length']}-day folds, {bt['window']} training window, every model "
         f"retrained each {every} "
@@ -335,27 +238,11 @@ def render(summaries: list[dict], reports: list[Path], meta: dict) -> str:
             f"{_spread(ours, 'rmse')} | {_spread(ours, 'mape')} | {_f(pers.get('rmse'))} | "
             f"{_f(pers.get('mape'))} | {_spread(ours, 'skill_rmse', 3)} |"
         )
-    out += ["", _persistence_sentence(recs)] if _persistence_sentence(recs) else []
-    beats = [
-        f"{c} {m}" for (c, m), e in pooled.items()
-        if e["varies"] and all(v > 0 for v in e["values"]["skill_rmse"])
-        and all(p < 0.05 for p in e["values"]["dm_pvalue_vs_persistence"])
-    ]  # fmt: skip
+    sentence = _persistence_sentence(recs)
+    out += ["", sentence] if sentence else []
     out += [
         "",
-        "**Finding:** "
-        + (
-            f"beats persistence significantly in every seed: {', '.join(beats)}."
-            if beats
-            else "no neural model beats persistence significantly in every seed; "
-            "their mean skill is at or below zero."
-            if all(
-                statistics.fmean(e["values"]["skill_rmse"]) <= 0.005
-                for e in pooled.values()
-                if e["varies"] and e["values"]["skill_rmse"]
-            )  # fmt: skip
-            else "no neural model beats persistence significantly in every seed."
-        ),
+        "**Finding:** " + _finding(pooled),
         "",
         "The paper's BiLSTM is a plain bidirectional LSTM; the closest model we have is "
         "`performer_bilstm` (Performer attention with BiLSTM feed-forward blocks).",
@@ -386,12 +273,12 @@ def render(summaries: list[dict], reports: list[Path], meta: dict) -> str:
         "",
         "## How these numbers were made",
         "",
-        "- Command: `make compare UPDATE_DOCS=1` (`python scripts/compare_published.py "
+        f"- Command: `make compare UPDATE_DOCS=1` (`{COMMAND} "
         f"--seeds {','.join(map(str, seeds))}"
         + "".join(f" --set {o}" for o in meta.get("overrides", []))
         + " --update-docs`), config `configs/compare.yaml` "
         f"(hash `{meta['config_hash']}` before the seed is set), report folders "
-        f"`{shown}/seed-N`.",
+        f"`{shown(reports[0].parent)}/seed-N`.",
         f"- Code: commit `{meta['commit']}`, cryptocast {meta['cryptocast']}, torch "
         f"{summary['versions'].get('torch')}. `tests/test_compare.py` recomputes the training "
         "fingerprint recorded above (the first forecasts of each neural model after a short "
@@ -422,45 +309,28 @@ def parse_meta(page: str) -> dict | None:
     return json.loads(page.split(marker, 1)[1].split(" -->", 1)[0])
 
 
-def main(argv: list[str] | None = None) -> int:
+def run(args: argparse.Namespace) -> int:
+    """Every seed's backtest, the page in the report folder (and docs/comparison.md)."""
     from cryptocast import __version__
-    from cryptocast.errors import CryptocastError
     from cryptocast.evaluate.fingerprint import training_fingerprint
 
-    args = parse_args(argv)
-    if args.vol:  # one run, spliced into docs/volatility.md (make compare-vol)
-        from compare_vol import splice
-
-        try:
-            summary, report = run_or_reuse(args, None)
-        except CryptocastError as err:
-            print(f"error: {err}", file=sys.stderr)
-            return err.exit_code
-        out = REPO / "docs" / "volatility.md"
-        out.write_text(splice(out.read_text(encoding="utf-8"), summary, report, REPO), "utf-8")
-        print(f"wrote {out}")
-        return 0
     seeds = [int(x) for x in args.seeds.split(",") if x.strip()]
     if len(seeds) < 3:
         print("error: --seeds needs at least 3 seeds (a single seed is noise)", file=sys.stderr)
         return 2
-    try:
-        cfg = base_config(args)
-        t0 = time.perf_counter()
-        runs = [run_or_reuse(args, seed) for seed in seeds]
-        meta = {
-            "overrides": list(args.overrides),
-            "config_hash": cfg.hash(),
-            "seeds": seeds,
-            "commit": git_commit(),
-            "cryptocast": __version__,
-            "fingerprint": training_fingerprint(cfg),
-        }
-    except CryptocastError as err:  # one line, as the CLI does
-        print(f"error: {err}", file=sys.stderr)
-        return err.exit_code
+    cfg = common.load(args)
+    t0 = time.perf_counter()
+    runs = [run_or_reuse(args, seed) for seed in seeds]
+    meta = {
+        "overrides": list(args.overrides),
+        "config_hash": cfg.hash(),
+        "seeds": seeds,
+        "commit": common.git_commit(),
+        "cryptocast": __version__,
+        "fingerprint": training_fingerprint(cfg),
+    }
     page = render([s for s, _ in runs], [r for _, r in runs], meta)
-    out = (args.report or REPO / cfg.backtest.report_dir) / "comparison.md"
+    out = common.report_root(args, cfg) / "comparison.md"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(page, encoding="utf-8")
     print(f"wrote {out} ({len(seeds)} seeds, {time.perf_counter() - t0:.0f} s)")
@@ -471,7 +341,3 @@ def main(argv: list[str] | None = None) -> int:
     else:
         print("docs/comparison.md left as it is; make compare UPDATE_DOCS=1 rewrites it")
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -1,48 +1,35 @@
-"""Quantile forecasts on the reference test period, scored against rw_ewma -> docs/probabilistic.md.
+"""``compare.py probabilistic``: quantile forecasts scored against rw_ewma -> docs/probabilistic.md.
 
 Runs (or, with ``--reuse``, reads) the backtest of ``configs/compare_prob.yaml`` -- daily BTC, ETH
 and LTC, 2022-07-01 .. 2023-06-30; lstm, gru and performer_bilstm with quantile heads trained on
 the pinball loss, and the rw_ewma / rw_empirical baselines -- trains every model once, applies
-each calibration method (``none``, ``cqr``, ``aci``) to the same forecasts, and writes coverage of the 80/90% intervals, their widths, CRPS,
-CRPS skill against rw_ewma and the Diebold-Mariano p-value on CRPS per model and coin. Every
-number comes from the reports' ``summary.json``; nothing is typed in by hand.
-
-Usage::
-
-    python scripts/compare_probabilistic.py                  # run the backtests, write the doc
-    python scripts/compare_probabilistic.py --reuse          # reuse reports/compare_prob_*
-    python scripts/compare_probabilistic.py --calibrations cqr
+each calibration method (``none``, ``cqr``, ``aci``) to the same forecasts, and writes coverage of
+the 80/90% intervals, their widths, CRPS, CRPS skill against rw_ewma and the Diebold-Mariano
+p-value on CRPS per model and coin. Every number comes from the reports' ``summary.json``
+(``<report_dir>_<method>/``, reports/compare_prob_<method>/ by default); nothing is typed in by
+hand.
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "scripts"))
+from scripts.comparison import common
+from scripts.comparison.common import REPO, coin, fmt
+
+CONFIG = "compare_prob.yaml"
+HELP = "quantile models vs rw_ewma, calibration none/cqr/aci -> docs/probabilistic.md"
+COMMAND = "python scripts/compare.py probabilistic"
 
 NOMINAL = (80, 90)
 TOLERANCE = 0.03  # calibrated coverage should land within +-3 points of nominal
 ALPHA = 0.05
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--config", default=str(REPO / "configs" / "compare_prob.yaml"))
-    p.add_argument("--data-dir", type=Path, default=None, help="default: a copy of ../shared")
+def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--calibrations", default="none,cqr,aci", help="comma list of methods")
     p.add_argument("--out", type=Path, default=REPO / "docs" / "probabilistic.md")
-    p.add_argument("--workers", type=int, default=None)
-    p.add_argument("--reuse", action="store_true", help="read the reports if their config matches")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
-    return p.parse_args(argv)
-
-
-def _f(v, digits: int = 3) -> str:
-    return "–" if v is None else f"{v:.{digits}f}"
 
 
 def _pct(v) -> str:
@@ -70,8 +57,24 @@ def _within(rec: dict) -> bool:
     )
 
 
+def _scored(summary: dict) -> list[dict]:
+    return [r for r in summary["results"] if r.get("crps") is not None]
+
+
+def _beats(rec: dict) -> bool:
+    return rec["model"] != "rw_ewma" and (rec.get("crps_skill") or 0) > 0
+
+
+def _significant(rec: dict) -> bool:
+    return _beats(rec) and (rec.get("dm_pvalue_crps_vs_rw_ewma") or 1) < ALPHA
+
+
+def _names(recs: list[dict]) -> str:
+    return ", ".join(f"{r['model']} ({coin(r)})" for r in recs) or "none"
+
+
 def section(method: str, summary: dict) -> list[str]:
-    recs = [r for r in summary["results"] if r.get("crps") is not None]
+    recs = _scored(summary)
     out = [
         f"## calibration: {method}",
         "",
@@ -81,30 +84,27 @@ def section(method: str, summary: dict) -> list[str]:
     ]
     for r in recs:
         out.append(
-            f"| {r['symbol'].split('/')[0]} | {r['model']} | {r['n']} | "
+            f"| {coin(r)} | {r['model']} | {r['n']} | "
             f"{_pct(r.get('coverage_80'))} | {_pct(r.get('coverage_90'))} | "
-            f"{_f(r.get('width_80'), 4)} | {_f(r.get('width_90'), 4)} | {_f(r['crps'], 5)} | "
-            f"{_f(r.get('crps_skill'))} | {_f(r.get('dm_pvalue_crps_vs_rw_ewma'))} | "
-            f"{_f(r.get('dm_pvalue_pinball_vs_rw_ewma'))} | {verdict(r)} |"
+            f"{fmt(r.get('width_80'), 4)} | {fmt(r.get('width_90'), 4)} | {fmt(r['crps'], 5)} | "
+            f"{fmt(r.get('crps_skill'))} | {fmt(r.get('dm_pvalue_crps_vs_rw_ewma'))} | "
+            f"{fmt(r.get('dm_pvalue_pinball_vs_rw_ewma'))} | {verdict(r)} |"
         )
     ok = [r for r in recs if _within(r)]
-    beats = [r for r in recs if r["model"] != "rw_ewma" and (r.get("crps_skill") or 0) > 0]
-    sig = [r for r in beats if (r.get("dm_pvalue_crps_vs_rw_ewma") or 1) < ALPHA]
+    beats = [r for r in recs if _beats(r)]
     worse = [r for r in recs if r["model"] != "rw_ewma" and r not in beats]
-
-    def names(rs):
-        return ", ".join(f"{r['model']} ({r['symbol'].split('/')[0]})" for r in rs) or "none"
-
     out += [
         "",
         f"- Coverage of both the 80% and 90% intervals within ±{TOLERANCE * 100:.0f} points of "
         f"nominal: {len(ok)} of {len(recs)} model × coin rows"
         + (
-            f"; outside: {names([r for r in recs if r not in ok])}." if len(ok) < len(recs) else "."
+            f"; outside: {_names([r for r in recs if r not in ok])}."
+            if len(ok) < len(recs)
+            else "."
         ),
-        f"- Lower CRPS than rw_ewma: {names(beats)}; of these significant at {ALPHA:.0%} "
-        f"(DM on per-day CRPS): {names(sig)}.",
-        f"- Not better than rw_ewma on CRPS: {names(worse)}.",
+        f"- Lower CRPS than rw_ewma: {_names(beats)}; of these significant at {ALPHA:.0%} "
+        f"(DM on per-day CRPS): {_names([r for r in beats if _significant(r)])}.",
+        f"- Not better than rw_ewma on CRPS: {_names(worse)}.",
         f"- Backtest wall time {summary.get('wall_seconds', '–')} s; config hash "
         f"`{summary['config_hash']}`.",
         "",
@@ -119,7 +119,7 @@ def render(summaries: dict[str, dict], config: str) -> str:
     out = [
         "# Probabilistic forecasts on the reference test period",
         "",
-        "<!-- generated by scripts/compare_probabilistic.py (make compare-prob); "
+        f"<!-- generated by {COMMAND.removeprefix('python ')} (make compare-prob); "
         "do not edit by hand -->",
         "",
         f"One-day-ahead quantile forecasts (levels {levels}) for daily BTC, ETH and LTC, test "
@@ -144,17 +144,13 @@ def render(summaries: dict[str, dict], config: str) -> str:
     ]
     out += ["**In short** (per calibration method, 15 = 5 models × 3 coins):", ""]
     for method, summary in summaries.items():
-        recs = [r for r in summary["results"] if r.get("crps") is not None]
+        recs = _scored(summary)
         others = [r for r in recs if r["model"] != "rw_ewma"]
-        sig = [
-            f"{r['model']} ({r['symbol'].split('/')[0]})"
-            for r in others
-            if (r.get("crps_skill") or 0) > 0 and (r.get("dm_pvalue_crps_vs_rw_ewma") or 1) < ALPHA
-        ]
+        sig = [f"{r['model']} ({coin(r)})" for r in others if _significant(r)]
         out.append(
             f"- `{method}`: 80% and 90% coverage within ±3 points for "
             f"{sum(_within(r) for r in recs)} of {len(recs)}; lower CRPS than rw_ewma for "
-            f"{sum((r.get('crps_skill') or 0) > 0 for r in others)} of {len(others)}, "
+            f"{sum(_beats(r) for r in others)} of {len(others)}, "
             f"significantly (DM p < {ALPHA}) for {', '.join(sig) or 'none'}; best CRPS skill "
             f"{max((r.get('crps_skill') or -1) for r in others):+.3f}."
         )
@@ -164,8 +160,7 @@ def render(summaries: dict[str, dict], config: str) -> str:
     out += [
         "## How these numbers were made",
         "",
-        f"- Command: `make compare-prob` (`python scripts/compare_probabilistic.py`), config "
-        f"`{Path(config).relative_to(REPO) if Path(config).is_relative_to(REPO) else config}`, "
+        f"- Command: `make compare-prob` (`{COMMAND}`), config `{common.shown(config)}`, "
         "models trained once, each calibration method applied to the same forecasts, reports in "
         "`reports/compare_prob_<method>/` (summary.json, report.md with fan chart, reliability "
         "diagram and PIT histogram).",
@@ -179,80 +174,32 @@ def render(summaries: dict[str, dict], config: str) -> str:
 def run_all(args: argparse.Namespace, methods: list[str]) -> dict[str, dict]:
     """One backtest (the models are trained once), calibrated by each method in turn; each
     method gets its own report folder and summary (``--reuse``: read them when all match)."""
-    import json
-    import shutil
-    import time
-
-    import compare_published
-
-    from cryptocast.backtest import run_backtest, summarise
-    from cryptocast.config import load_config
-    from cryptocast.evaluate.report import write_report
     from cryptocast.evaluate.walkforward import recalibrate
 
-    overrides = list(args.overrides) + (
-        [f"backtest.workers={args.workers}"] if args.workers else []
-    )
-    cfgs = {m: load_config(args.config, [*overrides, f"backtest.calibration={m}"]) for m in methods}
-    reports = {m: REPO / "reports" / f"compare_prob_{m}" for m in methods}
+    cfgs = {m: common.load(args, f"backtest.calibration={m}") for m in methods}
+    root = common.report_root(args, cfgs[methods[0]])
+    reports = {m: root.parent / f"{root.name}_{m}" for m in methods}
     if args.reuse:
-        found = {}
-        for m in methods:
-            path = reports[m] / "summary.json"
-            if path.is_file():
-                doc = json.loads(path.read_text())
-                if doc.get("config_hash") == cfgs[m].hash():
-                    found[m] = doc
-        if len(found) == len(methods):
+        found = {m: common.reused(reports[m], cfgs[m]) for m in methods}
+        if all(found.values()):
             print(f"reusing {', '.join(str(reports[m]) for m in methods)}")
             return found
         print("reports missing or from another config; running again")
-    cfg = cfgs[methods[0]]
-    tmp = None
-    data_dir = args.data_dir
-    if data_dir is None:
-        data_dir = tmp = compare_published._shared_copy(cfg.backtest.symbols, "1d")
-    t0 = time.perf_counter()
-
-    def on_event(ev: dict) -> None:
-        if ev.get("event") == "plan":
-            print(f"{ev['jobs']} jobs, {ev['folds']} folds, {cfg.backtest.workers} worker(s)")
-        elif ev.get("event") == "job":
-            print(f"  done {' '.join(ev['job'])} ({time.perf_counter() - t0:.0f} s)", flush=True)
-
-    try:
-        results = run_backtest(cfg, data_dir, on_event)
-    finally:
-        if tmp is not None:
-            shutil.rmtree(tmp, ignore_errors=True)
-    wall = round(time.perf_counter() - t0, 1)
+    results, wall = common.backtest(cfgs[methods[0]], args.data_dir)
     out = {}
     for m in methods:
         c = cfgs[m]
         calibrated = [recalibrate(r, m, c.backtest.aci_gamma) for r in results]
-        summary, forecasts, equity = summarise(c, calibrated)
-        summary["wall_seconds"] = wall
-        write_report(reports[m], forecasts, summary, equity)
-        out[m] = json.loads((reports[m] / "summary.json").read_text())
+        out[m] = common.write(reports[m], c, calibrated, wall)
         print(f"{m}: report {reports[m]}")
     return out
 
 
-def main(argv: list[str] | None = None) -> int:
-    from cryptocast.errors import CryptocastError
-
-    args = parse_args(argv)
+def run(args: argparse.Namespace) -> int:
+    """The backtest (or its reports), then the page at ``--out``."""
     methods = [m.strip() for m in args.calibrations.split(",") if m.strip()]
-    try:
-        summaries = run_all(args, methods)
-    except CryptocastError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return err.exit_code
+    summaries = run_all(args, methods)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(render(summaries, args.config), encoding="utf-8")
     print(f"wrote {args.out}")
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -5,7 +5,7 @@ each comparison, so a burst of load hits both sides of a round alike; each figur
 of the per-round ratios, with both sides' medians. Separate processes give each side its own
 defaults for what is fixed when torch loads:
 
-- ours: the CLI's thread plan (``cryptocast.threads.apply_thread_plan(1)`` before torch loads,
+- ours: the CLI's thread plan (``cryptocast.training.threads.apply_thread_plan(1)`` before torch loads,
   then its ``cores // jobs`` torch threads; the OpenMP wait policy left default on a quiet
   machine, ``PASSIVE`` when the load says the cores are busy), ``train.num_threads`` unset;
 - darts: torch's default thread count, Lightning with ``enable_progress_bar=False``,
@@ -13,14 +13,14 @@ defaults for what is fixed when torch loads:
   ``accelerator="cpu"``; everything else (Adam, lr 1e-3, no clipping) darts' defaults. Its
   OpenMP wait policy is the one our plan picked: on a quiet machine that is OpenMP's default,
   i.e. darts' own; on a busy one our plan picks ``PASSIVE``, and darts gets it too, because
-  OpenMP's spinning default on busy cores can be many times slower (``cryptocast/threads.py``):
+  OpenMP's spinning default on busy cores can be many times slower (``cryptocast/training/threads.py``):
   that would measure the neighbours, not darts, and flatter us.
 
 Comparisons:
 
 a. ``train throughput lstm``: windows/s of one training epoch at the issue's darts-anchor shapes
    (lookback 48, batch 256, 5 input columns = target + 4 past covariates, LSTM hidden 64,
-   1 layer; ~48k windows): ours through ``cryptocast.train.fit`` (configs/lstm.yaml's training
+   1 layer; ~48k windows): ours through ``cryptocast.training.loop.fit`` (configs/lstm.yaml's training
    settings: AdamW, cosine schedule, grad clip) vs darts ``BlockRNNModel(model="LSTM")`` on the
    same synthetic array. Counted: the epoch itself -- batch sampling and window gathering
    (darts: its Dataset ``__getitem__`` and collate), forward, loss, backward, optimiser step,
@@ -39,7 +39,7 @@ b. ``train throughput transformer``: darts' ``TransformerModel`` is an encoder-d
    12k windows per epoch (48k in the issue) keeps the full run within minutes.
 c. ``seconds per refit``: darts ``historical_forecasts(retrain=True, forecast_horizon=1,
    stride=30)`` of ``BlockRNNModel`` LSTM (hidden 25, 1 layer, 5 epochs, lookback 30, batch 32)
-   on the daily BTC log returns, vs our ``run_backtest`` of the same LSTM (bench_backtest's DARTS
+   on the daily BTC log returns, vs our ``run_backtest`` of the same LSTM (``bench.settings.DARTS``
    overrides, threads from the plan) over the same number of 30-day folds, one refit each; both
    whole job time (features or series building, training, forecasting) divided by the refits.
 
@@ -51,7 +51,6 @@ cores), ``--quick`` (tiny sizes, CI smoke), ``--rounds N``.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import importlib.util
 import multiprocessing as mp
@@ -60,7 +59,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from bench.common import write_results
+from bench.candles import daily_candles
+from bench.common import cli, report
+from bench.darts_sides import serve
 
 NAME = "darts"
 FIGURES = {
@@ -126,7 +127,7 @@ def skipped_records(reason: str, quick: bool) -> list[dict[str, Any]]:
 
 
 def _load() -> float | None:
-    from cryptocast.threads import machine_load
+    from cryptocast.training.threads import machine_load
 
     load = machine_load()
     return None if load is None else round(load, 2)
@@ -140,13 +141,16 @@ class _Side:
     """A worker process for one side; ``call`` runs a task there and returns its result."""
 
     def __init__(
-        self, side: str, ctx: Any, quick: bool, data_dir: str, policy: str | None = None
+        self,
+        side: str,
+        ctx: Any,
+        quick: bool,
+        data_dir: str,
+        policy: str | None = None,
     ) -> None:
-        from bench.darts_sides import serve
-
         self.side = side
         self.conn, child = ctx.Pipe()
-        args = (side, child, quick, data_dir, policy)
+        args = (side, child, quick, sizes(quick), data_dir, policy)
         self.proc = ctx.Process(target=serve, args=args, daemon=True)
         self.proc.start()
         kind, self.info = self.conn.recv()  # threads, wait policy: fixed once torch has loaded
@@ -224,14 +228,12 @@ def run(quick: bool, rounds: int | None = None) -> list[dict[str, Any]]:
     if reason:
         print(f"darts anchors skipped: {reason}", flush=True)
         return skipped_records(reason, quick)
-    from bench.bench_backtest import _data_dir
-
     sz = sizes(quick)
     rounds = rounds or sz["rounds"]
     ctx = mp.get_context("spawn")
     records = []
     with tempfile.TemporaryDirectory() as d:
-        data_dir, _, _ = _data_dir(Path(d), quick)
+        data_dir, _, _ = daily_candles(Path(d), quick)
         sides: dict[str, _Side] = {}
         try:
             sides["ours"] = _Side("ours", ctx, quick, str(data_dir))
@@ -256,8 +258,7 @@ def run(quick: bool, rounds: int | None = None) -> list[dict[str, Any]]:
 
 
 if __name__ == "__main__":
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--quick", action="store_true", help="tiny sizes, one round (CI smoke)")
+    ap = cli(__doc__, "tiny sizes, one round (CI smoke)")
     ap.add_argument("--rounds", type=int, help="interleaved rounds per comparison (3; quick 1)")
     a = ap.parse_args()
-    print(write_results(NAME, run(a.quick, a.rounds), a.quick))
+    report(NAME, run(a.quick, a.rounds), a.quick)

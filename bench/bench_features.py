@@ -8,34 +8,15 @@ hourly candles per coin so it runs without ../shared in a few seconds.
 
 from __future__ import annotations
 
-import argparse
-import time
 import warnings
 
-import numpy as np
 import pandas as pd
 
-from bench.common import SHARED_OHLCV, median_time, write_results
+from bench.candles import synthetic_candles
+from bench.common import SHARED_OHLCV, main, median_time, record, timed
 
 NAME = "features"
 COINS = ["BTC", "ETH", "LTC"]
-
-
-def _synthetic(n: int, seed: int) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    close = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, n)))
-    open_ = np.concatenate([[100.0], close[:-1]])
-    spread = np.abs(rng.normal(0, 0.005, n))
-    return pd.DataFrame(
-        {
-            "timestamp": pd.date_range("2020-01-01", periods=n, freq="1h", tz="UTC"),
-            "open": open_,
-            "high": np.maximum(open_, close) * (1 + spread),
-            "low": np.minimum(open_, close) * (1 - spread),
-            "close": close,
-            "volume": rng.lognormal(3, 0.5, n),
-        }
-    )
 
 
 def _frames(quick: bool) -> tuple[dict[str, pd.DataFrame], str]:
@@ -43,14 +24,18 @@ def _frames(quick: bool) -> tuple[dict[str, pd.DataFrame], str]:
         return {
             c: pd.read_parquet(SHARED_OHLCV / f"{c}-USDT_1h.parquet") for c in COINS
         }, "reference"
-    return {c: _synthetic(2000, i) for i, c in enumerate(COINS)}, "synthetic"
+    frames = {
+        c: synthetic_candles(2000, i, "1h", drift=0.0, vol=0.01, spread=0.005)
+        for i, c in enumerate(COINS)
+    }
+    return frames, "synthetic"
 
 
 def run(quick: bool) -> list[dict]:
     import ta
 
-    from cryptocast.config import FeaturesConfig
-    from cryptocast.features import compute_features, feature_columns
+    from cryptocast.config.schema import FeaturesConfig
+    from cryptocast.features.table import compute_features, feature_columns
 
     cfg = FeaturesConfig()
     frames, kind = _frames(quick)
@@ -63,57 +48,32 @@ def run(quick: bool) -> list[dict]:
         total += secs
         params = {"coin": coin, "timeframe": "1h", "rows": len(df), "data": kind}
         n_feat = len(feature_columns(out))
+        rate = round(len(df) / secs)  # an int, as recorded
+        records.append(record("default features seconds", secs, "s", params, features=n_feat))
         records.append(
-            {
-                "figure": "default features seconds",
-                "value": round(secs, 3),
-                "unit": "s",
-                "params": params,
-                "features": n_feat,
-            }  # fmt: skip
-        )
-        records.append(
-            {
-                "figure": "default features rows/s",
-                "value": round(len(df) / secs),
-                "unit": "rows/s",
-                "params": params,
-                "features": n_feat,
-            }  # fmt: skip
+            record("default features rows/s", rate, "rows/s", params, None, features=n_feat)
         )
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # ta divides by zero on flat candles
-            t0 = time.perf_counter()
-            anchor = ta.add_all_ta_features(
-                df.copy(), "open", "high", "low", "close", "volume", fillna=False
+            a_secs, anchor = timed(
+                lambda df=df: ta.add_all_ta_features(
+                    df.copy(), "open", "high", "low", "close", "volume", fillna=False
+                )
             )
-            a_secs = time.perf_counter() - t0
         records.append(
-            {
-                "figure": "ta.add_all_ta_features seconds (anchor)",
-                "value": round(a_secs, 3),
-                "unit": "s",
-                "params": params,
-                "features": anchor.shape[1] - df.shape[1],
-                "speedup_vs_anchor": round(a_secs / secs, 1),
-            }  # fmt: skip
+            record(
+                "ta.add_all_ta_features seconds (anchor)",
+                a_secs,
+                "s",
+                params,
+                features=anchor.shape[1] - df.shape[1],
+                speedup_vs_anchor=round(a_secs / secs, 1),
+            )
         )
-    records.append(
-        {
-            "figure": "default features seconds, all three coins",
-            "value": round(total, 3),
-            "unit": "s",
-            "params": {"coins": list(frames), "data": kind, "aim_s": 10},
-        }  # fmt: skip
-    )
+    params = {"coins": list(frames), "data": kind, "aim_s": 10}
+    records.append(record("default features seconds, all three coins", total, "s", params))
     return records
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="2k synthetic rows per coin")
-    args = parser.parse_args()
-    results = run(args.quick)
-    for r in results:
-        print(f"{r['figure']:48s} {r['value']:>12} {r['unit']}  {r['params']}")
-    print(write_results(NAME, results, args.quick))
+    main(NAME, run, __doc__, "2k synthetic rows per coin", echo="records")

@@ -7,13 +7,12 @@ ones when ../shared is absent) so it finishes in a few seconds.
 
 from __future__ import annotations
 
-import argparse
-import shutil
 import tempfile
 import time
 from pathlib import Path
 
-from bench.common import SHARED_OHLCV, median_time, write_results
+from bench.candles import candles_dir
+from bench.common import main, median_time
 
 NAME = "fetch"
 SYMBOLS = ["BTC/USDT", "ETH/USDT", "LTC/USDT"]
@@ -22,20 +21,14 @@ SYMBOLS = ["BTC/USDT", "ETH/USDT", "LTC/USDT"]
 def _source(quick: bool, tmp: Path) -> tuple[Path, str, str]:
     """A folder of BASE-QUOTE_tf.parquet files to serve/import, its timeframe and a label."""
     tf = "1d" if quick else "1h"
-    src = tmp / "src"
-    src.mkdir()
-    if (SHARED_OHLCV / f"BTC-USDT_{tf}.parquet").is_file():
-        for s in SYMBOLS:
-            name = f"{s.replace('/', '-')}_{tf}.parquet"
-            shutil.copy(SHARED_OHLCV / name, src / name)
-        return src, tf, "reference"
-    from tests.conftest import make_ohlcv
 
-    n = 2000 if quick else 48_000
-    for i, s in enumerate(SYMBOLS):
-        df = make_ohlcv(n, tf, start="2018-01-01", seed=i)
-        df.to_parquet(src / f"{s.replace('/', '-')}_{tf}.parquet", index=False)
-    return src, tf, "synthetic"
+    def synthetic(i: int, tf: str):
+        from tests.conftest import make_ohlcv
+
+        return make_ohlcv(2000 if quick else 48_000, tf, start="2018-01-01", seed=i)
+
+    ref = candles_dir(tmp / "src", SYMBOLS, [tf], synthetic)
+    return tmp / "src", tf, "reference" if ref else "synthetic"
 
 
 def run(quick: bool) -> list[dict]:
@@ -78,7 +71,4 @@ def run(quick: bool) -> list[dict]:
 
 
 if __name__ == "__main__":
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--quick", action="store_true")
-    quick = ap.parse_args().quick
-    write_results(NAME, run(quick), quick)
+    main(NAME, run, __doc__, "daily candles: a few seconds")

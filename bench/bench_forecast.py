@@ -10,7 +10,6 @@ so every run does the full write path a daily cron job does). For scale, the sam
 
 from __future__ import annotations
 
-import argparse
 import os
 import subprocess
 import sys
@@ -19,7 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from bench.common import REPO, SHARED_OHLCV, median_time, write_results
+from bench.common import REPO, SHARED_OHLCV, config, main, median_time, record
 
 NAME = "forecast"
 
@@ -34,14 +33,12 @@ def _candles(quick: bool) -> tuple[pd.DataFrame, str]:
 
 
 def _train(root: Path, candles: pd.DataFrame) -> Path:
-    from cryptocast.config import load_config
     from cryptocast.data.store import series_path, write_parquet_atomic
-    from cryptocast.runs import train_run
+    from cryptocast.evaluate.holdout import train_run
 
     write_parquet_atomic(candles, series_path(root / "data", "binance", "BTC/USDT", "1d"))
     overrides = ["train.epochs=1", "train.device=cpu", f"output.runs_dir={root / 'runs'}"]
-    cfg = load_config(REPO / "configs" / "tiny.yaml", overrides)
-    return train_run(cfg, root / "data").run_dir
+    return train_run(config("tiny", overrides), root / "data").run_dir
 
 
 def _timed(cmd: list[str], env: dict[str, str], repeats: int, before=None) -> tuple[float, list]:
@@ -75,8 +72,7 @@ def run(quick: bool) -> list[dict]:
     params = {"data": label, "candles": len(candles), "config": "tiny.yaml, 1 epoch"}
 
     def rec(figure: str, value: float, ts: list[float]) -> dict:
-        return {"figure": figure, "value": round(value, 3), "unit": "s", "params": params,
-                "times": [round(t, 3) for t in ts], "repeats": repeats}  # fmt: skip
+        return record(figure, value, "s", params, times=[round(t, 3) for t in ts], repeats=repeats)
 
     return [
         rec("forecast --no-fetch cold start", med, times),
@@ -86,8 +82,4 @@ def run(quick: bool) -> list[dict]:
 
 
 if __name__ == "__main__":
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--quick", action="store_true", help="synthetic candles, one timed run")
-    quick = ap.parse_args().quick
-    path = write_results(NAME, run(quick), quick)
-    print(path.read_text())
+    main(NAME, run, __doc__, "synthetic candles, one timed run", echo="json")

@@ -40,8 +40,6 @@ folds; synthetic candles when the reference data is absent. A smoke test, not a 
 
 from __future__ import annotations
 
-import argparse
-import shutil
 import statistics
 import sys
 import tempfile
@@ -50,7 +48,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from bench.common import REPO, SHARED_OHLCV, write_results
+from bench.candles import candles_dir, synthetic_candles
+from bench.common import cli, config, record, write_results
 
 NAME = "grid"
 SYMBOLS = ["BTC/USDT", "ETH/USDT", "LTC/USDT"]
@@ -98,37 +97,26 @@ def last_folds_start(n: int) -> str:
     return start.strftime("%Y-%m-%d")
 
 
-def _data_dir(root: Path, symbols: list[str], timeframes: list[str]) -> str:
-    """Candles under ``root`` (copies of the reference files, or synthetic); returns a label."""
+def _synthetic(i: int, timeframe: str) -> pd.DataFrame:
+    """Synthetic candles ending mid-2023, like the reference."""
     import numpy as np
 
-    from bench.bench_backtest import _synthetic
-    from cryptocast.data.store import series_path, write_parquet_atomic
+    n, freq = (12_000, "1h") if timeframe == "1h" else (1_500, "1D")
+    df = synthetic_candles(n, i, freq, end=END)
+    df["volume"] = np.maximum(df["volume"], 1e-6)
+    return df
 
-    dest = root / "ohlcv" / "binance"
-    dest.mkdir(parents=True, exist_ok=True)
-    files = [
-        SHARED_OHLCV / f"{s.replace('/', '-')}_{t}.parquet" for s in symbols for t in timeframes
-    ]
-    if all(p.is_file() for p in files):
-        for p in files:
-            shutil.copy(p, dest / p.name)
-        return "reference Binance candles"
-    for i, s in enumerate(symbols):
-        for t in timeframes:
-            df = _synthetic(12_000 if t == "1h" else 1_500, i)
-            freq = "1h" if t == "1h" else "1D"  # candles ending mid-2023, like the reference
-            ts = pd.date_range(end=pd.Timestamp(END, tz="UTC"), periods=len(df), freq=freq)
-            df["timestamp"] = ts.astype("datetime64[ns, UTC]")
-            df["volume"] = np.maximum(df["volume"], 1e-6)
-            write_parquet_atomic(df, series_path(root, "binance", s, t))
-    return "synthetic candles"
+
+def _data_dir(root: Path, symbols: list[str], timeframes: list[str]) -> str:
+    """Candles under ``root`` (copies of the reference files, or synthetic); returns a label."""
+    ref = candles_dir(root / "ohlcv" / "binance", symbols, timeframes, _synthetic)
+    return "reference Binance candles" if ref else "synthetic candles"
 
 
 def _pass(cfg, data_dir: Path, label: str) -> tuple[float, list, list[dict], dict]:
     """One backtest with plain-line progress: (wall seconds, results, fold events, summary)."""
-    from cryptocast.backtest import run_backtest, summarise
     from cryptocast.cli.grid_progress import GridProgress
+    from cryptocast.evaluate.backtest import run_backtest, summarise
 
     grid, folds = GridProgress(), []
 
@@ -143,8 +131,7 @@ def _pass(cfg, data_dir: Path, label: str) -> tuple[float, list, list[dict], dic
 
 
 def _rec(figure: str, value: float | None, unit: str, params: dict, **extra) -> dict:
-    value = None if value is None else round(float(value), 6)
-    return {"figure": figure, "value": value, "unit": unit, "params": params, **extra}
+    return record(figure, value, unit, params, 6, **extra)
 
 
 def refit_records(folds: list[dict], base: dict) -> list[dict]:
@@ -212,8 +199,7 @@ def run(
 ) -> list[dict]:
     """Each pass over every slice (one ``run_backtest`` per slice), cold first; see the module
     docstring for the records."""
-    from cryptocast.config import load_config
-    from cryptocast.threads import machine_load
+    from cryptocast.training.threads import machine_load
 
     passes = passes or list(PASSES)
     sets = [
@@ -236,7 +222,7 @@ def run(
         # warm-up outside the timings: imports torch and builds every series' feature cache
         for sl in slices:
             warmup = [*slice_sets(sl), "backtest.models=[persistence]", "backtest.workers=1"]
-            _pass(load_config(REPO / "configs" / "lstm.yaml", warmup), data_dir, "warm-up")
+            _pass(config("lstm", warmup), data_dir, "warm-up")
         import torch
 
         # the first optimiser a process builds imports torch._dynamo (seconds, once)
@@ -257,7 +243,7 @@ def run(
                         continue
                     tf = sl["timeframe"]
                     over = [*slice_sets(sl), f"train.seed={seed}", *pass_sets(name, tf, stride)]
-                    cfg = load_config(REPO / "configs" / "lstm.yaml", over)
+                    cfg = config("lstm", over)
                     if cfg.hash() in done:  # e.g. fast on daily data is warm: same config
                         s, evs, summary = done[cfg.hash()]
                     else:
@@ -308,8 +294,7 @@ def _csv(text: str | None) -> list[str] | None:
 
 
 if __name__ == "__main__":
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--quick", action="store_true", help="a tiny slice of the grid (CI smoke)")
+    ap = cli(__doc__, "a tiny slice of the grid (CI smoke)")
     ap.add_argument("--workers", type=int, help="backtest.workers (default: 2; quick 1)")
     ap.add_argument("--symbols", help="comma list for every timeframe (default: the sample)")
     ap.add_argument("--timeframes", help="comma list (default: 1h,1d)")

@@ -17,90 +17,52 @@ alone exceeds the smoke budget on a busy 2-core machine), 1 fold, 1 epoch, 2 tri
 
 from __future__ import annotations
 
-import argparse
-import shutil
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from bench.common import REPO, SHARED_OHLCV, write_results
+from bench.candles import candles_dir, last_candle, synthetic_candles, walk_period
+from bench.common import config, main, record, timed
+from bench.settings import SMALL as SMALL_NETS
 
 NAME = "grid_exec"
 COINS = ["BTC", "ETH", "LTC"]
 MODELS = ["performer_bilstm", "lstm", "gru", "transformer"]
+# The harness benchmarks' small nets, and the attention models' sizes to match.
 SMALL = [
-    "features.indicators=[{name: rsi, params: {window: 14}}, {name: macd}]",
-    "features.lookback=30",
+    *SMALL_NETS,
     "model.d_model=16",
     "model.n_heads=2",
     "model.n_layers=1",
     "model.nb_features=16",
     "model.lstm_hidden=16",
     "model.dim_feedforward=32",
-    "model.hidden_size=16",
-    "model.num_layers=1",
-    "train.epochs=2",
-    "train.batch_size=64",
-    "train.patience=0",
-    "train.device=cpu",
-    "train.num_threads=1",
-    "backtest.timeframes=[1d]",
     "backtest.fold_length=30",
 ]
 
 
 def _data(root: Path, quick: bool) -> tuple[Path, str, pd.Timestamp]:
-    from cryptocast.data.store import series_path, write_parquet_atomic
-
-    dest = root / "ohlcv" / "binance"
-    dest.mkdir(parents=True)
-    shared = [SHARED_OHLCV / f"{c}-USDT_1d.parquet" for c in COINS]
-    if not quick and all(p.is_file() for p in shared):
-        for p in shared:
-            shutil.copy(p, dest / p.name)
-        label = "reference 1d"
-    else:
-        from bench.bench_backtest import _synthetic
-
-        for i, c in enumerate(COINS):
-            write_parquet_atomic(
-                _synthetic(400, i), series_path(root, "binance", f"{c}/USDT", "1d")
-            )
-        label = "synthetic 1d"
-    last = pd.read_parquet(dest / "BTC-USDT_1d.parquet")["timestamp"].iloc[-1]
-    return root, label, last
-
-
-def _period(last: pd.Timestamp, folds: int) -> list[str]:
-    end = (last.normalize() - pd.Timedelta(days=1)).tz_localize(None)
-    start = end - pd.Timedelta(days=30 * folds)
-    return [f"backtest.test_start={start:%Y-%m-%d}", f"backtest.test_end={end:%Y-%m-%d}"]
+    """Daily candles of :data:`COINS` (reference, or 400 synthetic days in quick mode)."""
+    ref = candles_dir(
+        root / "ohlcv" / "binance",
+        [f"{c}/USDT" for c in COINS],
+        ["1d"],
+        lambda i, _: synthetic_candles(400, i),
+        reference=not quick,
+    )
+    return root, "reference 1d" if ref else "synthetic 1d", last_candle(root)
 
 
 def _cfg(overrides: list[str]):
-    from cryptocast.config import load_config
-
-    return load_config(REPO / "configs" / "tiny.yaml", overrides)
-
-
-def _timed(fn) -> tuple[float, object]:
-    t0 = time.perf_counter()
-    out = fn()
-    return time.perf_counter() - t0, out
-
-
-def _rec(figure: str, value: float, unit: str, params: dict, **extra) -> dict:
-    return {"figure": figure, "value": round(float(value), 3), "unit": unit, "params": params,
-            **extra}  # fmt: skip
+    return config("tiny", overrides)
 
 
 def _grid(data_dir: Path, label: str, last: pd.Timestamp, quick: bool) -> list[dict]:
     import ray
 
-    from cryptocast.backtest import run_backtest
+    from cryptocast.evaluate.backtest import run_backtest
     from cryptocast.executor import RayExecutor
 
     coins, models = (COINS[:1], MODELS[1:3]) if quick else (COINS, MODELS)
@@ -109,28 +71,28 @@ def _grid(data_dir: Path, label: str, last: pd.Timestamp, quick: bool) -> list[d
         *SMALL,
         f"backtest.symbols=[{', '.join(c + '/USDT' for c in coins)}]",
         f"backtest.models=[{', '.join(models)}]",
-        *_period(last, folds),
+        *walk_period(last, folds),
     ]
     if quick:
         base.append("train.epochs=1")
     # warm-up: feature caches and torch imported here, outside every timing
     run_backtest(_cfg([*base, "backtest.models=[persistence]"]), data_dir)
-    serial, r1 = _timed(lambda: run_backtest(_cfg(base), data_dir))
+    serial, r1 = timed(lambda: run_backtest(_cfg(base), data_dir))
     print(f"  serial: {serial:.1f} s", flush=True)
     two, r2 = None, r1
     if not quick:  # spawning two torch processes would take quick mode over its budget
-        two, r2 = _timed(lambda: run_backtest(_cfg([*base, "backtest.workers=2"]), data_dir))
+        two, r2 = timed(lambda: run_backtest(_cfg([*base, "backtest.workers=2"]), data_dir))
         print(f"  --workers 2: {two:.1f} s", flush=True)
     p = {"data": label, "jobs": len(coins) * len(models), "folds_per_job": folds,
          "threads_per_job": 1, "models": ", ".join(models)}  # fmt: skip
     if quick:  # Ray's start-up alone (15-20 s on a busy 2-core machine) would blow the budget
-        return [_rec("grid seconds, local serial", serial, "s", p)]
+        return [record("grid seconds, local serial", serial, "s", p)]
     if ray.is_initialized():
         ray.shutdown()
     ex = RayExecutor(None)  # ray.init of a local instance, timed inside
     start = ex.startup_seconds
-    on_ray, r3 = _timed(lambda: run_backtest(_cfg(base), data_dir, executor="ray"))
-    warm, _ = _timed(lambda: run_backtest(_cfg(base), data_dir, executor="ray"))
+    on_ray, r3 = timed(lambda: run_backtest(_cfg(base), data_dir, executor="ray"))
+    warm, _ = timed(lambda: run_backtest(_cfg(base), data_dir, executor="ray"))
     cpus = int(ray.cluster_resources().get("CPU", 0))
     ray.shutdown()
     print(f"  ray: start {start:.1f} s, grid {on_ray:.1f} s, again {warm} s", flush=True)
@@ -140,21 +102,21 @@ def _grid(data_dir: Path, label: str, last: pd.Timestamp, quick: bool) -> list[d
     )
     cold = start + on_ray
     rp = {**p, "ray_cpus": cpus}
-    out = [_rec("grid seconds, local serial", serial, "s", p)]
+    out = [record("grid seconds, local serial", serial, "s", p)]
     if two is not None:
-        out.append(_rec("grid seconds, --workers 2", two, "s", p))
-    out.append(_rec("grid seconds, --executor ray (start-up included)", cold, "s", rp))
-    out.append(_rec("grid seconds, --executor ray (second run, warm workers)", warm, "s", rp))
-    out.append(_rec("ray start-up seconds (local ray.init)", start, "s", {"ray_cpus": cpus}))
+        out.append(record("grid seconds, --workers 2", two, "s", p))
+    out.append(record("grid seconds, --executor ray (start-up included)", cold, "s", rp))
+    out.append(record("grid seconds, --executor ray (second run, warm workers)", warm, "s", rp))
+    out.append(record("ray start-up seconds (local ray.init)", start, "s", {"ray_cpus": cpus}))
     if two is not None:
-        out.append(_rec("grid speed-up over serial, --workers 2", serial / two, "x", p))
-    out.append(_rec("grid speed-up over serial, --executor ray", serial / cold, "x", rp))
-    out.append(_rec("grid forecasts identical on all executors", int(same), "bool", p))
+        out.append(record("grid speed-up over serial, --workers 2", serial / two, "x", p))
+    out.append(record("grid speed-up over serial, --executor ray", serial / cold, "x", rp))
+    out.append(record("grid forecasts identical on all executors", int(same), "bool", p))
     return out
 
 
 def _tune(data_dir: Path, label: str, last: pd.Timestamp, quick: bool) -> list[dict]:
-    from cryptocast.tune import run_tune
+    from cryptocast.tune.study import run_tune
 
     trials = 2 if quick else 12
     test_start = (last.normalize() - pd.Timedelta(days=60)).tz_localize(None)
@@ -175,12 +137,12 @@ def _tune(data_dir: Path, label: str, last: pd.Timestamp, quick: bool) -> list[d
         run_tune(_cfg([*base, "tune.trials=1", f"output.runs_dir={runs}/warm"]), data_dir)
         for pruner in ("median", "none"):
             cfg = _cfg([*base, f"tune.pruner={pruner}", f"output.runs_dir={runs}/{pruner}"])
-            secs, res = _timed(lambda cfg=cfg: run_tune(cfg, data_dir))
+            secs, res = timed(lambda cfg=cfg: run_tune(cfg, data_dir))
             rate = trials / secs * 60
             p = {"data": label, "trials": trials, "folds": 3, "model": "lstm", "pruner": pruner}
-            records.append(_rec(f"tune trials per minute, pruner {pruner}", rate, "trials/min", p,
-                                pruned=res.counts.get("pruned", 0),
-                                best_value=round(res.best_value, 4)))  # fmt: skip
+            records.append(record(f"tune trials per minute, pruner {pruner}", rate, "trials/min", p,
+                                  pruned=res.counts.get("pruned", 0),
+                                  best_value=round(res.best_value, 4)))  # fmt: skip
             print(f"  tune {pruner}: {rate:.1f} trials/min ({res.counts})", flush=True)
     return records
 
@@ -192,8 +154,4 @@ def run(quick: bool) -> list[dict]:
 
 
 if __name__ == "__main__":
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--quick", action="store_true", help="synthetic candles, small and fast")
-    quick = ap.parse_args().quick
-    path = write_results(NAME, run(quick), quick)
-    print(path.read_text())
+    main(NAME, run, __doc__, "synthetic candles, small and fast", echo="json")

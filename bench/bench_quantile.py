@@ -1,6 +1,6 @@
 """Cost of quantile forecasts: quantile vs point model speed, measured back to back in one run.
 
-- training: windows/s of the real ``train.fit`` loop (``bench_train.throughput``) for each neural
+- training: windows/s of the real ``train.fit`` loop (``bench.throughput``) for each neural
   model in the paper 1d setting (configs/<model>.yaml: lookback 30, batch 64), point head + mse
   vs quantile head (7 levels) + pinball loss, on the same data. Point and quantile runs alternate
   (three times each) and the median of each is kept, so load bursts on the shared
@@ -17,7 +17,6 @@ tiny, < 30 s).
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 import tempfile
@@ -27,39 +26,27 @@ from typing import Any
 
 import numpy as np
 
-from bench.common import SHARED_OHLCV, write_results
+from bench.candles import candles_dir
+from bench.common import SHARED_OHLCV, config, main
+from bench.throughput import paper_config, real_data, synthetic_data, throughput
+from bench.throughput import threaded_record as _record
 
 NAME = "quantile"
 MODELS = ("lstm", "gru", "transformer", "performer_bilstm")
 QUANTILE = ["model.quantiles=[0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95]", "train.loss=pinball"]
 
 
-def _record(figure: str, value: Any, unit: str, params: dict, **extra: Any) -> dict[str, Any]:
-    import torch
-
-    return {
-        "figure": figure,
-        "value": value,
-        "unit": unit,
-        "params": params,
-        "threads": torch.get_num_threads(),
-        **extra,
-    }
-
-
 def train_ratios(quick: bool) -> list[dict[str, Any]]:
-    from bench.bench_train import _paper_config, _real, _synthetic, throughput
-
     real = (SHARED_OHLCV / "BTC-USDT_1d.parquet").is_file() and not quick
-    cfg0 = _paper_config("lstm", "1d")
-    data = _real(cfg0) if real else _synthetic(2000, 37, cfg0.features.lookback)
+    cfg0 = paper_config("lstm", "1d")
+    data = real_data(cfg0) if real else synthetic_data(2000, 37, cfg0.features.lookback)
     budget, warm, reps = (0.2, 1, 1) if quick else (2.0, 3, 3)
     out = []
     for model in MODELS[:2] if quick else MODELS:  # quick: a smoke test, two models
         runs: dict[str, list[float]] = {"point": [], "quantile": []}
         for _ in range(reps):
             for kind, sets in (("point", []), ("quantile", QUANTILE)):
-                cfg = _paper_config(model, "1d", sets)
+                cfg = paper_config(model, "1d", sets)
                 runs[kind].append(throughput(cfg, data, budget, warm_batches=warm)["windows_per_s"])
         point, quant = float(np.median(runs["point"])), float(np.median(runs["quantile"]))
         ratio = round(quant / point, 3)
@@ -85,29 +72,20 @@ def train_ratios(quick: bool) -> list[dict[str, Any]]:
 
 def _backtest_data(quick: bool) -> tuple[Path, list[str]]:
     """A data folder with daily BTC (reference candles, or synthetic in quick mode)."""
-    from cryptocast.data.store import series_path, write_parquet_atomic
 
-    tmp = Path(tempfile.mkdtemp(prefix="bench-quantile-"))
-    src = SHARED_OHLCV / "BTC-USDT_1d.parquet"
-    if src.is_file() and not quick:
-        dest = series_path(tmp, "binance", "BTC/USDT", "1d")
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(src, dest)
-        sets = ["backtest.test_start=2023-01-01", "backtest.test_end=2023-06-30"]
-    else:
+    def synthetic(*_: object):
         from tests.conftest import make_ohlcv
 
-        write_parquet_atomic(
-            make_ohlcv(400, "1d", start="2021-01-01", seed=1),
-            series_path(tmp, "binance", "BTC/USDT", "1d"),
-        )
-        sets = ["backtest.test_start=2021-11-01"]
-    return tmp, sets
+        return make_ohlcv(400, "1d", start="2021-01-01", seed=1)
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench-quantile-"))
+    ref = candles_dir(tmp / "ohlcv" / "binance", ["BTC/USDT"], ["1d"], synthetic, not quick)
+    if ref:
+        return tmp, ["backtest.test_start=2023-01-01", "backtest.test_end=2023-06-30"]
+    return tmp, ["backtest.test_start=2021-11-01"]
 
 
 def backtest_ratios(quick: bool) -> list[dict[str, Any]]:
-    from bench.common import REPO
-    from cryptocast.config import load_config
     from cryptocast.evaluate.walkforward import run_job
 
     data_dir, sets = _backtest_data(quick)
@@ -125,7 +103,7 @@ def backtest_ratios(quick: bool) -> list[dict[str, Any]]:
     try:
         for _ in range(1 if quick else 2):
             for kind, s in variants.items():
-                cfg = load_config(REPO / "configs" / "lstm.yaml", s)
+                cfg = config("lstm", s)
                 t0 = time.perf_counter()
                 run_job(cfg, data_dir, "BTC/USDT", "1d", "lstm")
                 seconds[kind].append(time.perf_counter() - t0)
@@ -163,11 +141,5 @@ def run(quick: bool) -> list[dict[str, Any]]:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="synthetic data, tiny time boxes")
-    args = parser.parse_args()
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    results = run(args.quick)
-    for r in results:
-        print(f"{r['figure']:56s} {r['value']:>10} {r['unit']}")
-    print(write_results(NAME, results, args.quick))
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads, in run
+    main(NAME, run, __doc__, "synthetic data, tiny time boxes", echo="records")

@@ -1,4 +1,4 @@
-"""The threading default: the old one (PASSIVE + all cores) vs the plan (``cryptocast.threads``).
+"""The threading default: the old one (PASSIVE + all cores) vs the plan (``cryptocast.training.threads``).
 
 OpenMP reads ``OMP_WAIT_POLICY`` once, when torch loads, so every measurement is a fresh process:
 ``old`` sets ``OMP_WAIT_POLICY=PASSIVE`` and ``cpu_count`` torch threads (what ``train`` and
@@ -22,7 +22,6 @@ the 1-minute load average before and after. Daily BTC reference candles, else sy
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import statistics
@@ -31,7 +30,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench.common import REPO, write_results
+from bench.candles import daily_candles
+from bench.common import REPO, cli, write_results
 
 NAME = "threads"
 CHILD = r"""
@@ -45,30 +45,28 @@ elif variant == "spin":
 elif variant == "one":
     threads, why = 1, "one thread"
 else:
-    from cryptocast.threads import apply_thread_plan
+    from cryptocast.training.threads import apply_thread_plan
     plan = apply_thread_plan(1)
     threads, why = plan.threads, plan.reason
 import torch
 policy = os.environ.get("OMP_WAIT_POLICY")  # what OpenMP read when torch loaded
 torch.set_num_threads(threads)
 from pathlib import Path
-from cryptocast.config import load_config
-from bench.bench_backtest import DARTS, _period
-repo = Path(os.environ["BENCH_REPO"])
+from bench.candles import last_candle, walk_period
+from bench.common import config
+from bench.settings import DARTS, without_threads
 if task == "train":
-    from cryptocast.runs import train_run
-    cfg = load_config(repo / "configs" / "tiny.yaml", ["train.num_threads=null",
-        "train.device=cpu", "data.start=2019-01-01", f"output.runs_dir={runs}"])
+    from cryptocast.evaluate.holdout import train_run
+    cfg = config("tiny", ["train.num_threads=null", "train.device=cpu", "data.start=2019-01-01",
+        f"output.runs_dir={runs}"])
     t0 = time.perf_counter()
     train_run(cfg, Path(data_dir))
     seconds = time.perf_counter() - t0
 else:
-    import pandas as pd
-    from cryptocast.backtest import run_backtest
-    last = pd.read_parquet(Path(data_dir) / "ohlcv/binance/BTC-USDT_1d.parquet")["timestamp"].iloc[-1]
-    sets = [s for s in DARTS if not s.startswith("train.num_threads")]
-    cfg = load_config(repo / "configs" / "tiny.yaml",
-        [*sets, "train.num_threads=null", "backtest.fold_length=30", *_period(last, 2, 30)])
+    from cryptocast.evaluate.backtest import run_backtest
+    period = walk_period(last_candle(Path(data_dir)), 2, 30)
+    cfg = config("tiny", [*without_threads(DARTS), "train.num_threads=null",
+        "backtest.fold_length=30", *period])
     t0 = time.perf_counter()
     res = run_backtest(cfg, Path(data_dir))
     seconds = (time.perf_counter() - t0) / sum(f["retrained"] for f in res[0].fold_info)
@@ -79,7 +77,6 @@ print("RESULT " + json.dumps({"seconds": seconds, "threads": threads,
 
 def _child(variant: str, task: str, data_dir: Path, runs: Path) -> dict:
     env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
-    env["BENCH_REPO"] = str(REPO)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
     out = subprocess.run(
         [sys.executable, "-c", CHILD, variant, task, str(data_dir), str(runs)],
@@ -99,7 +96,7 @@ def _busy(n: int) -> list[subprocess.Popen]:
     """``n`` processes spinning on a core each, held until the load average shows them."""
     import time
 
-    from cryptocast.threads import machine_load
+    from cryptocast.training.threads import machine_load
 
     procs = [subprocess.Popen([sys.executable, "-c", SPIN]) for _ in range(n)]
     t0 = time.monotonic()
@@ -109,13 +106,11 @@ def _busy(n: int) -> list[subprocess.Popen]:
 
 
 def run(quick: bool, rounds: int | None = None, busy: list[int] | None = None) -> list[dict]:
-    from bench.bench_backtest import _data_dir
-
     rounds = rounds or (1 if quick else 3)
     busy = busy if busy is not None else ([0] if quick else [0, 1])
     records: list[dict] = []
     with tempfile.TemporaryDirectory() as d:
-        data_dir, label, _ = _data_dir(Path(d), quick)
+        data_dir, label, _ = daily_candles(Path(d), quick)
         runs = Path(d) / "runs"
         # quick (CI smoke, well under a minute): the refit only, no warm-up, new first so the
         # feature-cache build lands on the new default's time (never flatters it)
@@ -134,7 +129,7 @@ def run(quick: bool, rounds: int | None = None, busy: list[int] | None = None) -
 
 def _measure(task, order, rounds, level, data_dir, runs, label, quick) -> list[dict]:
     """Interleaved rounds of ``order``'s variants on one task at one busy level."""
-    from cryptocast.threads import machine_load
+    from cryptocast.training.threads import machine_load
 
     if not quick:
         _child("new", task, data_dir, runs)  # warm-up: feature cache, file system
@@ -171,8 +166,7 @@ def _measure(task, order, rounds, level, data_dir, runs, label, quick) -> list[d
 
 
 if __name__ == "__main__":
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--quick", action="store_true", help="one round on small data")
+    ap = cli(__doc__, "one round on small data")
     ap.add_argument("--rounds", type=int, help="interleaved rounds of the variants (3; quick 1)")
     ap.add_argument("--busy", help="comma list of busy levels: spinning processes (0,1; quick 0)")
     a = ap.parse_args()

@@ -3,7 +3,8 @@
 windows/s = training windows through forward + backward + optimiser step (+ grad clip, schedule),
 timed by ``fit`` itself (its per-epoch ``seconds``) on a time-boxed subset of the training
 windows: one warm-up fit of a few batches, then a timed one-epoch fit of N batches, N chosen so
-it lasts ~2.5 s. The validation set is left empty so no evaluation time is counted.
+it lasts ~2.5 s. The validation set is left empty so no evaluation time is counted. The harness
+(:func:`bench.throughput.throughput`) is shared with ``bench_quantile`` and ``bench_darts``.
 
 Settings:
 - ``paper``: configs/<model>.yaml as shipped (lookback 30, batch 64, the default indicator set)
@@ -30,15 +31,15 @@ Run: ``python -m bench.bench_train`` (full, ~2-4 min on 2 cores), ``--threads 2`
 
 from __future__ import annotations
 
-import argparse
-import math
 import os
 import time
 from typing import Any
 
 import numpy as np
 
-from bench.common import REPO, SHARED_OHLCV, write_results
+from bench.common import SHARED_OHLCV, cli, report
+from bench.settings import ANCHOR_COMMON, ANCHOR_MODELS
+from bench.throughput import paper_config, real_data, synthetic_data, threaded_record, throughput
 
 NAME = "train"
 MODELS = ("performer_bilstm", "lstm", "gru", "transformer")
@@ -48,90 +49,12 @@ def _load() -> float:
     return round(os.getloadavg()[0], 2)
 
 
-def _paper_config(model: str, timeframe: str, overrides: list[str] | None = None) -> Any:
-    from cryptocast.config import load_config
-
-    sets = [f"data.timeframe={timeframe}", "train.device=cpu", *(overrides or [])]
-    return load_config(REPO / "configs" / f"{model}.yaml", sets)
-
-
-def _synthetic(n_rows: int, n_features: int, lookback: int, horizon: int = 1) -> Any:
-    """PreparedData of standard-normal features/targets; every row is a training window end."""
-    from cryptocast.windows import PreparedData, Scaler
-
-    rng = np.random.default_rng(0)
-    one = Scaler("standard", np.zeros(horizon), np.ones(horizon))
-    return PreparedData(
-        feature_names=[f"f{i}" for i in range(n_features)],
-        X=rng.standard_normal((n_rows, n_features), dtype=np.float32),
-        Y=rng.standard_normal((n_rows, horizon), dtype=np.float32),
-        close=np.full(n_rows, 100.0),
-        timestamps=np.zeros(n_rows, "datetime64[ns]"),
-        ends={"train": np.arange(lookback - 1, n_rows - horizon, dtype=np.int64)},
-        x_scaler=Scaler("standard", np.zeros(n_features), np.ones(n_features)),
-        y_scaler=one,
-        lookback=lookback,
-        horizon=horizon,
-        target="log_return",
-    )
-
-
-def _real(cfg: Any) -> Any:
-    """PreparedData of the reference candles' feature table under ``cfg`` (date split as set)."""
-    import pandas as pd
-
-    from cryptocast.features import compute_features
-    from cryptocast.windows import prepare, split_bounds
-
-    d = cfg.data
-    candles = pd.read_parquet(SHARED_OHLCV / f"{d.symbol.replace('/', '-')}_{d.timeframe}.parquet")
-    df = compute_features(candles, cfg.features, d.timeframe)
-    f = cfg.features
-    return prepare(df, f, split_bounds(df, cfg.split, f.lookback, f.horizon), cfg.split.embargo)
-
-
-def _subset(data: Any, n_windows: int, seed: int = 0) -> Any:
-    from dataclasses import replace
-
-    ends = data.ends["train"]
-    pick = np.random.default_rng(seed).choice(len(ends), min(n_windows, len(ends)), replace=False)
-    return replace(data, ends={"train": np.sort(ends[pick]), "val": np.empty(0, np.int64)})
-
-
-def throughput(
-    cfg: Any, data: Any, budget_s: float, max_batches: int = 200, warm_batches: int = 3
-) -> dict[str, Any]:
-    """windows/s of ``fit`` on ``data``: a warm-up fit of a few batches, then a timed fit of 3
-    short epochs; the median epoch is reported (robust to bursts of load on a shared CPU)."""
-    from cryptocast.models.registry import build_model
-    from cryptocast.train import fit, seed_everything
-
-    bs = cfg.train.batch_size
-    seed_everything(0)
-    model = build_model(cfg.model, len(data.feature_names), data.horizon, data.lookback)
-    warm_cfg = cfg.train.model_copy(update={"epochs": 1, "patience": 0})
-    warm = fit(model, _subset(data, warm_batches * bs), warm_cfg)  # allocator, kernels
-    per_batch = warm.history[0]["seconds"] / warm_batches
-    n_batches = int(np.clip(budget_s / 3 / max(per_batch, 1e-6), 2, max_batches))
-    timed_data = _subset(data, n_batches * bs, seed=1)
-    n = len(timed_data.ends["train"])
-    timed = fit(model, timed_data, cfg.train.model_copy(update={"epochs": 3, "patience": 0}))
-    seconds = float(np.median([row["seconds"] for row in timed.history]))
-    return {
-        "windows_per_s": round(n / seconds, 1),
-        "step_ms": round(1000 * seconds / math.ceil(n / bs), 2),
-        "timed_windows": 3 * n,
-        "epoch_windows_per_s": [round(n / row["seconds"], 1) for row in timed.history],
-        "n_params": sum(p.numel() for p in model.parameters()),
-    }
-
-
 def bilstm_share(cfg: Any, data: Any, steps: int) -> dict[str, Any]:
     """Share of a performer_bilstm step (fwd + bwd + AdamW) spent in its BiLSTM modules."""
     import torch
 
+    from cryptocast.features.windows import gather_windows
     from cryptocast.models.registry import build_model
-    from cryptocast.windows import gather_windows
 
     torch.manual_seed(0)
     model = build_model(cfg.model, len(data.feature_names), data.horizon, data.lookback).train()
@@ -180,18 +103,15 @@ def bilstm_share(cfg: Any, data: Any, steps: int) -> dict[str, Any]:
 
 
 def _record(figure: str, value: float, unit: str, params: dict[str, Any], **extra: Any) -> dict:
-    import torch
-
-    return {
-        "figure": figure,
-        "value": value,
-        "unit": unit,
-        "params": params,
-        "threads": torch.get_num_threads(),
-        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "default"),
-        "loadavg_1m": _load(),
+    return threaded_record(
+        figure,
+        value,
+        unit,
+        params,
+        omp_wait_policy=os.environ.get("OMP_WAIT_POLICY", "default"),
+        loadavg_1m=_load(),
         **extra,
-    }
+    )
 
 
 def _paper_records(
@@ -201,17 +121,17 @@ def _paper_records(
     timeframes = ("1d", "1h") if not quick else ("1d",)
     out = []
     for tf in timeframes:
-        cfg0 = _paper_config("lstm", tf)
+        cfg0 = paper_config("lstm", tf)
         if tf in base:
             pass  # built for an earlier thread count
         elif real:
             t0 = time.perf_counter()
-            base[tf] = _real(cfg0)
+            base[tf] = real_data(cfg0)
             print(f"  features {tf}: {time.perf_counter() - t0:.1f}s, {base[tf].X.shape}")
         else:  # the default indicator set gives 37 features
-            base[tf] = _synthetic(2000, 37, cfg0.features.lookback)
+            base[tf] = synthetic_data(2000, 37, cfg0.features.lookback)
         for model in MODELS:
-            cfg = _paper_config(model, tf)
+            cfg = paper_config(model, tf)
             r = throughput(cfg, base[tf], budget, warm_batches=warm)
             params = {
                 "setting": "paper",
@@ -225,7 +145,7 @@ def _paper_records(
             out.append(_record(f"train throughput {model} paper {tf}", **_wps(r), params=params))
             print(f"  {model:16s} paper {tf}: {r['windows_per_s']:>8} windows/s")
     if "1h" in base or quick:
-        cfg = _paper_config("performer_bilstm", timeframes[-1])
+        cfg = paper_config("performer_bilstm", timeframes[-1])
         s = bilstm_share(cfg, base[timeframes[-1]], steps=1 if quick else 5)
         out.append(
             _record(
@@ -253,30 +173,13 @@ def _wps(r: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-# The darts-anchor shapes (bench.bench_darts trains darts on the same ones, in the same run).
-ANCHOR_COMMON = [
-    "features.lookback=48",
-    "train.batch_size=256",
-    "train.lr=0.001",
-    "model.d_model=64",
-    "model.n_heads=4",
-    "model.dim_feedforward=128",
-]
-ANCHOR_MODELS = {
-    "lstm": ["model.name=lstm", "model.hidden_size=64", "model.num_layers=1"],
-    "transformer": ["model.name=transformer", "model.n_layers=2"],
-    "transformer_4layers": ["model.name=transformer", "model.n_layers=4"],
-    "performer_bilstm": ["model.name=performer_bilstm", "model.n_layers=2"],
-}
-
-
 def _anchor_records(quick: bool, budget: float, warm: int) -> list[dict[str, Any]]:
-    data = _synthetic(1200 if quick else 48046, 5, 48)
+    data = synthetic_data(1200 if quick else 48046, 5, 48)
     out = []
     for label, sets in ANCHOR_MODELS.items():
         if quick and label == "transformer_4layers":
             continue
-        cfg = _paper_config("lstm", "1h", ANCHOR_COMMON + sets)
+        cfg = paper_config("lstm", "1h", ANCHOR_COMMON + sets)
         r = throughput(cfg, data, budget, max_batches=40, warm_batches=warm)
         name = cfg.model.name
         params = {
@@ -315,8 +218,7 @@ def run(quick: bool, threads: list[int] | None = None) -> list[dict[str, Any]]:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="synthetic data, tiny time boxes")
+    parser = cli(__doc__, "synthetic data, tiny time boxes")
     parser.add_argument(
         "--threads", type=int, nargs="+", help="torch thread counts (default: 1 2; quick: 1)"
     )
@@ -328,7 +230,4 @@ if __name__ == "__main__":
     args = parser.parse_args()
     if args.omp_passive:  # read when torch loads OpenMP: must be set before the first import
         os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
-    results = run(args.quick, args.threads)
-    for r in results:
-        print(f"{r['figure']:56s} {r['value']:>10} {r['unit']}  threads={r['threads']}")
-    print(write_results(NAME, results, args.quick))
+    report(NAME, run(args.quick, args.threads), args.quick, echo="records")

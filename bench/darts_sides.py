@@ -17,6 +17,11 @@ from typing import Any
 
 import numpy as np
 
+from bench.candles import last_candle, walk_period
+from bench.common import backtest_seconds
+from bench.settings import ANCHOR_COMMON, ANCHOR_MODELS, DARTS, without_threads
+from bench.throughput import paper_config
+
 LOOKBACK = 48
 PL_KWARGS = {"enable_progress_bar": False, "logger": False, "enable_checkpointing": False,
              "enable_model_summary": False, "accelerator": "cpu"}  # fmt: skip
@@ -37,7 +42,7 @@ def _n_params(module: Any) -> int:
 
 def _prepared(arr: np.ndarray) -> Any:
     """PreparedData over ``arr``: windows end at rows 47..N-2, label the next row's column 0."""
-    from cryptocast.windows import PreparedData, Scaler
+    from cryptocast.features.windows import PreparedData, Scaler
 
     n = len(arr)
     y = np.full((n, 1), np.nan, np.float32)
@@ -64,19 +69,20 @@ def _ours_flops(model: Any) -> float | None:
     return round(fc.get_total_flops() / 256) or None
 
 
-class Ours:
-    def __init__(self, quick: bool, data_dir: str) -> None:
-        from bench.bench_darts import sizes
+class _SideBase:
+    """Common state of a side: the sizes of each comparison (``bench_darts.sizes``), the data."""
 
-        self.sz, self.quick, self.data_dir = sizes(quick), quick, Path(data_dir)
+    def __init__(self, quick: bool, sz: dict[str, Any], data_dir: str) -> None:
+        self.sz, self.quick, self.data_dir = sz, quick, Path(data_dir)
         self.state: dict[str, Any] = {}
 
-    def train_setup(self, model: str) -> dict[str, Any]:
-        from bench.bench_train import ANCHOR_COMMON, ANCHOR_MODELS, _paper_config
-        from cryptocast.models.registry import build_model
-        from cryptocast.train import fit, seed_everything
 
-        cfg = _paper_config("lstm", "1h", ANCHOR_COMMON + ANCHOR_MODELS[model])
+class Ours(_SideBase):
+    def train_setup(self, model: str) -> dict[str, Any]:
+        from cryptocast.models.registry import build_model
+        from cryptocast.training.loop import fit, seed_everything
+
+        cfg = paper_config("lstm", "1h", ANCHOR_COMMON + ANCHOR_MODELS[model])
         seed_everything(0)
         net = build_model(cfg.model, 5, 1, LOOKBACK)
         one = cfg.train.model_copy(update={"epochs": 1, "patience": 0})
@@ -86,21 +92,15 @@ class Ours:
         return {"n_params": _n_params(net), "flops": flops}
 
     def train(self, model: str) -> float:
-        from cryptocast.train import fit
+        from cryptocast.training.loop import fit
 
         net, data, one = self.state[model]
         seconds = fit(net, data, one).history[0]["seconds"]
         return len(data.ends["train"]) / seconds
 
     def _overrides(self, refits: int, epochs: int) -> list[str]:
-        import pandas as pd
-
-        from bench.bench_backtest import DARTS, _period
-
-        last = pd.read_parquet(self.data_dir / "ohlcv/binance/BTC-USDT_1d.parquet")["timestamp"]
-        sets = [s for s in DARTS if not s.startswith("train.num_threads")]
-        return [*sets, f"train.epochs={epochs}", "backtest.fold_length=30",
-                *_period(last.iloc[-1], refits, 30)]  # fmt: skip
+        return [*without_threads(DARTS), f"train.epochs={epochs}", "backtest.fold_length=30",
+                *walk_period(last_candle(self.data_dir), refits, 30)]  # fmt: skip
 
     def refit_setup(self) -> dict[str, Any]:
         self._refit(1)  # warm-up: feature cache, imports
@@ -108,10 +108,8 @@ class Ours:
         return {"data": label, "refits": self.sz["refits"]}
 
     def _refit(self, refits: int) -> float:
-        from bench.bench_backtest import _backtest
-
         sets = self._overrides(refits, self.sz["refit_epochs"])
-        seconds, _, results = _backtest(self.data_dir, sets)
+        seconds, _, results = backtest_seconds(self.data_dir, sets)
         n = sum(f["retrained"] for f in results[0].fold_info)
         if n != refits:
             raise RuntimeError(f"ours refitted {n} times, expected {refits}")
@@ -167,13 +165,7 @@ def _series(arr: np.ndarray) -> tuple[Any, Any]:
     return TimeSeries.from_values(arr[:, :1]), TimeSeries.from_values(arr[:, 1:])
 
 
-class Darts:
-    def __init__(self, quick: bool, data_dir: str) -> None:
-        from bench.bench_darts import sizes
-
-        self.sz, self.quick, self.data_dir = sizes(quick), quick, Path(data_dir)
-        self.state: dict[str, Any] = {}
-
+class Darts(_SideBase):
     def train_setup(self, model: str) -> dict[str, Any]:
         from darts.models import BlockRNNModel, TransformerModel
 
@@ -230,20 +222,29 @@ class Darts:
         return self._refit(self.sz["refits"])
 
 
-def serve(side: str, conn: Any, quick: bool, data_dir: str, policy: str | None = None) -> None:
+def serve(
+    side: str,
+    conn: Any,
+    quick: bool,
+    sz: dict[str, Any],
+    data_dir: str,
+    policy: str | None = None,
+) -> None:
     """Worker main loop: set threads, report them, then run tasks until ``None`` arrives.
 
-    ``policy``: the OpenMP wait policy for the darts side (ours' plan's choice; None: default).
+    ``sz``: the sizes of each comparison (``bench_darts.sizes``, passed in so this module needs
+    nothing from its parent's); ``policy``: the OpenMP wait policy for the darts side (ours'
+    plan's choice; None: default).
     """
     try:
         if side == "ours":  # what the CLI does before torch loads
-            from cryptocast.threads import apply_thread_plan
+            from cryptocast.training.threads import apply_thread_plan
 
             plan = apply_thread_plan(1)
             import torch
 
             torch.set_num_threads(plan.threads)
-            why, impl = plan.reason, Ours(quick, data_dir)
+            why, impl = plan.reason, Ours(quick, sz, data_dir)
         else:  # darts at its own defaults: torch picks the thread count
             import logging
             import warnings
@@ -253,7 +254,7 @@ def serve(side: str, conn: Any, quick: bool, data_dir: str, policy: str | None =
             warnings.filterwarnings("ignore")
             import torch
 
-            why, impl = "torch default", Darts(quick, data_dir)
+            why, impl = "torch default", Darts(quick, sz, data_dir)
             import darts.models  # noqa: F401  (an import failure is reported as a skip)
             import pytorch_lightning  # noqa: F401  (sets its loggers' levels on import)
 

@@ -15,6 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import RESULTS_DIR
+from bench.tables_attention import attention_rows, attention_section
+from bench.tables_common import command, fmt, provenance, with_unit
+from bench.tables_grid import grid_section
 
 # Summary-table rows per benchmark: (stage label, figure patterns shown). A benchmark not listed here
 # shows all its figures; figures not listed stay in the per-benchmark detail section.
@@ -76,30 +79,6 @@ def load_results(results_dir: Path = RESULTS_DIR, quick: bool = False) -> dict[s
     return docs
 
 
-def fmt(value: Any) -> str:
-    """Deterministic human formatting: thousands separators, 3 significant digits below 1000."""
-    if value is None:
-        return "–"
-    if isinstance(value, bool):
-        return str(value)
-    if isinstance(value, int):
-        return f"{value:,}"
-    if isinstance(value, float):
-        if abs(value) >= 1000:
-            return f"{value:,.0f}"
-        return f"{value:.3g}"
-    return str(value)
-
-
-def with_unit(value: Any, unit: str) -> str:
-    """A value with its unit: ``30,279 candles/s``, ``L = 1,024``, ``3.66×``."""
-    if unit == "L":
-        return f"L = {fmt(value)}"
-    if unit == "x":
-        return f"{fmt(value)}×"
-    return f"{fmt(value)} {unit}".rstrip() if unit else fmt(value)
-
-
 def value_cell(rec: dict) -> str:
     """A record's value; a peer comparison as ``ours X; darts Y (Z× darts, same run)``."""
     if rec.get("skipped"):
@@ -137,11 +116,6 @@ def _varying_label(rec: dict, same_figure: list[dict]) -> str:
     return ", ".join(f"{k}={dims[k]}" for k in keys)
 
 
-def command(name: str, quick: bool) -> str:
-    """The command that produced a benchmark's figures, as Markdown code."""
-    return f"`python -m bench.bench_{name}{' --quick' if quick else ''}`"
-
-
 def is_grid(name: str) -> bool:
     """``grid`` and the extra slices ``bench_grid --name grid_x`` writes beside it."""
     return name == "grid" or (name.startswith("grid_") and name != "grid_exec")
@@ -154,8 +128,6 @@ def _summary_rows(name: str, doc: dict, quick: bool) -> list[str]:
         cmd = f"`{records[0]['params']['command']}`"
     out: list[str] = []
     if name == "attention":
-        from bench.tables_attention import attention_rows
-
         return [
             f"| attention | {label} | {value} | {cmd} |" for label, value in attention_rows(doc)
         ]
@@ -208,11 +180,6 @@ def _detail(name: str, doc: dict, quick: bool) -> list[str]:
     for rec in doc["records"]:
         lines.append(f"| {rec['figure']} | {_params_text(rec)} | {value_cell(rec)} |")
     return lines + [""]
-
-
-def provenance(doc: dict) -> str:
-    """When and at which commit a results file was written."""
-    return f"created {doc['created']}, commit {doc.get('git_commit') or 'unknown'}"
 
 
 def render(
@@ -280,12 +247,8 @@ def render(
     lines += ["## Details", ""]
     for name in ordered:
         if name == "attention" and name in docs:
-            from bench.tables_attention import attention_section
-
             lines += attention_section(docs[name], quick, results_dir)
         elif is_grid(name) and name in docs:
-            from bench.tables_grid import grid_section
-
             lines += grid_section(docs[name], quick, docs.get("train")) or _detail(
                 name, docs[name], quick
             )
@@ -313,8 +276,6 @@ def performance_block(results_dir: Path = RESULTS_DIR) -> str:
     body = doc.split("## Details")[0].split("-->", 1)[1].strip()
     docs = load_results(results_dir, False)
     if "attention" in docs:
-        from bench.tables_attention import attention_section
-
         body += "\n\n" + "\n".join(attention_section(docs["attention"], False, results_dir))
     body = body.replace("](results/", "](../bench/results/")
     return body.strip() + "\n"

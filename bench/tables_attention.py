@@ -1,7 +1,8 @@
 """Attention part of ``bench/RESULTS.md``: FAVOR+ vs SDPA scaling table, exponents, crossover.
 
-Split from :mod:`bench.tables` (which imports it lazily, so there is no import cycle). The
-headline configuration is head_dim 64 with nb_features m=256 where measured.
+Split from :mod:`bench.tables`, which imports it; the formatting helpers both use live in
+:mod:`bench.tables_common`. The headline configuration is head_dim 64 with nb_features m=256
+where measured.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from bench.tables import command, fmt, provenance, with_unit
+from bench.tables_common import command, fmt, provenance, with_unit
 
 
 def _attention_headline(records: list[dict]) -> tuple[int, int | None] | None:

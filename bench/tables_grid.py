@@ -8,7 +8,10 @@ pass beside the cold passes' seed spread.
 
 from __future__ import annotations
 
+import statistics
 from typing import Any
+
+from bench.tables_common import command, fmt, provenance
 
 FOLDS_PER_YEAR = 12  # the grid's 30-day folds over 2022-07-01 .. 2023-06-30
 COINS = 3  # BTC, ETH, LTC
@@ -21,8 +24,6 @@ PASS_TEXT = {
 
 
 def _fmt(value: Any, digits: int = 3) -> str:
-    from bench.tables import fmt
-
     return fmt(value) if not isinstance(value, float) else f"{value:.{digits}g}"
 
 
@@ -178,8 +179,6 @@ def skill_table(records: list[dict]) -> list[str]:
         "| --- | --- | --- |" + " ---: |" * len(passes),
     ]
     for key, values in cold.items():
-        import statistics
-
         sd = statistics.stdev(values) if len(values) > 1 else None
         spread = f" ± {sd:.4f}" if sd is not None else ""
         cells = []
@@ -195,8 +194,6 @@ def skill_table(records: list[dict]) -> list[str]:
 
 
 def grid_section(doc: dict, quick: bool, train_doc: dict | None = None) -> list[str]:
-    from bench.tables import command, provenance
-
     records = doc["records"]
     if not _by(records, "grid seconds"):
         return []

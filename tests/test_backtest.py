@@ -284,7 +284,6 @@ def test_changing_the_future_leaves_earlier_forecasts_bit_identical(tmp_path, wa
     """The end-to-end check: scramble every candle from row p on; each forecast made before p is
     unchanged, bit for bit (features, scalers, training and prediction all ignore the future).
     With warm start, p lies in the third fold, so two warm-started folds come before it."""
-    from cryptocast.evaluate.backtest import run_backtest
 
     candles = make_ohlcv(260, "1d", start="2021-01-01", seed=2)
     p = 200 if not warm_start else 220  # inside the second (cold) or third fold (warm)
@@ -294,6 +293,14 @@ def test_changing_the_future_leaves_earlier_forecasts_bit_identical(tmp_path, wa
         "backtest.fold_length=30" if not warm_start else "backtest.fold_length=20",
         f"backtest.warm_start={str(warm_start).lower()}", "backtest.warm_epochs=1",
     )  # fmt: skip
+    assert_past_unchanged(cfg, tmp_path, candles, future, p, "y_pred")
+
+
+def assert_past_unchanged(cfg, tmp_path, candles, future, p: int, field: str) -> None:
+    """Backtest ``candles`` and ``future`` (the same past, another future from row ``p``): every
+    job's ``field`` before the cut is equal bit for bit, and differs after it."""
+    from cryptocast.evaluate.backtest import run_backtest
+
     runs = []
     for name, c in (("a", candles), ("b", future)):
         d = tmp_path / name
@@ -304,8 +311,9 @@ def test_changing_the_future_leaves_earlier_forecasts_bit_identical(tmp_path, wa
         assert np.array_equal(a.timestamps, b.timestamps)
         before = pd.DatetimeIndex(a.timestamps) < cut
         assert before.sum() > 30 and (~before).sum() > 10
-        assert np.array_equal(a.y_pred[before], b.y_pred[before]), a.model
-        assert not np.allclose(a.y_pred[~before], b.y_pred[~before]), a.model
+        fa, fb = getattr(a, field), getattr(b, field)
+        assert np.array_equal(fa[before], fb[before]), a.model
+        assert not np.allclose(fa[~before], fb[~before]), a.model
 
 
 # ---- parallel == serial -----------------------------------------------------------------------

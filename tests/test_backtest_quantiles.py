@@ -8,13 +8,12 @@ import json
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 import torch
 from typer.testing import CliRunner
 
 from tests.conftest import TINY_CONFIG, make_ohlcv, scramble_after
-from tests.test_backtest import FAST, config, store
+from tests.test_backtest import FAST, assert_past_unchanged, config, store
 
 LEVELS = "model.quantiles=[0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95]"
 QUANTILE = [LEVELS, "train.loss=pinball"]
@@ -64,7 +63,6 @@ def test_cqr_calibration_never_reads_a_test_row(data_dir, monkeypatch, model):
 
 @pytest.mark.parametrize("calibration", ["none", "cqr", "aci"])
 def test_changing_the_future_leaves_earlier_quantiles_bit_identical(tmp_path, calibration):
-    from cryptocast.evaluate.backtest import run_backtest
 
     candles = make_ohlcv(260, "1d", start="2021-01-01", seed=2)
     p = 200
@@ -74,17 +72,7 @@ def test_changing_the_future_leaves_earlier_quantiles_bit_identical(tmp_path, ca
         "backtest.test_start=2021-06-01", "backtest.fold_length=30",
         f"backtest.calibration={calibration}",
     )  # fmt: skip
-    runs = []
-    for name, c in (("a", candles), ("b", future)):
-        d = tmp_path / name
-        d.mkdir()
-        runs.append(run_backtest(cfg, store(d, c)))
-    cut = candles["timestamp"].iloc[p]
-    for a, b in zip(*runs, strict=True):
-        before = pd.DatetimeIndex(a.timestamps) < cut
-        assert before.sum() > 30 and (~before).sum() > 10
-        assert np.array_equal(a.y_quantiles[before], b.y_quantiles[before]), a.model
-        assert not np.allclose(a.y_quantiles[~before], b.y_quantiles[~before]), a.model
+    assert_past_unchanged(cfg, tmp_path, candles, future, p, "y_quantiles")
 
 
 def test_summary_holds_the_probabilistic_scores(data_dir):

@@ -186,25 +186,10 @@ def _run_with_progress(
 
         return run_backtest(on_line)
 
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
+    from cryptocast.cli.progress import progress_bar
 
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TextColumn("eta"),
-        TimeRemainingColumn(),
-        TextColumn("{task.fields[rate]}"),
-    )
-    progress = Progress(*columns, console=console, transient=False)
+    layout = ["{task.description}", "bar", "count", "elapsed", "eta", "left", "{task.fields[rate]}"]
+    progress = progress_bar(console, layout, transient=False)
     with ExitStack() as stack:
         tasks: dict[str, int] = {}
 

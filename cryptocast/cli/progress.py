@@ -50,23 +50,9 @@ class EpochProgress:
         if self.quiet or not self.console.is_terminal:
             return
         if self._progress is None:
-            from rich.progress import (
-                BarColumn,
-                MofNCompleteColumn,
-                Progress,
-                TextColumn,
-                TimeElapsedColumn,
-                TimeRemainingColumn,
-            )
-
-            self._progress = Progress(
-                TextColumn("  epoch {task.fields[epoch]:>3}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TextColumn("batches"),
-                TimeElapsedColumn(),
-                TimeRemainingColumn(),
-                console=self.console,
+            self._progress = progress_bar(
+                self.console,
+                ["  epoch {task.fields[epoch]:>3}", "bar", "count", "batches", "elapsed", "left"],
                 transient=True,
             )
             self._progress.start()
@@ -80,3 +66,28 @@ class EpochProgress:
             self._progress = None
         if not self.quiet:
             self.console.print(epoch_line(row), highlight=False)
+
+
+def progress_bar(console: Any, layout: list[str], transient: bool):
+    """A rich progress bar whose columns are ``layout``: ``bar``, ``count`` (done/total),
+    ``elapsed``, ``left`` (time remaining), or any other string as a text column template.
+
+    The train command's batch bar and the backtest's job and fold bars share this.
+    """
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    named = {
+        "bar": BarColumn,
+        "count": MofNCompleteColumn,
+        "elapsed": TimeElapsedColumn,
+        "left": TimeRemainingColumn,
+    }
+    columns = [named[c]() if c in named else TextColumn(c) for c in layout]
+    return Progress(*columns, console=console, transient=transient)

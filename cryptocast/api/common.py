@@ -56,7 +56,7 @@ def _overrides(overrides: Overrides) -> list[str]:
     return [str(o) for o in overrides]
 
 
-def _names(value: str | Sequence[str] | None, commas: bool = False) -> list[str] | None:
+def as_names(value: str | Sequence[str] | None, commas: bool = False) -> list[str] | None:
     """None, one name, or several; ``commas``: ``"lstm,persistence"`` is two names."""
     if value is None:
         return None
@@ -72,7 +72,7 @@ def _source(config: ConfigLike) -> str:
     return str(config) if isinstance(config, (str, Path)) else "config"
 
 
-def _with_settings(
+def with_settings(
     cfg: Config, settings: dict[str, tuple[str, Any]], overrides: list[str]
 ) -> Config:
     """``cfg`` with ``{dotted key: (label, value)}`` applied (None values skipped), validated by

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cryptocast.api.common import _names, load_config
+from cryptocast.api.common import as_names, load_config
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -15,24 +16,12 @@ if TYPE_CHECKING:
     from cryptocast.errors import CryptocastError
 
 
-def fetch_records(
-    symbols: str | Sequence[str] | None = None,
-    timeframes: str | Sequence[str] | None = None,
-    *,
-    exchange: str = "binance",
-    since: str | None = "2018-01-01",
-    until: str | None = None,
-    data_dir: PathLike = "data",
-    exchange_url: str | None = None,
-    import_from: PathLike | None = None,
-    overwrite: bool = False,
-    progress: Callable[[str, int, int], None] | None = None,
-) -> tuple[list[dict[str, Any]], CryptocastError | None]:
+def fetch_records(*args: Any, **kwargs: Any) -> tuple[list[dict[str, Any]], CryptocastError | None]:
     """What :func:`fetch` does, without raising for failed series: the building block the CLI
     prints its table from before it raises.
 
     Args:
-        The same as :func:`fetch`.
+        The arguments of :func:`fetch`, bound to its signature (a wrong name is a TypeError).
 
     Returns:
         ``(records, error)``: one dict per series (exchange, symbol, timeframe, new_candles,
@@ -44,12 +33,16 @@ def fetch_records(
     """
     from cryptocast.errors import PartialFailure
 
-    data_dir = Path(data_dir)
-    syms, tfs = _names(symbols), _names(timeframes)
-    if import_from is not None:
+    bound = inspect.signature(fetch).bind(*args, **kwargs)
+    bound.apply_defaults()
+    o = bound.arguments
+    data_dir, exchange = Path(o["data_dir"]), o["exchange"]
+    syms, tfs = as_names(o["symbols"]), as_names(o["timeframes"])
+    if o["import_from"] is not None:
         from cryptocast.data.importers import import_path
 
-        reports = import_path(data_dir, Path(import_from), exchange, syms, tfs, overwrite=overwrite)
+        source = Path(o["import_from"])
+        reports = import_path(data_dir, source, exchange, syms, tfs, overwrite=o["overwrite"])
         return [{"exchange": exchange, **r} for r in reports], None
 
     from cryptocast.config.schema import DEFAULT_SYMBOLS, DEFAULT_TIMEFRAMES
@@ -60,10 +53,10 @@ def fetch_records(
         exchange,
         syms or list(DEFAULT_SYMBOLS),
         tfs or list(DEFAULT_TIMEFRAMES),
-        since,
-        until,
-        exchange_url,
-        progress,
+        o["since"],
+        o["until"],
+        o["exchange_url"],
+        o["progress"],
     )
     records = [
         {"exchange": r.exchange, "symbol": r.symbol, "timeframe": r.timeframe,
@@ -127,20 +120,9 @@ def fetch(
         ExchangeError: every series failed to download (the first failure's own type).
         PartialFailure: some series failed; the others were stored.
     """
+    records, error = fetch_records(**locals())  # first statement: locals() are the arguments
     import pandas as pd
 
-    records, error = fetch_records(
-        symbols,
-        timeframes,
-        exchange=exchange,
-        since=since,
-        until=until,
-        data_dir=data_dir,
-        exchange_url=exchange_url,
-        import_from=import_from,
-        overwrite=overwrite,
-        progress=progress,
-    )
     if error is not None:
         raise error
     return pd.DataFrame(records)

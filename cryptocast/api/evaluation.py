@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cryptocast.api.common import _names, _overrides, _with_settings, load_config
+from cryptocast.api.common import _overrides, as_names, load_config, with_settings
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -130,9 +130,9 @@ def backtest(
     items = _overrides(overrides)
     cfg = load_config(config, items)
     settings = {
-        "backtest.models": ("models", _names(models, commas=True)),
-        "backtest.symbols": ("symbols", _names(symbols)),
-        "backtest.timeframes": ("timeframes", _names(timeframes)),
+        "backtest.models": ("models", as_names(models, commas=True)),
+        "backtest.symbols": ("symbols", as_names(symbols)),
+        "backtest.timeframes": ("timeframes", as_names(timeframes)),
         "backtest.report_dir": ("report_dir", None if report_dir is None else str(report_dir)),
         "backtest.test_start": ("test_start", test_start),
         "backtest.test_end": ("test_end", test_end),
@@ -141,9 +141,9 @@ def backtest(
         "backtest.retrain_every": ("retrain_every", retrain_every),
         "features.horizon": ("horizon", horizon),
         "backtest.workers": ("workers", workers),
-        "backtest.metrics": ("metrics", _names(metrics, commas=True)),
+        "backtest.metrics": ("metrics", as_names(metrics, commas=True)),
     }
-    cfg = _with_settings(cfg, settings, items)  # a new Config when any setting is given
+    cfg = with_settings(cfg, settings, items)  # a new Config when any setting is given
     if fold_length is not None:  # an explicit fold_length beats a config's fold_period
         cfg.backtest.fold_period = None
     data_dir = Path(data_dir)

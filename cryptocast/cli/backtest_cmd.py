@@ -55,12 +55,13 @@ def backtest(
     model is scored (error metrics, skill, DM tests, a cost-aware trading simulation). The report
     folder holds forecasts, summary.json, report.md and plots.
     """
+    from cryptocast.api.common import as_names, with_settings
     from cryptocast.config.schema import load_config
     from cryptocast.evaluate.backtest import validate
 
     overrides = list(set_ or [])
     flags = {  # config key -> (option, value)
-        "backtest.models": ("--models", _csv(models)),
+        "backtest.models": ("--models", as_names(models, commas=True)),
         "backtest.symbols": ("--symbol", symbol),
         "backtest.timeframes": ("--timeframe", timeframe),
         "backtest.report_dir": ("--report", str(report) if report else None),
@@ -71,14 +72,14 @@ def backtest(
         "backtest.retrain_every": ("--retrain-every", retrain_every),
         "features.horizon": ("--horizon", horizon),
         "backtest.workers": ("--workers", workers),
-        "backtest.metrics": ("--metrics", _csv(metrics)),
+        "backtest.metrics": ("--metrics", as_names(metrics, commas=True)),
     }
     from cryptocast.executor import EXECUTORS
 
     if executor not in EXECUTORS:
         raise typer.BadParameter(f"use one of {', '.join(EXECUTORS)}", param_hint="--executor")
     cfg = load_config(config, overrides)
-    cfg = _apply_flags(cfg, flags, overrides)
+    cfg = with_settings(cfg, flags, overrides)  # an error names the option that set the value
     if fold_length is not None:  # an explicit --fold-length beats a config's fold_period
         cfg.backtest.fold_period = None
     validate(cfg, data_dir)  # names, metrics, series: before data, torch or any output
@@ -125,28 +126,6 @@ def _where(executor: str, workers: int, ray_address: str | None) -> str:
     if executor == "ray":
         return f"ray at {ray_address}" if ray_address else "local ray"
     return f"{workers} worker(s)"
-
-
-def _csv(text: str | None) -> list[str] | None:
-    if text is None:
-        return None
-    return [t.strip() for t in text.split(",") if t.strip()]
-
-
-def _apply_flags(cfg, flags: dict, overrides: list[str]):
-    """Command-line flags override the config; validated by the same typed config, and an error
-    names the option (``--test-start``) that set the bad value."""
-    from cryptocast.config.schema import config_from_dict, override_sources
-
-    raw = cfg.to_dict()
-    blame = override_sources(overrides)
-    for key, (option, value) in flags.items():
-        if value is None:
-            continue
-        section, name = key.split(".")
-        raw[section][name] = value
-        blame[key] = option
-    return config_from_dict(raw, "config", blame)
 
 
 def _run_with_progress(

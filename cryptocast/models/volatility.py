@@ -181,21 +181,18 @@ class Garch(VolBaseline):
         return self.scaled(0.5 * torch.log(var / 1e4))  # (B, H)
 
 
-@register("vol_persistence", trainable=False)
-def build_vol_persistence(cfg, n_features: int, horizon: int, lookback: int) -> VolPersistence:
-    return VolPersistence(horizon)
+def _register_baselines() -> None:
+    """The four baselines take only the horizon: (B, L, F) -> (B, H) log-RV forecasts."""
+    for name, cls in (
+        ("vol_persistence", VolPersistence),
+        ("har", Har),
+        ("ewma_vol", EwmaVol),
+        ("garch", Garch),
+    ):
+        # the builder contract of models/registry.py: (model config, n_features, horizon, lookback)
+        register(name, trainable=False)(
+            lambda cfg, n_features, horizon, lookback, cls=cls: cls(horizon)
+        )
 
 
-@register("har", trainable=False)
-def build_har(cfg, n_features: int, horizon: int, lookback: int) -> Har:
-    return Har(horizon)
-
-
-@register("ewma_vol", trainable=False)
-def build_ewma_vol(cfg, n_features: int, horizon: int, lookback: int) -> EwmaVol:
-    return EwmaVol(horizon)
-
-
-@register("garch", trainable=False)
-def build_garch(cfg, n_features: int, horizon: int, lookback: int) -> Garch:
-    return Garch(horizon)
+_register_baselines()

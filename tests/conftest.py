@@ -51,6 +51,16 @@ def make_ohlcv(
     return df
 
 
+def modules_loaded_by(code: str, modules: tuple[str, ...]) -> list[str]:
+    """Which of ``modules`` a fresh interpreter has imported after running ``code``."""
+    import subprocess
+    import sys
+
+    probe = f"import sys\n{code}\nprint(','.join(m for m in {modules!r} if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    return [m for m in out.stdout.strip().split(",") if m]
+
+
 def scramble_after(candles: pd.DataFrame, p: int, volume: float = 1.0) -> pd.DataFrame:
     """``candles`` with every price from row ``p`` on rescaled at random (highs and lows kept
     consistent) and the volume multiplied: a different future behind the same past."""

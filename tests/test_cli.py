@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 
 import pytest
 from typer.testing import CliRunner
 
 from cryptocast.cli import app
-from tests.conftest import REPO
+from tests.conftest import REPO, modules_loaded_by
 
 README = (REPO / "README.md").read_text()
 DOCS = {p.relative_to(REPO).as_posix(): p.read_text() for p in sorted((REPO / "docs").glob("*.md"))}
@@ -82,13 +80,8 @@ def test_ci_runs_what_the_readme_says():
 
 
 def test_help_starts_without_heavy_imports():
-    code = (
-        "import sys; from cryptocast.cli import app; "
-        "heavy = [m for m in ('torch', 'ccxt', 'ta', 'matplotlib', 'scipy') if m in sys.modules]; "
-        "print(','.join(heavy))"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "", f"importing the CLI imports {out.stdout.strip()}"
+    heavy = ("torch", "ccxt", "ta", "matplotlib", "scipy")
+    assert modules_loaded_by("from cryptocast.cli import app", heavy) == []
 
 
 def test_library_errors_become_one_red_line_and_an_exit_code(tmp_path):

@@ -179,27 +179,21 @@ def forecast(
         raise ConfigError(
             "nothing to forecast; pass --run runs/NAME-TIMESTAMP or --config configs/X.yaml"
         )
+    # the same for every series: the data, the clock and what a forecast may be made from
+    options: dict[str, Any] = {
+        "data_dir": data_dir, "fetch": not no_fetch, "exchange_url": exchange_url,
+        "allow_stale": allow_stale, "allow_old_model": allow_old_model, "allow_gaps": allow_gaps,
+        "timeframe": timeframe, "now": now, "grace": grace, "score": score,
+        "lock_timeout": lock_timeout,
+    }  # fmt: skip
     results: list[dict[str, Any]] = []
     errors: list[tuple[str, CryptocastError]] = []
     for kind, path in jobs:
         try:
-            by_config = kind == "config"  # its newest completed run, with --set applied
-            res = forecast_one(
-                None if by_config else path,
-                config=path if by_config else None,
-                overrides=set_ if by_config else None,
-                data_dir=data_dir,
-                fetch=not no_fetch,
-                exchange_url=exchange_url,
-                allow_stale=allow_stale,
-                allow_old_model=allow_old_model,
-                allow_gaps=allow_gaps,
-                timeframe=timeframe,
-                now=now,
-                grace=grace,
-                score=score,
-                lock_timeout=lock_timeout,
-            )
+            if kind == "config":  # its newest completed run, with --set applied
+                res = forecast_one(config=path, overrides=set_, **options)
+            else:
+                res = forecast_one(path, **options)
         except CryptocastError as err:
             errors.append((str(path), err))
             results.append({"source": str(path), "error": str(err), "exit_code": err.exit_code})

@@ -148,22 +148,15 @@ def aci(
     return enforce_order(out, median_index(levels))
 
 
-def calibrate(
-    method: str,
-    zq: np.ndarray,
-    zy: np.ndarray,
-    rows: np.ndarray,
-    cal: list[tuple[np.ndarray, np.ndarray]],
-    cal_of: np.ndarray,
-    levels: Sequence[float],
-    gamma: float,
-) -> np.ndarray:
+def calibrate(method: str, zq: np.ndarray, *rest: Any) -> np.ndarray:
     """``backtest.calibration``: ``none`` returns ``zq``; ``cqr`` adjusts each origin with its own
-    fold's calibration set; ``aci`` runs ``aci`` over the whole test period."""
+    fold's calibration set; ``aci`` runs ``aci`` over the whole test period. ``rest`` are the
+    arguments of :func:`aci` after ``zq``: ``zy, rows, cal, cal_of, levels, gamma``."""
     if method == "none":
         return zq
     if method == "aci":
-        return aci(zq, zy, rows, cal, cal_of, levels, gamma)
+        return aci(zq, *rest)
+    zy, rows, cal, cal_of, levels, gamma = rest
     out = np.array(zq, dtype=np.float64, copy=True)
     for k, (cq, cy) in enumerate(cal):
         sel = np.asarray(cal_of) == k

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from cryptocast.errors import ConfigError, DataError
+from cryptocast.models.distribution import INTERVALS  # the central intervals scored
 
 
 @dataclass(frozen=True)
@@ -56,12 +57,19 @@ METRICS: dict[str, MetricInfo] = dict(
         _info("pinball", "probabilistic", False, "mean pinball loss over the quantile levels"),
         _info("crps", "probabilistic", False, "CRPS approximated from the quantiles"),
         _info("crps_skill", "probabilistic", True, "1 - CRPS_model / CRPS_rw_ewma"),
-        _info("coverage_50", "probabilistic", None, "share of outcomes inside the 50% interval"),
-        _info("coverage_80", "probabilistic", None, "share of outcomes inside the 80% interval"),
-        _info("coverage_90", "probabilistic", None, "share of outcomes inside the 90% interval"),
-        _info("width_50", "probabilistic", False, "mean width of the 50% interval"),
-        _info("width_80", "probabilistic", False, "mean width of the 80% interval"),
-        _info("width_90", "probabilistic", False, "mean width of the 90% interval"),
+        *(
+            _info(
+                f"coverage_{c}",
+                "probabilistic",
+                None,
+                f"share of outcomes inside the {c}% interval",
+            )
+            for c in INTERVALS
+        ),
+        *(
+            _info(f"width_{c}", "probabilistic", False, f"mean width of the {c}% interval")
+            for c in INTERVALS
+        ),
         _info("interval_score_80", "probabilistic", False, "Winkler score, 80% interval"),
         _info("interval_score_90", "probabilistic", False, "Winkler score, 90% interval"),
         _info("dm_pvalue_crps_vs_rw_ewma", "significance", False, "DM p-value, CRPS vs rw_ewma"),

@@ -180,8 +180,9 @@ class EncoderForecaster(nn.Module):
     """stem -> ``n_layers`` encoder blocks -> head: (B, L, F) -> (B, H), or (B, H, Q).
 
     The skeleton the Performer/BiLSTM and the softmax transformer share, so their comparison
-    isolates the block. ``make_block()`` builds one (B, L, D) -> (B, L, D) block; the modules are
-    built stem, blocks, head in that order (the seeded initialisation depends on it).
+    isolates the block. ``make_block(d_model, n_heads, dropout)`` builds one (B, L, D) -> (B, L, D)
+    block; the modules are built stem, blocks, head in that order (the seeded initialisation
+    depends on it). The encoder settings and their defaults are written here once.
     """
 
     def __init__(
@@ -189,16 +190,17 @@ class EncoderForecaster(nn.Module):
         n_features: int,
         horizon: int,
         lookback: int,
-        d_model: int,
-        n_layers: int,
-        dropout: float,
-        pooling: str,
-        quantiles,
-        make_block: Callable[[], nn.Module],
+        make_block: Callable[[int, int, float], nn.Module],
+        d_model: int = 64,
+        n_heads: int = 4,
+        n_layers: int = 2,
+        dropout: float = 0.1,
+        pooling: str = "last",
+        quantiles=None,
     ) -> None:
         super().__init__()
         self.stem = EncoderStem(n_features, d_model, lookback, dropout)
-        self.blocks = nn.ModuleList(make_block() for _ in range(n_layers))
+        self.blocks = nn.ModuleList(make_block(d_model, n_heads, dropout) for _ in range(n_layers))
         self.head = make_head(d_model, horizon, pooling, quantiles)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -11,6 +11,8 @@ BiLSTM (hidden per direction), Linear 2*hidden->D, dropout, residual, LayerNorm]
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
@@ -51,24 +53,17 @@ class PerformerBiLSTM(EncoderForecaster):
         n_features: int,
         horizon: int,
         lookback: int,
-        d_model: int = 64,
-        n_heads: int = 4,
-        n_layers: int = 2,
         nb_features: int | None = None,
         redraw_interval: int = 1000,
         lstm_hidden: int = 64,
-        dropout: float = 0.1,
-        pooling: str = "last",
-        quantiles=None,
+        **encoder: Any,  # d_model, n_heads, n_layers, dropout, pooling, quantiles (common.py)
     ) -> None:
-        def block() -> PerformerBiLSTMBlock:
+        def block(d_model: int, n_heads: int, dropout: float) -> PerformerBiLSTMBlock:
             return PerformerBiLSTMBlock(
                 d_model, n_heads, nb_features, redraw_interval, lstm_hidden, dropout
             )
 
-        super().__init__(
-            n_features, horizon, lookback, d_model, n_layers, dropout, pooling, quantiles, block
-        )
+        super().__init__(n_features, horizon, lookback, block, **encoder)
 
     def redraw_projections(self) -> None:
         """Redraw every layer's FAVOR+ random features now (e.g. at the start of training)."""

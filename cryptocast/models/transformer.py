@@ -8,6 +8,8 @@ is several times slower here for nothing).
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -58,20 +60,13 @@ class TransformerForecaster(EncoderForecaster):
         n_features: int,
         horizon: int,
         lookback: int,
-        d_model: int = 64,
-        n_heads: int = 4,
-        n_layers: int = 2,
         dim_feedforward: int = 128,
-        dropout: float = 0.1,
-        pooling: str = "last",
-        quantiles=None,
+        **encoder: Any,  # d_model, n_heads, n_layers, dropout, pooling, quantiles (common.py)
     ) -> None:
-        def block() -> TransformerBlock:
+        def block(d_model: int, n_heads: int, dropout: float) -> TransformerBlock:
             return TransformerBlock(d_model, n_heads, dim_feedforward, dropout)
 
-        super().__init__(
-            n_features, horizon, lookback, d_model, n_layers, dropout, pooling, quantiles, block
-        )
+        super().__init__(n_features, horizon, lookback, block, **encoder)
 
 
 @register("transformer")

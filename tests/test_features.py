@@ -24,10 +24,10 @@ from cryptocast.features.table import (
     compute_features,
     feature_columns,
     gap_before,
-    identity_target,
     target_columns,
     target_to_price,
 )
+from cryptocast.features.targets import get_target
 from tests.conftest import REPO, make_ohlcv
 
 Compute = Callable[[pd.DataFrame], pd.DataFrame]
@@ -215,7 +215,7 @@ def test_too_few_rows_for_warmup_plus_one_window():
 
 
 def test_target_helpers():
-    assert identity_target("log_return") == 0.0 and identity_target("price") == 1.0
+    assert get_target("log_return").identity() == 0.0 and get_target("price").identity() == 1.0
     last = np.array([100.0, 200.0])
     pred = np.array([[0.0, np.log(1.1)], [np.log(0.5), 0.0]])
     np.testing.assert_allclose(target_to_price(pred, last, "log_return"), [[100, 110], [100, 200]])
@@ -223,7 +223,7 @@ def test_target_helpers():
         target_to_price(np.exp(pred), last, "price"), [[100, 110], [100, 200]]
     )
     with pytest.raises(ConfigError):
-        identity_target("pips")
+        get_target("pips").identity()
 
 
 # ---- cache -------------------------------------------------------------------------------------

@@ -63,11 +63,6 @@ def feature_columns(df: pd.DataFrame) -> list[str]:
     return [c for c in df.columns if c not in META_COLUMNS and not str(c).startswith("target_")]
 
 
-def identity_target(target: str) -> float:
-    """The target value meaning "no change": 0.0 for log_return, 1.0 for price."""
-    return get_target(target).identity()
-
-
 def target_to_price(pred: np.ndarray, last_close: np.ndarray, target: str) -> np.ndarray:
     """Predicted targets (n, H) at origins with close ``last_close`` (n,) -> the target's output
     unit (n, H): prices for the price targets, annualised volatility for ``realized_vol``."""

@@ -104,6 +104,7 @@ class FakeExchange:
         self.log: list[str] = []  # every request's path?query, in arrival order
         self.faults = Faults()
         self.fault_counts: Counter[str] = Counter()
+        self.raw: dict[str, tuple[int, str]] = {}  # path -> (status, body): see serve_raw
         self._lock = threading.Lock()
         if data is not None:
             self.load_folder(Path(data))
@@ -116,7 +117,9 @@ class FakeExchange:
         """Serve every ``BASE-QUOTE_tf.parquet`` in ``folder``; ``end`` cuts candles at or after."""
         for path in sorted(folder.glob("*-*_*.parquet")):
             pair, tf = path.stem.rsplit("_", 1)
-            base, quote = pair.split("-", 1)
+            if pair.count("-") != 1:
+                continue  # a perpetual or future (BTC-USDT-USDT): Binance spot serves none
+            base, quote = pair.split("-")
             df = pd.read_parquet(path)
             if end is not None:
                 df = df[df["timestamp"] < pd.Timestamp(end, tz="UTC")]
@@ -137,6 +140,15 @@ class FakeExchange:
 
     def set_faults(self, rate: float = 0.0, **kw: object) -> None:
         self.faults = Faults(rate=rate, **kw)  # type: ignore[arg-type]
+
+    def serve_raw(self, path: str, body: object | None, status: int = 200) -> None:
+        """Answer every request to ``path`` with ``body`` (JSON-encoded unless a str) and
+        ``status`` until called again with None: malformed answers, on request only."""
+        with self._lock:
+            if body is None:
+                self.raw.pop(path, None)
+            else:
+                self.raw[path] = (status, body if isinstance(body, str) else json.dumps(body))
 
     # ---- lifecycle --------------------------------------------------------------------------
     @property
@@ -277,7 +289,12 @@ def _make_handler(fx: FakeExchange) -> type[BaseHTTPRequestHandler]:
                 fx.counts[path] += 1
                 fx.log.append(self.path)
             fault = fx.pick_fault(path)
+            with fx._lock:
+                raw = fx.raw.get(path)
             try:
+                if raw is not None:
+                    self._send(*raw)
+                    return
                 if fault == "drop":
                     self.close_connection = True
                     self.connection.shutdown(socket.SHUT_RDWR)

@@ -68,7 +68,11 @@ def test_features_section_from_config_and_set(data_dir, tmp_path):
         (["--set", "features.lookback=0"], 2, "features.lookback"),
         (["--set", "features.horizon=0"], 2, "features.horizon"),
         (["--set", "features.lookback=900"], 3, "fetch more history"),
-        (["-s", "ETH/USDT"], 3, "run `cryptocast fetch --symbol ETH/USDT --timeframe 1d`"),
+        (
+            ["-s", "ETH/USDT"],
+            3,
+            "run `cryptocast fetch --symbol ETH/USDT --timeframe 1d --exchange",
+        ),
         (["-t", "7x"], 2, "unknown timeframe"),
     ],
 )

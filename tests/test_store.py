@@ -72,7 +72,10 @@ def test_read_rejects_corrupt_and_wrong_schema(data_dir):
     make_ohlcv(3).rename(columns={"volume": "vol"}).to_parquet(wrong)
     with pytest.raises(DataError, match="wrong.parquet has columns"):
         read_ohlcv(wrong)
-    with pytest.raises(DataError, match=r"run `cryptocast fetch --symbol BTC/USDT --timeframe 1d`"):
+    with pytest.raises(
+        DataError,
+        match=r"run `cryptocast fetch --symbol BTC/USDT --timeframe 1d --exchange binance",
+    ):
         load_series(data_dir, "binance", "BTC/USDT", "1d")
 
 

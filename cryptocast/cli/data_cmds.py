@@ -18,12 +18,24 @@ from cryptocast.cli.app import (
     console,
     err_console,
     print_error,
+    printable,
     stamp_errors,
     utc_stamp,
 )
+from cryptocast.cli.output import FormatOpt, emit, use_format
 from cryptocast.cli.tables import print_table
 
-_COLUMNS = ("rows", "first", "last", "gaps", "missing", "largest", "dupes", "zero vol", "OHLC bad")
+_COLUMNS = (
+    "rows", "first", "last", "gaps", "missing", "largest", "dupes", "zero vol", "OHLC bad",
+    "vol jumps",
+)  # fmt: skip
+# what an import reports beside the integrity figures: re-imported equal candles are "unchanged",
+# not duplicates; "replaced" counts stored candles an --overwrite import changed
+_IMPORT_EXTRA = (("new_candles", "new"), ("unchanged", "unchanged"), ("replaced", "replaced"))
+
+
+def _warn(r: dict[str, Any]) -> bool:
+    return bool(r["gaps"] or r["zero_volume"] or r["ohlc_violations"] or r.get("volume_jumps"))
 
 
 def _print_table(rows: list[dict[str, Any]], title: str, extra=()) -> None:
@@ -33,6 +45,12 @@ def _print_table(rows: list[dict[str, Any]], title: str, extra=()) -> None:
         integrity_table(rows, title, extra),
         lambda: integrity_table(rows, title, extra, compact=True),
     )
+
+
+def _record_columns(rows: list[dict[str, Any]]) -> list[str]:
+    """``--format csv|json`` columns: every key of the rows in first-seen order, ``error`` last."""
+    cols = dict.fromkeys(k for r in rows for k in r if k != "error")
+    return [*cols, "error"] if cols or rows else ["exchange", "symbol", "timeframe", "error"]
 
 
 def _fmt_ts(ts: Any, timeframe: str) -> str:
@@ -65,10 +83,10 @@ def integrity_table(
         name = f"{r['exchange']} {r['symbol']} {r['timeframe']}"
         if r.get("error"):
             blanks = ["-"] * (len(extra) + len(_COLUMNS))
-            table.add_row(name, *blanks, f"[red]{escape(r['error'])}[/]")
+            table.add_row(name, *blanks, f"[red]{escape(printable(r['error']))}[/]")
             continue
         tf = r["timeframe"]
-        warn = r["gaps"] or r["zero_volume"] or r["ohlc_violations"]
+        warn = _warn(r)
         table.add_row(
             name,
             *(f"{r[k]:,}" for k, _ in extra),
@@ -81,6 +99,7 @@ def integrity_table(
             f"{r['duplicates_dropped']:,}",
             str(r["zero_volume"]),
             f"[red]{r['ohlc_violations']}[/]" if r["ohlc_violations"] else "0",
+            f"[yellow]{r['volume_jumps']}[/]" if r.get("volume_jumps") else "0",
             "[yellow]check gaps/flags[/]" if warn else "[green]ok[/]",
         )
     return table
@@ -105,7 +124,7 @@ def _compact_integrity_table(rows: list[dict[str, Any]], title: str, extra) -> A
         name = f"{r['symbol']} {r['timeframe']}"
         name = name if one else f"{r['exchange']} {name}"
         if r.get("error"):
-            table.add_row(name, "[red]error[/]", f"[red]{r['error']}[/]")
+            table.add_row(name, "[red]error[/]", f"[red]{escape(printable(r['error']))}[/]")
             continue
         tf = r["timeframe"]
         parts = [f"{r['rows']:,} rows"]
@@ -123,11 +142,11 @@ def _compact_integrity_table(rows: list[dict[str, Any]], title: str, extra) -> A
             ("duplicates_dropped", "duplicates dropped"),
             ("zero_volume", "zero-volume"),
             ("ohlc_violations", "OHLC violations"),
+            ("volume_jumps", "volume jumps (over 20x the neighbours')"),
         ):
             if r.get(key):
                 parts.append(f"{r[key]:,} {label}")
-        warn = r["gaps"] or r["zero_volume"] or r["ohlc_violations"]
-        table.add_row(name, "[yellow]check[/]" if warn else "[green]ok[/]", "; ".join(parts))
+        table.add_row(name, "[yellow]check[/]" if _warn(r) else "[green]ok[/]", "; ".join(parts))
     return table
 
 
@@ -180,8 +199,10 @@ def fetch(
             import_from=import_path,
             overwrite=overwrite,
         )
-        title = f"{utc_stamp()} imported from {import_path} into {data_dir}"
-        _print_table(rows, title, (("new_candles", "new"),))
+        title = escape(
+            f"{utc_stamp()} imported from {printable(import_path)} into {printable(data_dir)}"
+        )
+        _print_table(rows, title, _IMPORT_EXTRA)
         return
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -193,6 +214,7 @@ def fetch(
         TimeElapsedColumn(),
         console=err_console,
         transient=True,
+        disable=not err_console.is_terminal,  # piped/cron: no bar, and no blank line left behind
     ) as bar:
         tasks: dict[str, Any] = {}
 
@@ -214,8 +236,10 @@ def fetch(
     for r in rows:
         if r["error"] and len(rows) > 1:  # a single series' error is the final message
             print_error(f"{r['symbol']} {r['timeframe']}: {r['error']}")
-    via = f" via {exchange_url}" if exchange_url else ""
-    title = f"{utc_stamp()} fetched from {exchange}{via} into {data_dir}"
+    from cryptocast.data.exchange import redact_url
+
+    via = f" via {redact_url(exchange_url)}" if exchange_url else ""
+    title = escape(f"{utc_stamp()} fetched from {exchange}{via} into {printable(data_dir)}")
     _print_table(rows, title, (("new_candles", "new"), ("requests", "requests")))
     if error is not None:  # all failed: the first cause's own exit code; some: PartialFailure
         raise error
@@ -229,15 +253,23 @@ def data(
     ] = None,
     symbol: SymbolOpt = None,
     timeframe: TimeframeOpt = None,
+    fmt: FormatOpt = "table",
 ) -> None:
     """Show the stored candles: rows, first/last candle, gaps, duplicates, zero volume, OHLC issues."""
-    from cryptocast.config.timeframes import symbol_slug
+    use_format(fmt, console)
+    from cryptocast.config.names import check_exchange_name
+    from cryptocast.config.timeframes import symbol_slug, validate_timeframe
     from cryptocast.data.integrity import integrity_report
     from cryptocast.data.store import read_ohlcv
-    from cryptocast.errors import CryptocastError, DataError
+    from cryptocast.errors import ConfigError, CryptocastError, DataError
 
+    for tf in timeframe or []:  # a filter that can never match is a bad option (exit 2)
+        validate_timeframe(tf)
+    if exchange is not None:
+        check_exchange_name(exchange)
     root = data_dir / "ohlcv"
-    files = sorted(root.glob(f"{exchange or '*'}/*_*.parquet")) if root.is_dir() else []
+    stored = sorted(root.glob("*/*_*.parquet")) if root.is_dir() else []
+    files = [p for p in stored if exchange is None or p.parent.name == exchange]
     wanted_sym = {symbol_slug(s) for s in symbol or []}
     rows, bad = [], []
     for path in files:
@@ -255,12 +287,28 @@ def data(
             row["error"] = str(err)
             bad.append(path)
         rows.append(row)
+    if not rows and stored:  # the store has candles, just none the filters name
+        asked = " ".join(
+            f"{flag} {v}"
+            for flag, vals in (("--exchange", [exchange] if exchange else []),
+                               ("--symbol", symbol or []), ("--timeframe", timeframe or []))
+            for v in vals
+        )  # fmt: skip
+        have = ", ".join(
+            f"{p.parent.name} {p.stem.rsplit('_', 1)[0].replace('-', '/', 1)} "
+            f"{p.stem.rsplit('_', 1)[1]}"
+            for p in stored[:8]
+        )
+        more = f" and {len(stored) - 8} more" if len(stored) > 8 else ""
+        raise ConfigError(f"no stored series matches {asked} in {root}; stored: {have}{more}")
     if not rows:
         console.print(
             f"no candles stored in {root}; run `cryptocast fetch` (or `cryptocast fetch --import PATH`)"
         )
-        return
-    _print_table(rows, f"stored candles in {root}")
+    if fmt != "table":
+        emit(rows, _record_columns(rows), fmt)
+    elif rows:
+        _print_table(rows, f"stored candles in {root}")
     if bad:
         raise DataError(
             f"{len(bad)} stored file(s) unreadable ({', '.join(map(str, bad))}); "

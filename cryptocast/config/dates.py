@@ -54,3 +54,21 @@ def to_timestamp(value: str, source: str) -> Any:
     import pandas as pd
 
     return pd.Timestamp(parse_iso(value, source))
+
+
+CLOCK_ENV = "CRYPTOCAST_NOW"
+
+
+def now_utc(now: Any = None) -> Any:
+    """The clock every "is it closed yet / how old is it" rule uses: ``now`` (a Timestamp or ISO
+    text), else ``$CRYPTOCAST_NOW`` (to replay history), else the wall clock; a UTC Timestamp."""
+    import os
+
+    import pandas as pd
+
+    value = now if now is not None and now != "" else os.environ.get(CLOCK_ENV) or None
+    if value is None:
+        return pd.Timestamp.now(tz="UTC")
+    if isinstance(value, pd.Timestamp):
+        return value.tz_localize("UTC") if value.tzinfo is None else value.tz_convert("UTC")
+    return to_timestamp(value, f"the clock ({CLOCK_ENV})")

@@ -23,19 +23,32 @@ _RUN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.=+-]{0,99}")
 
 
 def symbol_slug(symbol: str) -> str:
-    """``BTC/USDT`` -> ``BTC-USDT`` (file-name safe); ``BTC/USDT:USDT`` (a swap) -> ``BTC-USDT``.
+    """The file-name form of a market symbol: ``BTC/USDT`` -> ``BTC-USDT``.
+
+    A derivative keeps its settle currency and expiry (ccxt's ``BASE/QUOTE:SETTLE[-EXPIRY...]``),
+    so its candles never share the spot file: ``BTC/USDT:USDT`` (a perpetual) ->
+    ``BTC-USDT-USDT``, ``BTC/USDT:USDT-250627`` (a dated future) -> ``BTC-USDT-USDT-250627``.
+    Assets hold no ``-``, so a spot slug has exactly one and ``symbol_from_slug`` inverts it.
 
     Raises:
-        ConfigError: not BASE/QUOTE of letters and digits (1-32 each).
+        ConfigError: not BASE/QUOTE of letters and digits (1-32 each), with an optional
+            ``:SETTLE`` and ``-``-separated suffixes of the same alphabet.
     """
-    hint = "must look like BASE/QUOTE of letters and digits, e.g. BTC/USDT"
+    hint = "must look like BASE/QUOTE of letters and digits, e.g. BTC/USDT (or BTC/USDT:USDT)"
     if not isinstance(symbol, str) or "/" not in symbol:
         raise ConfigError(f"symbol {symbol!r} {hint}")
-    base, quote = symbol.split("/", 1)
-    quote = quote.split(":", 1)[0]
-    if not _ASSET.fullmatch(base) or not _ASSET.fullmatch(quote) or ".." in symbol:
+    base, rest = symbol.split("/", 1)
+    quote, colon, contract = rest.partition(":")
+    parts = [base, quote, *(contract.split("-") if colon else [])]
+    if ".." in symbol or not all(_ASSET.fullmatch(p) for p in parts):
         raise ConfigError(f"symbol {symbol[:60]!r} {hint}")
-    return f"{base.upper()}-{quote.upper()}"
+    return "-".join(p.upper() for p in parts)
+
+
+def symbol_from_slug(slug: str) -> str:
+    """The market symbol a file name was made from: the inverse of ``symbol_slug``."""
+    base, quote, *contract = slug.split("-")
+    return f"{base}/{quote}" + (":" + "-".join(contract) if contract else "")
 
 
 def check_exchange_name(exchange: str) -> str:
@@ -52,15 +65,16 @@ def check_exchange_name(exchange: str) -> str:
     return exchange
 
 
-def check_run_name(name: str) -> str:
-    """A run folder name (``output.name``): letters, digits and ``_ . = + -``, no path.
+def check_run_name(name: str, key: str = "output.name") -> str:
+    """A run folder name (``output.name``, ``tune.study_name``): letters, digits and
+    ``_ . = + -``, no path.
 
     Raises:
         ConfigError: naming the key and the value.
     """
     if not isinstance(name, str) or not _RUN.fullmatch(name):
         raise ConfigError(
-            f"output.name {str(name)[:60]!r} is not a valid run name; use letters, digits and "
+            f"{key} {str(name)[:60]!r} is not a valid run name; use letters, digits and "
             "_ . = + - (no / or leading dot), at most 100 characters"
         )
     return name

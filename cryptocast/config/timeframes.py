@@ -1,4 +1,10 @@
-"""Timeframe strings ("1m", "15m", "1h", "4h", "1d", "1w") and their durations."""
+"""Timeframe strings ("1m", "15m", "1h", "4h", "1d", "1w") and their durations.
+
+The one parser every command uses: a timeframe is one of ``SUPPORTED``, spelled as exchanges
+spell it, so a value ``features`` or ``train`` accepts is one ``fetch`` can download and names
+the same file. Another spelling of a supported duration (``60m``, ``24h``) is refused with the
+canonical one rather than normalised, since it would otherwise name a different file.
+"""
 
 from __future__ import annotations
 
@@ -18,10 +24,17 @@ SUPPORTED = ("1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h"
 
 
 def _parse(timeframe: str) -> tuple[int, str]:
-    m = _RE.match(timeframe or "")
-    if not m or int(m.group(1)) == 0:
-        raise ConfigError(f"unknown timeframe {timeframe!r}; use one of {', '.join(SUPPORTED)}")
-    return int(m.group(1)), m.group(2)
+    m = _RE.match(timeframe) if isinstance(timeframe, str) else None
+    if m and timeframe in SUPPORTED:
+        return int(m.group(1)), m.group(2)
+    valid = f"use one of {', '.join(SUPPORTED)}"
+    if m:
+        ms = int(m.group(1)) * _MS[m.group(2)]
+        same = [tf for tf in SUPPORTED if int(tf[:-1]) * _MS[tf[-1]] == ms]
+        if same:
+            raise ConfigError(f"unknown timeframe {timeframe!r}; write it as {same[0]} ({valid})")
+    shown = repr(timeframe[:40]) if isinstance(timeframe, str) else repr(timeframe)
+    raise ConfigError(f"unknown timeframe {shown}; {valid}")
 
 
 def validate_timeframe(timeframe: str) -> str:

@@ -4,7 +4,11 @@ What is retried follows the HTTP status first, because ccxt reads Binance's JSON
 the status: a 500 ``{"code": -1001, ...}`` becomes ``OperationFailed`` and a 503 with a code ccxt
 does not know a plain ``ExchangeError``. So every 5xx, 429 and 418 is retried whatever its body
 (honouring ``Retry-After`` up to a cap), no other 4xx ever is, and without an HTTP error status
-(timeouts, dropped connections, garbled bodies) ccxt's ``OperationFailed`` family is.
+(timeouts, dropped connections, garbled bodies) ccxt's ``OperationFailed`` family is. A 2xx body
+that is not JSON (ccxt then hands back the text, which its parsers read as an empty or nonsense
+list) is raised as ccxt's ``BadResponse``, an ``OperationFailed``. Only ccxt's errors are judged
+at all: a ``TypeError``, ``KeyError`` or ``IndexError`` is a bug (ours or ccxt's choking on an
+answer) and propagates at once with its traceback, never disguised as a network fault.
 
 ccxt is imported inside functions so ``cryptocast --help`` stays fast.
 """
@@ -13,6 +17,7 @@ from __future__ import annotations
 
 import email.utils
 import random
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,6 +30,32 @@ from cryptocast.errors import ConfigError, ExchangeError
 
 T = TypeVar("T")
 _LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
+URL_OPTION = "--exchange-url (or $CRYPTOCAST_EXCHANGE_URL)"
+# the password of a URL's user info: scheme://user:PASSWORD@host
+_PASSWORD = re.compile(r"(://[^/@\s:]*):[^/@\s]*@")
+
+
+def redact_url(text: str) -> str:
+    """``text`` with the password of every ``scheme://user:password@host`` in it as ``***``."""
+    return _PASSWORD.sub(r"\1:***@", str(text))
+
+
+def check_exchange_url(url: str) -> tuple[str, bool]:
+    """An http(s) base URL and whether its host is this machine (no rate limit then).
+
+    Raises:
+        ConfigError: naming the option and its variable, and the URL (password redacted).
+    """
+    shown = repr(redact_url(url)[:200])
+    like = "use a base URL like http://127.0.0.1:8999"
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (raises ValueError for a port that is not 0..65535)
+    except ValueError as err:
+        raise ConfigError(f"{URL_OPTION} {shown} is not a valid URL ({err}); {like}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"{URL_OPTION} {shown} is not an http(s) base URL; {like}")
+    return url, parts.hostname in _LOCAL_HOSTS
 
 
 @dataclass
@@ -84,12 +115,7 @@ def make_exchange(
     validate_exchange_id(exchange_id)
     local = False
     if exchange_url:
-        parts = urlsplit(exchange_url)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ConfigError(
-                f"--exchange-url {exchange_url!r} is not an http(s) base URL like http://127.0.0.1:8999"
-            )
-        local = (parts.hostname or "") in _LOCAL_HOSTS
+        exchange_url, local = check_exchange_url(exchange_url)
     options: dict[str, Any] = {"defaultType": "spot"}
     if exchange_id.startswith("binance"):
         # spot only: no futures/options exchangeInfo calls, and no private sapi currency call
@@ -113,19 +139,31 @@ def make_exchange(
 
 
 def _trace_http(ex: Any) -> None:
-    """Record each answer's HTTP status and headers on ``ex.http_trace`` (ccxt keeps no status).
+    """Record each answer's HTTP status and headers on ``ex.http_trace`` (ccxt keeps no status),
+    and raise ccxt's ``BadResponse`` for a 2xx answer whose body is not JSON.
 
     ccxt calls ``on_rest_response`` for every answer before it raises, so the wrapper sees the
-    status of a 503 that ccxt then reports as an error parsed from the body.
+    status of a 503 that ccxt then reports as an error parsed from the body. A 2xx body that does
+    not parse would be handed back as text, which ccxt's parsers turn into an empty or nonsense
+    list (a pager would take that for the end of the data); it is stopped before any parser runs.
     """
-    original = ex.on_rest_response
+    import ccxt
+
+    original, parse_json = ex.on_rest_response, ex.parse_json
 
     def on_rest_response(code, reason, url, method, headers, body, *rest):  # type: ignore[no-untyped-def]
         ex.http_trace = (int(code), headers)
         return original(code, reason, url, method, headers, body, *rest)
 
+    def checked_parse_json(body):  # type: ignore[no-untyped-def]
+        parsed = parse_json(body)
+        if parsed is None and ex.http_trace is not None and ex.http_trace[0] < 400:
+            raise ccxt.BadResponse(f"{ex.id}: HTTP {ex.http_trace[0]} answer is not JSON")
+        return parsed
+
     ex.http_trace = None
     ex.on_rest_response = on_rest_response
+    ex.parse_json = checked_parse_json
 
 
 def validate_exchange_id(exchange_id: str, known: bool = True) -> str:
@@ -158,21 +196,11 @@ def is_retryable(err: BaseException, status: int | None = None) -> bool:
     """
     import ccxt
 
+    if not isinstance(err, ccxt.BaseError):
+        return False  # a Python error is a bug whatever the answer was
     if status is not None and status >= 400:
         return status >= 500 or status in (418, 429)
-    if isinstance(err, (ccxt.BadSymbol, ccxt.BadRequest, ccxt.AuthenticationError)):
-        return False
-    if not isinstance(err, ccxt.BaseError):
-        return True  # ValueError & co: ccxt choking on a malformed body
-    return isinstance(err, ccxt.OperationFailed) or (
-        isinstance(err, ccxt.ExchangeError) and _looks_garbled(err)
-    )
-
-
-def _looks_garbled(err: BaseException) -> bool:
-    # ccxt reports an unparsable 200 body inconsistently across versions; treat those as transient
-    text = str(err).lower()
-    return "json" in text or "unexpected" in text
+    return isinstance(err, ccxt.OperationFailed)
 
 
 def retry_after_s(headers: Any) -> float | None:
@@ -214,7 +242,7 @@ def call_with_retry(fn: Callable[[], T], policy: RetryPolicy, what: str, ex: Any
             ex.http_trace = None
         try:
             return fn()
-        except (ccxt.BaseError, ValueError, TypeError, KeyError, IndexError) as err:
+        except ccxt.BaseError as err:  # nothing else: see the module docstring
             trace = getattr(ex, "http_trace", None) if ex is not None else None
             status, headers = trace if trace else (None, None)
             if status is not None and status < 400:
@@ -249,12 +277,12 @@ def call_with_retry(fn: Callable[[], T], policy: RetryPolicy, what: str, ex: Any
     raise ExchangeError(
         f"{what}: {answer}, still failing after {policy.attempts} attempts (retried "
         f"{policy.attempts - 1} times; last: {type(last).__name__}: {_short(last)}); "
-        "check the connection or --exchange-url and rerun fetch: stored candles are kept"
+        f"check the connection or {URL_OPTION} and rerun fetch: stored candles are kept"
     )
 
 
 def _short(err: BaseException | None) -> str:
-    text = " ".join(str(err).split())
+    text = " ".join(redact_url(str(err)).split())  # ccxt's messages hold the URL it asked
     return text[:160] + ("..." if len(text) > 160 else "")
 
 

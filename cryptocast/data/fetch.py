@@ -11,6 +11,7 @@ every ``SAVE_EVERY`` pages and when a page fails for good, so the next run resum
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -66,21 +67,38 @@ def to_ms(value: str | pd.Timestamp | None, name: str) -> int | None:
     return int(ts.value // 1_000_000)
 
 
-def check_range(since: str | None, until: str | None) -> tuple[int | None, int | None]:
+def check_range(
+    since: str | None, until: str | None, now_ms: int | None = None
+) -> tuple[int | None, int | None]:
+    """``since``/``until`` as epoch ms; ConfigError when they can never select a candle.
+
+    Args:
+        now_ms: with it, a ``since`` after this clock fails too, before any request: no candle
+            has opened yet, so no retry could help.
+    """
     s, u = to_ms(since, "--since"), to_ms(until, "--until")
     if s is not None and u is not None and s >= u:
         raise ConfigError(f"--since {since} is not before --until {until}; swap or fix them")
+    if s is not None and now_ms is not None and s > now_ms:
+        clock = pd.Timestamp(now_ms, unit="ms", tz="UTC")
+        raise ConfigError(
+            f"--since {since} is in the future (now {clock:%Y-%m-%d %H:%M} UTC): no candle has "
+            "opened yet; pick a date in the past"
+        )
     return s, u
 
 
 def _page(ex: Any, symbol: str, timeframe: str, since: int, policy: RetryPolicy) -> list[list]:
+    import ccxt
+
     def call() -> list[list]:
         rows = ex.fetch_ohlcv(symbol, timeframe, since=since, limit=PAGE_LIMIT)
         if not rows and not isinstance(getattr(ex, "last_json_response", []), list):
-            # ccxt returns [] for an unparsable body; that is a fault, not the end of the data
-            raise ValueError("malformed response body")
-        if any(len(r) < 6 or r[0] is None for r in rows):
-            raise ValueError("malformed kline rows")
+            # ccxt returns [] for a body that is not a list; a fault, not the end of the data
+            raise ccxt.BadResponse(f"{ex.id}: the klines answer is not a list")
+        if any(len(r) < 6 or any(v is None for v in r[:6]) for r in rows):
+            # an exchange fault (retried): ccxt leaves what it cannot read as None
+            raise ccxt.BadResponse(f"{ex.id}: kline rows with missing fields")
         return rows
 
     return call_with_retry(call, policy, f"{ex.id} {symbol} {timeframe} candles", ex)
@@ -287,13 +305,14 @@ def fetch_many(
 ) -> list[SeriesReport]:
     """Fetch every symbol x timeframe; a failing series is reported and the others go on.
 
-    Options that can never work (unknown exchange or timeframe, since >= until) raise up front.
+    Options that can never work (unknown exchange or timeframe, since >= until, since in the
+    future) raise up front, before any request.
     """
     for tf in timeframes:
         validate_timeframe(tf)
     for sym in symbols:
         symbol_slug(sym)
-    check_range(since, until)
+    check_range(since, until, kw.get("now_ms") or int(time.time() * 1000))
     ex = kw.pop("exchange", None) or make_exchange(exchange_id, exchange_url, kw.get("timeout_ms"))
     tfs = getattr(ex, "timeframes", None) or {}
     bad = [tf for tf in timeframes if tfs and tf not in tfs]

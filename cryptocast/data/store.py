@@ -5,11 +5,15 @@ Layout: ``data_dir/{kind}/{exchange}/{BASE}-{QUOTE}_{timeframe}.parquet``. Candl
 sorted by time with unique timestamps. Writes are atomic (temp file in the same folder, fsync,
 ``os.replace``) and a file lock per data folder keeps two writers from interleaving. An existing file
 that cannot be read or has the wrong schema is never overwritten: the user decides what to do.
+
+Bit rot is caught on read: every write stores a SHA-256 of the frame's content in the Parquet
+key-value metadata (``cryptocast.sha256``) and Parquet page CRCs; ``read_ohlcv`` verifies both.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import re
 from collections.abc import Iterator
@@ -26,6 +30,8 @@ OHLCV_COLUMNS = ["timestamp", "open", "high", "low", "close", "volume"]
 PRICE_COLUMNS = OHLCV_COLUMNS[1:]
 KINDS = ("ohlcv", "features", "forecasts", "vol_forecasts")
 TS_DTYPE = "datetime64[ns, UTC]"
+CHECKSUM_KEY = b"cryptocast.sha256"
+_ROT = "restore it from a backup, or move it aside or delete it, then fetch again"
 
 
 def series_path(
@@ -114,26 +120,60 @@ def read_ohlcv(path: Path) -> pd.DataFrame:
     path = Path(path)
     if path.is_dir():
         raise DataError(f"{path} is a folder, not a candle file; move it out of the store")
+    import pyarrow.parquet as pq
+
     try:
-        df = pd.read_parquet(path)
+        table = pq.read_table(path, page_checksum_verification=True)
+        df = table.to_pandas()
     except FileNotFoundError:
         raise DataError(f"{path} not found") from None
     except Exception as err:  # pyarrow raises many types for a corrupt file
         reason = brief(err)
+        if "checksum" in reason.lower():  # a Parquet page CRC: the bytes changed on disk
+            raise DataError(f"{path}: a page fails its checksum ({reason}); {_ROT}") from None
         raise DataError(
             f"{path} is unreadable ({reason}); move it aside or delete it, then fetch again"
         ) from None
     _check_schema(df, path)
+    stored = (table.schema.metadata or {}).get(CHECKSUM_KEY)
+    if stored is not None and stored.decode(errors="replace") != content_digest(df):
+        raise DataError(
+            f"{path}: the candles do not match the checksum stored with them (the file changed "
+            f"on disk since it was written: bit rot or an edit); {_ROT}"
+        )
     return df
+
+
+def content_digest(df: pd.DataFrame) -> str | None:
+    """SHA-256 of a frame's column names, dtypes and values; None when a column is not numeric
+    or a date/time (only those have one exact byte form)."""
+    h = hashlib.sha256()
+    for name in df.columns:
+        col = df[name]
+        if isinstance(col.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_dtype(col):
+            values = col.astype("int64").to_numpy()
+        elif pd.api.types.is_numeric_dtype(col):
+            values = col.to_numpy()
+        else:
+            return None
+        if values.dtype == object:  # e.g. a nullable Int64 with NA: no fixed byte form
+            return None
+        h.update(f"{name}\0{col.dtype}\0{len(values)}\0".encode())
+        h.update(np.ascontiguousarray(values).tobytes())
+    return h.hexdigest()
 
 
 def load_series(data_dir: Path, exchange: str, symbol: str, timeframe: str) -> pd.DataFrame:
     """Stored candles of one series; DataError saying which fetch to run when there are none."""
+    from cryptocast.data.hints import fetch_command, stored_exchanges
+
     path = series_path(data_dir, exchange, symbol, timeframe)
     if not path.is_file():
+        others = [e for e in stored_exchanges(data_dir) if e != exchange]
+        elsewhere = f" (candles are stored for {', '.join(others)})" if others else ""
         raise DataError(
-            f"no candles stored for {symbol} {timeframe} in {path.parent}; "
-            f"run `cryptocast fetch --symbol {symbol} --timeframe {timeframe}`"
+            f"no candles stored for {symbol} {timeframe} in {path.parent}{elsewhere}; "
+            f"run {fetch_command(exchange, symbol, timeframe, data_dir)}"
         )
     return read_ohlcv(path)
 
@@ -157,16 +197,31 @@ def write_parquet_atomic(df: pd.DataFrame, path: Path) -> None:
     """Write ``df`` to ``path`` so a reader sees either the old file or the complete new one.
 
     The temp file sits in the same folder (``os.replace`` is atomic only within a filesystem); it is
-    fsynced before the rename and the folder after it, so a crash cannot leave a torn file.
+    fsynced before the rename and the folder after it, so a crash cannot leave a torn file. The
+    file carries Parquet page CRCs and, for numeric frames, ``content_digest`` in its metadata.
+    An OSError (disk full) names ``path``.
     """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    table = pa.Table.from_pandas(df, preserve_index=False)
+    digest = content_digest(df)
+    if digest is not None:
+        table = table.replace_schema_metadata(
+            {**(table.schema.metadata or {}), CHECKSUM_KEY: digest.encode()}
+        )
     try:
-        df.to_parquet(tmp, index=False, compression="zstd")
+        pq.write_table(table, tmp, compression="zstd", write_page_checksum=True)
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, path)
+    except OSError as err:
+        if err.filename is None:  # pyarrow's and fsync's errors carry no path: name the file
+            raise OSError(err.errno, err.strerror or brief(err), str(path)) from err
+        raise
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()

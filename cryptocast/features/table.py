@@ -63,10 +63,13 @@ def feature_columns(df: pd.DataFrame) -> list[str]:
     return [c for c in df.columns if c not in META_COLUMNS and not str(c).startswith("target_")]
 
 
-def target_to_price(pred: np.ndarray, last_close: np.ndarray, target: str) -> np.ndarray:
+def target_to_price(
+    pred: np.ndarray, last_close: np.ndarray, target: str, variance_factor: np.ndarray | None = None
+) -> np.ndarray:
     """Predicted targets (n, H) at origins with close ``last_close`` (n,) -> the target's output
-    unit (n, H): prices for the price targets, annualised volatility for ``realized_vol``."""
-    return get_target(target).to_output(pred, last_close)
+    unit (n, H): prices for the price targets, annualised volatility for ``realized_vol`` (its
+    variance times ``variance_factor``, the log model's bias correction, when given)."""
+    return get_target(target).to_output(pred, last_close, variance_factor)
 
 
 def indicator_specs(cfg: FeaturesConfig) -> list[tuple[str, dict[str, Any]]]:
@@ -226,8 +229,17 @@ def manifest_path(features_path: Path) -> Path:
 
 
 def _source_info(candles: pd.DataFrame) -> dict[str, Any]:
+    """What the cache is keyed on: the candles' content (a corrected close changes the SHA-256
+    though first/last time and row count stay), plus the range for people reading the manifest."""
+    from cryptocast.data.store import OHLCV_COLUMNS, content_digest
+
     ts = candles["timestamp"]
-    return {"first": str(ts.iloc[0]), "last": str(ts.iloc[-1]), "rows": len(candles)}
+    return {
+        "first": str(ts.iloc[0]),
+        "last": str(ts.iloc[-1]),
+        "rows": len(candles),
+        "sha256": content_digest(candles[OHLCV_COLUMNS]),
+    }
 
 
 def build_features(
@@ -241,9 +253,10 @@ def build_features(
     """Feature table for a stored series, from the cache when it is fresh, else rebuilt.
 
     The cache is ``series_path(..., kind="features")`` plus a ``.manifest.json`` beside it with
-    the feature signature and its hash and the source candles' first/last/rows. Any difference
-    (or ``force``) rebuilds. The table's ``attrs`` also carry ``cached`` and ``path``.
+    the feature signature and its hash and the source candles' SHA-256 (and first/last/rows). Any
+    difference (or ``force``) rebuilds. The table's ``attrs`` also carry ``cached`` and ``path``.
     """
+    from cryptocast.data.hints import fetch_command
     from cryptocast.data.store import (
         data_lock,
         load_series,
@@ -258,7 +271,7 @@ def build_features(
     if len(candles) == 0:
         raise DataError(
             f"no candles stored for {symbol} {timeframe}; "
-            f"run `cryptocast fetch --symbol {symbol} --timeframe {timeframe}`"
+            f"run {fetch_command(exchange, symbol, timeframe, data_dir)}"
         )
     fine = None
     if get_target(cfg.target).needs_fine_candles:
@@ -267,8 +280,8 @@ def build_features(
         if len(fine) == 0:
             raise DataError(
                 f"no {cfg.rv_source} candles stored for {symbol}: features.target={cfg.target} "
-                f"sums daily realized volatility from them; run `cryptocast fetch --symbol "
-                f"{symbol} --timeframe {cfg.rv_source}`"
+                f"sums daily realized volatility from them; run "
+                f"{fetch_command(exchange, symbol, cfg.rv_source, data_dir)}"
             )
     path = series_path(data_dir, exchange, symbol, timeframe, kind="features")
     mpath = manifest_path(path)
@@ -285,8 +298,9 @@ def build_features(
     if not force and path.is_file() and mpath.is_file():
         try:
             old = json.loads(mpath.read_text())
-        except (OSError, ValueError):
+        except (OSError, ValueError, RecursionError):  # an unreadable manifest: rebuild
             old = {}
+        old = old if isinstance(old, dict) else {}
         if old.get("hash") == manifest["hash"] and old.get("source") == manifest["source"]:
             try:
                 table = pd.read_parquet(path)

@@ -40,7 +40,7 @@ def test_several_threads_per_job_on_busy_cores_sleep_when_idle():
 
 
 def test_the_users_settings_always_win():
-    plan = plan_threads(jobs=2, cores=2, load=0.0, user_threads=3, user_policy="ACTIVE")
+    plan = plan_threads(jobs=2, cores=4, load=0.0, user_threads=3, user_policy="ACTIVE")
     assert plan.threads == 3 and plan.wait_policy is None and "yours" in plan.reason
     assert (
         plan_threads(jobs=1, cores=2, load=8.0, user_threads=2, user_policy="ACTIVE").wait_policy
@@ -53,6 +53,8 @@ def test_apply_sets_passive_only_when_the_plan_says_so(monkeypatch):
     monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
     monkeypatch.setattr(os, "cpu_count", lambda: 2)
     import cryptocast.training.threads as threads
+
+    monkeypatch.setattr(threads, "available_cores", lambda: 2)
 
     monkeypatch.setattr(threads, "busy_cores", lambda interval=0.2: 0.1)
     assert apply_thread_plan(1).threads == 2
@@ -72,6 +74,7 @@ def test_the_train_command_applies_the_plan_before_torch_loads(tmp_path):
         "import os, sys\n"
         "os.cpu_count = lambda: 2\n"
         "import cryptocast.training.threads as threads\n"
+        "threads.available_cores = lambda: 2\n"
         "threads.busy_cores = lambda interval=0.2: 0.0\n"
         "from cryptocast.cli import main\n"
         "import cryptocast.evaluate.holdout as holdout\n"
@@ -122,6 +125,7 @@ def test_the_load_is_measured_only_when_it_can_change_the_plan(monkeypatch):
     calls: list[float] = []
     monkeypatch.setattr(threads, "busy_cores", lambda interval=0.2: calls.append(1) or 1.9)
     monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(threads, "available_cores", lambda: 2)
     monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
     assert apply_thread_plan(1).wait_policy is None and calls == []
     monkeypatch.delenv("OMP_WAIT_POLICY")

@@ -16,10 +16,11 @@ from rich.console import Console
 from rich.markup import escape
 from typer.core import TyperGroup
 
+from cryptocast.cli.tables import CliConsole
 from cryptocast.errors import CryptocastError, StorageError, describe_os_error
 
-# Wide when piped (cron mail, CI logs) so result tables are not truncated to 80 columns.
-console = Console(width=None if sys.stdout.isatty() else 160)
+# The terminal's width on a terminal; piped (cron mail, CI logs, `| cat`): $COLUMNS, default 80.
+console = CliConsole()
 err_console = Console(stderr=True)
 
 _state = {"debug": False, "stamp": False}
@@ -72,13 +73,11 @@ class _Group(TyperGroup):
         try:
             return super().invoke(ctx)
         except CryptocastError as err:
-            if _state["debug"]:
-                raise
+            _show_traceback()
             print_error(str(err))
             raise typer.Exit(err.exit_code) from None
         except OSError as err:  # disk full, read-only folder, a path that cannot exist
-            if _state["debug"]:
-                raise
+            _show_traceback()
             print_error(describe_os_error(err))
             raise typer.Exit(StorageError.exit_code) from None
         except KeyboardInterrupt:
@@ -86,11 +85,44 @@ class _Group(TyperGroup):
             raise typer.Exit(130) from None
 
 
+def _show_traceback() -> None:
+    """With ``--debug``: the handled error's traceback on stderr; the exit code stays documented
+    (a script testing for 2 or 3 behaves the same with and without ``--debug``)."""
+    if _state["debug"]:
+        import traceback
+
+        traceback.print_exc(file=sys.stderr)
+
+
+def note_thread_cap(cfg) -> None:
+    """One line when ``train.num_threads`` asks for more threads than the cores available: the
+    run uses the cores (``cryptocast.training.threads``), the config is not changed."""
+    from cryptocast.training.threads import cap_note
+
+    note = cap_note(cfg.train.num_threads)
+    if note:
+        console.print(f"note: {note}", markup=False, highlight=False)
+
+
+# C0/C1 control characters and the bidi overrides: a file name or value holding them would move
+# the cursor, clear the screen or reorder text in a terminal or a cron log
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text: object) -> str:
+    """``text`` with every control character written as an escape (``\\x1b[2J``), so printing a
+    user-supplied string (a path, a symbol, an error quoting them) can never drive the terminal."""
+    return _CONTROL.sub(lambda m: ascii(m[0])[1:-1], str(text))
+
+
 def print_error(message: str, prefix: str = "error:") -> None:
-    """One red line on stderr; the message is escaped so ``[ns, UTC]`` is printed, not parsed."""
+    """One red line on stderr; the message is escaped so ``[ns, UTC]`` is printed, not parsed,
+    and its control characters are shown, not obeyed (``printable``)."""
     stamp = f"{utc_stamp()} " if _state["stamp"] else ""  # cron-log commands date their lines
     err_console.print(
-        f"{stamp}[bold red]{escape(prefix)}[/] {escape(message)}", highlight=False, soft_wrap=True
+        f"{stamp}[bold red]{escape(prefix)}[/] {escape(printable(message))}",
+        highlight=False,
+        soft_wrap=True,
     )
 
 
@@ -129,6 +161,7 @@ def _main(
     """cryptocast: fetch -> data -> features -> train -> backtest -> forecast."""
     _state["debug"] = debug
     _state["stamp"] = False
+    console.to_stderr = False  # a command's --format csv|json sets it (cli/output.py)
 
 
 # ---- shared option definitions (written once, used by every command) ----

@@ -1,7 +1,7 @@
 """One typed config for every stage, loaded from YAML.
 
 Sections: ``data``, ``features``, ``split``, ``model``, ``train``, ``output``, ``backtest``,
-``tune``, ``forecast``.
+``tune``, ``forecast``, ``tracking``.
 Unknown keys and wrong types are errors that name the dotted key; cross-field checks run here,
 before any work starts. pydantic does the type checking (strict where it matters, ``extra=forbid``)
 because it reports the exact dotted location of each problem.
@@ -39,25 +39,35 @@ from cryptocast.config.sections import (  # noqa: F401  (the sections are part o
     _Section,
 )
 from cryptocast.config.text import (
+    MAX_NESTING,
     YamlLoader,
     apply_overrides,
     format_validation_error,
     override_sources,
+    too_deep,
+    yaml_problem,
 )
+from cryptocast.config.tracking import TrackingConfig
 from cryptocast.errors import ConfigError
 
 __all__ = ["Config", "apply_overrides", "config_from_dict", "load_config", "override_sources"]
 
 #: sections that do not change the trained weights: editing them keeps a run's training hash
-NOT_TRAINING = ("output", "backtest", "tune", "forecast")
+NOT_TRAINING = ("output", "backtest", "tune", "forecast", "tracking")
+#: sections that only observe a run (MLflow tracking): left out of both hashes at any value
+NOT_HASHED = ("tracking",)
 #: settings added after runs and pages were recorded: left out of both hashes while at these
 #: values (which reproduce the older behaviour), so an upgrade does not orphan trained runs
-HASH_NEUTRAL = {("train", "window_stride"): 1, ("backtest", "timeframe_overrides"): {}}
+HASH_NEUTRAL = {
+    ("train", "window_stride"): 1,
+    ("backtest", "timeframe_overrides"): {},
+    ("tune", "max_in_flight"): None,
+}
 
 
 def _hashable(d: dict[str, Any]) -> dict[str, Any]:
     """``d`` without the ``HASH_NEUTRAL`` settings that are at their neutral value."""
-    d = {k: dict(v) if isinstance(v, dict) else v for k, v in d.items()}
+    d = {k: dict(v) if isinstance(v, dict) else v for k, v in d.items() if k not in NOT_HASHED}
     for (section, key), neutral in HASH_NEUTRAL.items():
         if isinstance(d.get(section), dict) and d[section].get(key, neutral) == neutral:
             d[section].pop(key, None)
@@ -74,6 +84,7 @@ class Config(_Section):
     backtest: BacktestConfig = Field(default_factory=BacktestConfig)
     tune: TuneConfig = Field(default_factory=TuneConfig)
     forecast: ForecastConfig = Field(default_factory=ForecastConfig)
+    tracking: TrackingConfig = Field(default_factory=TrackingConfig)
 
     @model_validator(mode="after")
     def _check(self) -> Config:
@@ -132,7 +143,7 @@ def for_timeframe(cfg: Config, timeframe: str) -> Config:
     try:
         return Config.model_validate(raw)
     except ValidationError as err:
-        msg = format_validation_error(err, "", override_sources(list(items)))
+        msg = format_validation_error(err, "", override_sources(list(items)), Config)
         raise ConfigError(
             f"backtest.timeframe_overrides.{timeframe}: {msg.removeprefix('--set ')}"
         ) from None
@@ -147,7 +158,7 @@ def config_from_dict(
     try:
         return Config.model_validate(raw)
     except ValidationError as err:
-        raise ConfigError(format_validation_error(err, source, blame)) from None
+        raise ConfigError(format_validation_error(err, source, blame, Config)) from None
 
 
 def load_config(path: str | Path | None, overrides: list[str] | None = None) -> Config:
@@ -161,11 +172,14 @@ def load_config(path: str | Path | None, overrides: list[str] | None = None) -> 
             raise ConfigError(
                 f"config file {p} not found; pass an existing file, e.g. configs/tiny.yaml"
             )
+        text = p.read_text()
+        if too_deep(text):  # e.g. a JSON list nested 100k deep (a RecursionError in PyYAML)
+            raise ConfigError(
+                f"{p}: nested too deeply to be a config (over {MAX_NESTING} levels); fix the file"
+            )
         try:
-            raw = yaml.load(p.read_text(), Loader=YamlLoader) or {}  # noqa: S506
+            raw = yaml.load(text, Loader=YamlLoader) or {}  # noqa: S506
         except yaml.YAMLError as err:
-            line = getattr(getattr(err, "problem_mark", None), "line", None)
-            where = f" (line {line + 1})" if line is not None else ""
-            raise ConfigError(f"{p}: not valid YAML{where}") from None
+            raise ConfigError(f"{p}: not valid YAML ({yaml_problem(err)})") from None
     raw = apply_overrides(raw, overrides or [])
     return config_from_dict(raw, source, override_sources(overrides or []))

@@ -6,64 +6,30 @@ errors; cross-section checks live on the root (:mod:`cryptocast.config.schema`).
 
 from __future__ import annotations
 
-import typing
 from collections.abc import Sequence
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from pydantic import (
-    AfterValidator,
-    BaseModel,
-    ConfigDict,
     Field,
     ValidationInfo,
     field_validator,
     model_validator,
 )
 
-from cryptocast.config.dates import iso_problem
-from cryptocast.errors import ConfigError
+from cryptocast.config.fields import (  # noqa: F401  (IsoDate, _Section: part of this module's API)
+    MAX_FEEDFORWARD,
+    MAX_HEADS,
+    MAX_LAYERS,
+    MAX_WIDTH,
+    IsoDate,
+    Seed,
+    TorchFloat,
+    _name_check,
+    _Section,
+)
 
 DEFAULT_SYMBOLS = ["BTC/USDT", "ETH/USDT", "LTC/USDT"]
 DEFAULT_TIMEFRAMES = ["1h", "1d"]
-
-
-def _iso_date(value: str | None) -> str | None:
-    """A config date stays the string the user wrote (so config hashes do not move) once it is
-    known to be ISO; anything else (``01/02/2023``, ``2023-13-01``) is refused, never guessed."""
-    if value is not None and (problem := iso_problem(value)):
-        raise ValueError(problem)
-    return value
-
-
-IsoDate = Annotated[str | None, AfterValidator(_iso_date)]
-
-
-def _allows_bool(annotation: Any) -> bool:
-    if annotation is bool or annotation is Any:
-        return True
-    return any(_allows_bool(a) for a in typing.get_args(annotation))
-
-
-class _Section(BaseModel):
-    # no inf/nan in any float; a YAML true/false is never a number (pydantic would read it as 1/0)
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
-
-    @field_validator("*", mode="before")
-    @classmethod
-    def _no_bool_numbers(cls, value: Any, info: ValidationInfo) -> Any:
-        field = cls.model_fields.get(info.field_name or "")
-        if isinstance(value, bool) and field is not None and not _allows_bool(field.annotation):
-            raise ValueError(f"expected a number, not {str(value).lower()}")
-        return value
-
-
-def _name_check(check: Any, value: Any) -> Any:
-    """Run a ``names``/``timeframes`` check inside a pydantic validator (ValueError: dotted key)."""
-    try:
-        check(value)
-    except ConfigError as err:
-        raise ValueError(str(err)) from None
-    return value
 
 
 class DataConfig(_Section):
@@ -132,19 +98,21 @@ class SplitConfig(_Section):
 
 class ModelConfig(_Section):
     name: str = "performer_bilstm"
-    d_model: int = Field(64, gt=0)
-    n_heads: int = Field(4, gt=0)
-    n_layers: int = Field(2, gt=0)
+    d_model: int = Field(64, gt=0, le=MAX_WIDTH)
+    n_heads: int = Field(4, gt=0, le=MAX_HEADS)
+    n_layers: int = Field(2, gt=0, le=MAX_LAYERS)
     dropout: float = Field(0.1, ge=0, lt=1)
     # performer_bilstm
-    nb_features: int | None = Field(None, gt=0)  # None: about d_head * ln(d_head)
+    nb_features: int | None = Field(None, gt=0, le=MAX_WIDTH)  # None: about d_head * ln(d_head)
     redraw_interval: int = Field(1000, ge=0)  # 0: never redraw
-    lstm_hidden: int = Field(64, gt=0)  # BiLSTM feed-forward hidden size (per direction)
+    lstm_hidden: int = Field(
+        64, gt=0, le=MAX_WIDTH
+    )  # BiLSTM feed-forward hidden size (per direction)
     # transformer
-    dim_feedforward: int = Field(128, gt=0)
+    dim_feedforward: int = Field(128, gt=0, le=MAX_FEEDFORWARD)
     # lstm / gru
-    hidden_size: int = Field(64, gt=0)
-    num_layers: int = Field(2, gt=0)
+    hidden_size: int = Field(64, gt=0, le=MAX_WIDTH)
+    num_layers: int = Field(2, gt=0, le=MAX_LAYERS)
     pooling: Literal["last", "mean"] = "last"
     # forecast distribution (cryptocast.models.distribution): None = a point forecast; a list of levels
     # = one model predicting those quantiles of every horizon step (needs train.loss=pinball)
@@ -171,13 +139,13 @@ class TrainConfig(_Section):
     epochs: int = Field(30, gt=0)
     batch_size: int = Field(256, gt=0)
     optimizer: Literal["adamw", "adam", "sgd"] = "adamw"
-    lr: float = Field(1e-3, gt=0)
+    lr: TorchFloat = Field(1e-3, gt=0)
     schedule: Literal["none", "cosine", "plateau"] = "cosine"
-    weight_decay: float = Field(1e-4, ge=0)
-    grad_clip: float = Field(1.0, ge=0)  # 0: off
+    weight_decay: TorchFloat = Field(1e-4, ge=0)
+    grad_clip: TorchFloat = Field(1.0, ge=0)  # 0: off
     patience: int = Field(5, ge=0)  # 0: no early stopping
     loss: Literal["mse", "huber", "pinball"] = "mse"  # pinball: for model.quantiles
-    seed: int = 0
+    seed: Seed = 0
     device: Literal["auto", "cpu", "cuda"] = "auto"
     # auto: mixed (bf16 autocast) on a bf16-capable GPU, fp32 elsewhere; see cryptocast/training/precision.py
     precision: Literal["auto", "fp32", "mixed"] = "auto"
@@ -282,10 +250,21 @@ class TuneConfig(_Section):
     metric: str = "rmse"  # cryptocast.tune.trial.SCORES
     trials: int = Field(20, gt=0)  # total finished trials the study should hold
     timeout: float | None = Field(None, gt=0)  # seconds; stop starting trials after it
-    seed: int = 0  # TPE sampler seed
+    seed: Seed = 0  # TPE sampler seed
     pruner: Literal["median", "none"] = "median"
-    study_name: str | None = None  # default: model-symbol-timeframe
+    study_name: str | None = None  # default: model-symbol-timeframe; a folder name, no path
     storage: str | None = None  # SQLAlchemy URL; default sqlite under runs_dir/tune/<study>/
+    # trials running at once: the rest wait so TPE and the pruner learn from the finished ones;
+    # default --workers locally, max(2, cluster CPUs // 4) with --executor ray
+    max_in_flight: int | None = Field(None, gt=0)
+
+    @field_validator("study_name")
+    @classmethod
+    def _safe_name(cls, value: str | None) -> str | None:
+        from cryptocast.config.names import check_run_name
+
+        check = lambda v: check_run_name(v, "tune.study_name")  # noqa: E731
+        return None if value is None else _name_check(check, value)
 
     @model_validator(mode="after")
     def _check(self) -> TuneConfig:

@@ -8,6 +8,7 @@ module is imported; the registry imports them lazily so importing it does not im
 
 from __future__ import annotations
 
+import functools
 import importlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -33,6 +34,7 @@ BUILTIN: dict[str, tuple[str, ...]] = {
     "naive": ("persistence", "drift"),
     "random_walk": ("rw_ewma", "rw_empirical"),
     "volatility": ("vol_persistence", "har", "ewma_vol", "garch"),
+    "vol_quantile": ("fhs_ewma", "fhs_garch", "fhs_har", "t_ewma", "garch_t", "garch_skewt"),
 }
 _BUILTIN_MODULES = tuple(BUILTIN)
 _loaded = False
@@ -97,4 +99,61 @@ def build_model(cfg: ModelConfig, n_features: int, horizon: int, lookback: int) 
     for label, value in (("n_features", n_features), ("horizon", horizon), ("lookback", lookback)):
         if int(value) <= 0:
             raise ConfigError(f"{label} must be positive to build model {cfg.name!r}, got {value}")
+    if _TRAINABLE[cfg.name]:
+        check_memory(cfg, int(n_features), int(horizon), int(lookback))
     return _BUILDERS[cfg.name](cfg, int(n_features), int(horizon), int(lookback))
+
+
+#: bytes a float32 parameter costs while training: itself, its gradient, AdamW's two moments
+TRAINING_BYTES_PER_PARAMETER = 16
+
+
+def check_memory(
+    cfg: ModelConfig, n_features: int, horizon: int, lookback: int, available: int | None = None
+) -> None:
+    """Refuse a model whose training state would not fit in memory, before allocating it.
+
+    The model is built on torch's ``meta`` device (shapes only, no storage) to count its
+    parameters; within the config's per-key bounds (``config/fields.py``) a combination of the
+    largest sizes still asks for 50-190 GB, which would end in an allocator traceback or the OOM
+    killer. ``available``: bytes (default: the system's MemAvailable; no check where unknown).
+    """
+    _check_name(cfg.name)
+    available = available if available is not None else _memory_available()
+    if available is None:
+        return
+    params = _parameter_count(cfg.model_dump_json(), n_features, horizon, lookback)
+    need = params * TRAINING_BYTES_PER_PARAMETER
+    if need > available:
+        raise ConfigError(
+            f"model {cfg.name} at these sizes has {params / 1e6:,.0f} M parameters: training "
+            f"needs about {need / 1e9:,.1f} GB (weights, gradients, AdamW state) but "
+            f"{available / 1e9:,.1f} GB of memory is available; lower model.d_model, "
+            "n_layers, hidden_size, lstm_hidden or dim_feedforward"
+        )
+
+
+@functools.lru_cache(maxsize=64)
+def _parameter_count(cfg_json: str, n_features: int, horizon: int, lookback: int) -> int:
+    """Parameters of the model ``cfg_json`` describes, built on the meta device (cached: a
+    walk-forward builds the same model at every refit)."""
+    import torch
+
+    from cryptocast.config.schema import ModelConfig
+
+    cfg = ModelConfig.model_validate_json(cfg_json)
+    with torch.device("meta"):
+        model = _BUILDERS[cfg.name](cfg, n_features, horizon, lookback)
+    return sum(p.numel() for p in model.parameters())
+
+
+def _memory_available() -> int | None:
+    """MemAvailable from ``/proc/meminfo`` in bytes (None where there is none)."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None

@@ -17,6 +17,7 @@ import numpy as np
 
 from cryptocast.config.schema import TrainConfig
 from cryptocast.errors import ConfigError, TrainingDiverged
+from cryptocast.training.threads import capped_threads
 
 if TYPE_CHECKING:  # precision.py imports torch; this module imports it only when it runs
     from cryptocast.training.precision import PrecisionPolicy
@@ -143,6 +144,7 @@ def fit(
         epochs: run exactly this many epochs of the schedule laid out for ``cfg.epochs`` (the
             learning rates of the validated run's first ``epochs`` epochs), with no early stopping,
             and keep the last weights: the refit on all rows after validation chose ``epochs``.
+            A ``plateau`` schedule, having no validation loss there, steps on the training loss.
     """
     import torch
 
@@ -152,8 +154,8 @@ def fit(
 
     device = resolve_device(cfg.device)
     policy = precision_policy(cfg.precision, device)
-    if cfg.num_threads:
-        torch.set_num_threads(cfg.num_threads)
+    if cfg.num_threads:  # at most the cores available (training/threads.py)
+        torch.set_num_threads(capped_threads(cfg.num_threads))
     # Models do not record their registry name, so a baseline is recognised by ``fit_naive``
     # (it has no parameters: the optimiser would refuse an empty parameter list).
     name = getattr(model, "registry_name", None)
@@ -224,8 +226,10 @@ def fit(
         train_loss = total.item() / max(count, 1)
         val_loss = evaluate_loss(model, X, Y, val_ends, L, bs, cfg.loss, device, levels, policy)
         _check_finite(epoch, train_loss, val_loss if len(val_ends) else 0.0, cfg)
-        if cfg.schedule == "plateau" and not math.isnan(val_loss):
-            sched.step(val_loss)
+        # the loss that picks the epoch: validation, else (a refit on every row) training
+        score = val_loss if not math.isnan(val_loss) else train_loss
+        if cfg.schedule == "plateau":
+            sched.step(score)
         row = {
             "epoch": epoch,
             "train_loss": train_loss,
@@ -236,7 +240,6 @@ def fit(
         result.history.append(row)
         if progress_cb is not None:
             progress_cb(row)
-        score = val_loss if not math.isnan(val_loss) else train_loss
         if fixed:
             result.best_epoch, result.best_val_loss = epoch, score
         elif best_state is None or score < result.best_val_loss:

@@ -259,9 +259,9 @@ def test_a_metric_of_the_wrong_kind_is_refused_before_any_trial(tmp_path, data, 
 
 
 def test_the_snapshot_pruner_stops_above_the_median_of_finished_trials():
-    from cryptocast.tune.study import _SnapshotPruning
+    from cryptocast.tune.pruning import SnapshotPruning
 
-    prune = _SnapshotPruning({0: 1.0, 1: 2.0})
+    prune = SnapshotPruning({0: 1.0, 1: 2.0})
     assert prune(0, 1.5) and not prune(0, 0.5) and not prune(1, 2.0) and not prune(2, 9.0)
 
 

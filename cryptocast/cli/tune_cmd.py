@@ -15,6 +15,7 @@ from cryptocast.cli.app import (
     SetOpt,
     app,
     console,
+    note_thread_cap,
 )
 
 _Opt = typer.Option
@@ -26,7 +27,13 @@ def tune(
     set_: SetOpt = None,
     data_dir: DataDirOpt = Path("data"),
     trials: Annotated[
-        int | None, _Opt("--trials", "-n", help="Finished trials the study should hold.")
+        int | None,
+        _Opt(
+            "--trials",
+            "-n",
+            help="Finished trials the study should hold; trials of another run still going on "
+            "the same study are not counted.",
+        ),
     ] = None,
     timeout: Annotated[
         float | None, _Opt("--timeout", help="Seconds after which no new trial starts.")
@@ -52,26 +59,33 @@ def tune(
     backtest.test_start; a period touching the test period is refused. Rerunning resumes the
     study. Writes best.yaml (train/backtest accept it) and history.png beside the study.
     """
+    from cryptocast.api.tracking import check_tracking, log_tune
+    from cryptocast.cli.train_cmd import _print_tracked
     from cryptocast.config.schema import config_from_dict, load_config
+    from cryptocast.errors import ConfigError
     from cryptocast.executor import EXECUTORS
 
     if executor not in EXECUTORS:
         raise typer.BadParameter(f"use one of {', '.join(EXECUTORS)}", param_hint="--executor")
-    if workers < 1:
-        raise typer.BadParameter("must be >= 1", param_hint="--workers")
+    if workers < 1:  # one line, as backtest reports its --workers
+        raise ConfigError(f"--workers {workers}: input should be greater than 0")
     cfg = load_config(config, list(set_ or []))
     raw = cfg.to_dict()
     flags = {"trials": trials, "timeout": timeout, "seed": seed, "storage": storage}
     raw["tune"].update({k: v for k, v in {**flags, "study_name": study}.items() if v is not None})
     cfg = config_from_dict(raw, "command line")
+    note_thread_cap(cfg)
     tu = cfg.tune
     console.print(
         f"tune {cfg.model.name} on {cfg.data.symbol} {cfg.data.timeframe}: "
         f"{', '.join(tu.space) or 'no space'}; {tu.metric}, up to {tu.trials} trials, "
         f"{'ray' if executor == 'ray' else f'{workers} worker(s)'}, config {cfg.hash()}"
     )
+    check_tracking(cfg)  # MLflow installed, its folder writable: before the study
     result = _run_with_progress(cfg, data_dir, executor, workers, ray_address)
     _print_result(result, tu.metric)
+    if log_tune(cfg, result):
+        _print_tracked(cfg)
 
 
 def _run_with_progress(cfg, data_dir: Path, executor: str, workers: int, ray_address):
@@ -95,7 +109,8 @@ def _run_with_progress(cfg, data_dir: Path, executor: str, workers: int, ray_add
             if kind == "plan":
                 p = ev
                 progress.console.print(
-                    f"study {p['study']}: {p['trials']} trial(s) to run, {p['folds']} folds each"
+                    f"study {p['study']}: {p['trials']} trial(s) to run, {p['folds']} folds "
+                    f"each, at most {p['in_flight']} at once"
                 )
                 bar["t"] = progress.add_task("trials", total=p["trials"], best="")
             elif kind == "ray":

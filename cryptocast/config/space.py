@@ -8,8 +8,11 @@ A space entry is one of::
     model.n_layers: {int: [1, 3]}
 
 Keys must name a field of the ``model``, ``train`` or ``features`` section: the data, the
-backtest (its test period above all) and the tuning setup itself are not searched. The space is
-checked when the config loads, so a typo fails before any trial runs.
+backtest (its test period above all) and the tuning setup itself are not searched. Nor are the
+keys in :data:`FIXED`, which change what a trial is scored on (scores of two horizons or two
+targets do not compare). A ``features.*`` key that changes the feature table (``calendar``,
+``log_returns``, ...) gets a table built for its value (:mod:`cryptocast.tune.tables`). The space
+is checked when the config loads, so a typo fails before any trial runs.
 """
 
 from __future__ import annotations
@@ -21,6 +24,11 @@ from typing import Any
 
 SEARCHABLE = ("model", "train", "features")
 KINDS = ("log_uniform", "uniform", "int")
+# keys that define what is forecast and scored: a study compares trials on one task
+FIXED = {
+    "features.horizon": "it changes what is forecast, and scores of two horizons do not compare",
+    "features.target": "it changes what is forecast and scored; run one study per target",
+}
 
 
 @dataclass(frozen=True)
@@ -41,8 +49,17 @@ def _check_key(key: str, fields: Mapping[str, Collection[str]]) -> None:
             f"tune.space.{key}: search keys are section.key in {', '.join(SEARCHABLE)}, "
             "e.g. model.d_model"
         )
+    searchable = [k for k in fields[parts[0]] if f"{parts[0]}.{k}" not in FIXED]
+    if key in FIXED:
+        raise ValueError(
+            f"tune.space.{key}: cannot be searched: {FIXED[key]}; searchable {parts[0]} keys: "
+            + ", ".join(searchable)
+        )
     if parts[1] not in fields[parts[0]]:
-        raise ValueError(f"tune.space.{key}: unknown config key")
+        raise ValueError(
+            f"tune.space.{key}: unknown config key; searchable {parts[0]} keys: "
+            + ", ".join(searchable)
+        )
 
 
 def _bounds(key: str, kind: str, value: Any) -> tuple[float, float]:

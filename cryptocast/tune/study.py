@@ -1,32 +1,35 @@
 """``cryptocast tune``: an Optuna study over ``tune.space``, scored on the tuning period only.
 
-The driver asks Optuna for trials (TPE sampler seeded by ``tune.seed``), runs each as one task on
+The driver asks Optuna for trials (TPE seeded by ``tune.seed`` and the trial number), runs each as one task on
 an executor (:mod:`cryptocast.executor`: here, in worker processes, or one Ray task per trial) and
 tells Optuna the result. The study lives in a database: SQLite under
 ``{output.runs_dir}/tune/{study}/study.db`` by default, so an interrupted study resumes where it
 stopped (``load_if_exists``), or any SQLAlchemy URL (``--storage``) that several machines share.
 
-Pruning: with one local worker the trial runs in this process and reports every fold's running
-score to Optuna's ``MedianPruner`` (``trial.report`` + ``trial.should_prune``). A trial running
-elsewhere cannot reach the study, so it takes a snapshot of the same rule with it: the median
-running score of the finished trials at each fold, as known when it started.
+Pruning (:mod:`cryptocast.tune.pruning`): with one local worker the trial runs in this process
+and reports every fold's running score to Optuna's ``MedianPruner``. A trial running elsewhere
+cannot reach the study, so it reads the same rule's thresholds from a board the driver updates
+after every finished trial. At most ``tune.max_in_flight`` trials run at once, so TPE and the
+pruner learn from finished trials while the rest wait. A searched ``features.*`` key gets its own
+feature table (:mod:`cryptocast.tune.tables`); the database, the per-trial seeded sampler and the
+runs that share a study are :mod:`cryptocast.tune.storage`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from cryptocast.config.schema import Config
-from cryptocast.errors import ConfigError
+from cryptocast.errors import ConfigError, CryptocastError
 
 TUNE_INSTALL = "pip install 'cryptocast[tune]'"
-IDENTITY_EXCLUDED = ("trials", "timeout", "seed", "storage")  # may change between resumes
+# may change between resumes
+IDENTITY_EXCLUDED = ("trials", "timeout", "seed", "storage", "max_in_flight")
 
 
 @dataclass
@@ -73,41 +76,14 @@ def identity_hash(cfg: Config) -> str:
     return config_from_dict(raw).hash()
 
 
-class _LivePruning:
-    """In-process: the study's own pruner decides after every fold."""
-
-    def __init__(self, trial: Any):
-        self.trial = trial
-        self.reported = True
-
-    def __call__(self, step: int, value: float) -> bool:
-        self.trial.report(value, step)
-        return self.trial.should_prune()
-
-
-@dataclass
-class _SnapshotPruning:
-    """Elsewhere: the median rule against the finished trials known at submission."""
-
-    medians: dict[int, float]
-    reported: bool = False
-
-    def __call__(self, step: int, value: float) -> bool:
-        m = self.medians.get(step)
-        return m is not None and value > m
-
-
-def _medians(study: Any, startup: int) -> dict[int, float]:
-    from optuna.trial import TrialState
-
-    done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    if len(done) < startup:
-        return {}
-    steps: dict[int, list[float]] = {}
-    for t in done:
-        for step, v in t.intermediate_values.items():
-            steps.setdefault(step, []).append(v)
-    return {s: float(np.nanmedian(v)) for s, v in steps.items()}
+def in_flight(cfg: Config, executor: Any, workers: int) -> int:
+    """Trials running at once: ``tune.max_in_flight``, else ``--workers`` locally and
+    ``max(2, CPUs // 4)`` on Ray, enough to keep a cluster busy while TPE and the pruner still
+    learn from finished trials (asking for one trial per CPU up front is a random search)."""
+    cap = cfg.tune.max_in_flight
+    if executor.name == "ray":
+        return cap or max(2, executor.capacity() // 4)
+    return min(cap, workers) if cap else workers
 
 
 def _trial_task(cfg_dict: dict, table: Any, start: str, prune: Any, emit: Any = None) -> dict:
@@ -124,42 +100,26 @@ def run_tune(
     ray_address: str | None = None,
     on_event: Callable[[dict[str, Any]], None] | None = None,
 ) -> TuneResult:
-    """Run (or resume) the study until it holds ``tune.trials`` finished trials or time is up."""
+    """Run (or resume) the study until it holds ``tune.trials`` finished trials or time is up.
+
+    Finished trials of a run still going (another process on the same study) are not counted:
+    each process runs its own (:mod:`cryptocast.tune.storage`).
+    """
     from cryptocast.config.schema import config_from_dict
-    from cryptocast.config.sections import searchable_fields
-    from cryptocast.config.space import parse_space
     from cryptocast.evaluate.backtest import _threads
     from cryptocast.executor import Task, make_executor
     from cryptocast.training.loop import prefer_passive_openmp
     from cryptocast.training.runs import load_feature_table
+    from cryptocast.tune import pruning, storage
     from cryptocast.tune.space import apply_params, suggest
-    from cryptocast.tune.trial import get_score, trial_config, tuning_table
+    from cryptocast.tune.tables import TrialTables
+    from cryptocast.tune.trial import trial_config, tuning_table
 
     optuna = import_optuna()
     from optuna.trial import TrialState
 
     tu = cfg.tune
-    params = parse_space(tu.space, searchable_fields())
-    if not params:
-        raise ConfigError(
-            "tune.space is empty; declare what to search, e.g. tune.space: "
-            "{model.d_model: [16, 32], train.lr: {log_uniform: [1.0e-4, 1.0e-2]}}"
-        )
-    get_score(tu.metric)
-    from cryptocast.evaluate.scoring import scoring_for
-    from cryptocast.features.targets import get_target
-    from cryptocast.tune.trial import TARGET_KIND
-
-    kind = get_target(cfg.features.target).kind
-    if TARGET_KIND.get(tu.metric, kind) != kind:
-        raise ConfigError(
-            f"tune.metric {tu.metric} does not score features.target={cfg.features.target}; "
-            + scoring_for(kind).tune_hint
-        )
-    if tu.metric == "crps" and cfg.model.quantiles is None:
-        raise ConfigError(
-            "tune.metric crps needs a quantile model: set model.quantiles and train.loss=pinball"
-        )
+    params = _check(cfg)
     if executor == "ray":
         from cryptocast.executor import import_ray
 
@@ -174,36 +134,18 @@ def run_tune(
     name = study_name(cfg)
     study_dir = Path(cfg.output.runs_dir) / "tune" / name
     study_dir.mkdir(parents=True, exist_ok=True)
-    storage = tu.storage or f"sqlite:///{(study_dir / 'study.db').resolve()}"
-    pruner = (
-        optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=0)
-        if tu.pruner == "median"
-        else optuna.pruners.NopPruner()
-    )
-    study = optuna.create_study(
-        study_name=name,
-        storage=storage,
-        sampler=optuna.samplers.TPESampler(seed=tu.seed),
-        pruner=pruner,
-        direction="minimize",
-        load_if_exists=True,
-    )
-    ident_hash = identity_hash(cfg)
-    old = study.user_attrs.get("config_hash")
-    if old is None:
-        study.set_user_attr("config_hash", ident_hash)
-        study.set_user_attr("config", cfg.to_dict())
-    elif old != ident_hash:
-        raise ConfigError(
-            f"study {name!r} in {storage} was made from another config (hash {old}, now "
-            f"{ident_hash}); set tune.study_name for a new study"
-        )
+    url = tu.storage or storage.sqlite_url(study_dir)
+    study = storage.open_study(optuna, cfg, name, url)
+    _check_identity(study, cfg, name, url)
 
-    finished = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
-    remaining = tu.trials - len(study.get_trials(deepcopy=False, states=finished))
-    if on_event:
-        on_event({"event": "plan", "trials": max(remaining, 0), "folds": n_folds, "study": name})
+    remaining = tu.trials - storage.credited_trials(study)
     ex = make_executor(executor, workers, ray_address)
+    limit = in_flight(cfg, ex, workers)
+    if on_event:
+        on_event(
+            {"event": "plan", "trials": max(remaining, 0), "folds": n_folds, "study": name,
+             "in_flight": limit}
+        )  # fmt: skip
     if on_event and executor == "ray":
         on_event({"event": "ray", "startup_seconds": ex.startup_seconds})
     live = executor == "local" and workers == 1
@@ -213,23 +155,34 @@ def run_tune(
     deadline = time.monotonic() + tu.timeout if tu.timeout else None
     pending: list = []
     trials: dict[int, Any] = {}
+    run_id = storage.begin_run(study, tu.trials) if remaining > 0 else None
+    board = None
     try:
-        table = ex.put(period.table)
+        if not live and tu.pruner != "none" and remaining > 0:
+            board = pruning.make_board(executor)
+            board.publish(pruning.medians(study))
+        tables = TrialTables(cfg, data_dir, period, ex)
         while remaining > 0 or pending:
             out_of_time = deadline is not None and time.monotonic() > deadline
-            while remaining > 0 and not out_of_time and len(pending) < ex.capacity():
+            while remaining > 0 and not out_of_time and len(pending) < limit:
                 remaining -= 1
                 trial = study.ask()
+                trial.set_user_attr("run", run_id)
                 sampled = suggest(trial, params)
                 try:
                     tcfg = config_from_dict(apply_params(base, sampled), f"trial {trial.number}")
-                except ConfigError as err:  # e.g. d_model not divisible by n_heads
+                    table = tables.get(tcfg)  # a searched features.* key: its own table
+                except CryptocastError as err:  # e.g. d_model not divisible by n_heads
                     study.tell(trial, state=TrialState.FAIL)
                     _emit(on_event, trial.number, "failed", None, study, error=err)
                     continue
-                prune = _LivePruning(trial) if live else _SnapshotPruning(_medians(study, 3))
-                if tu.pruner == "none":
-                    prune = None
+                prune = None
+                if tu.pruner != "none":
+                    prune = (
+                        pruning.LivePruning(trial)
+                        if live
+                        else pruning.BoardPruning(pruning.reader(board))
+                    )
                 trials[trial.number] = (trial, prune, sampled)
                 task = Task(
                     f"trial {trial.number}",
@@ -259,13 +212,65 @@ def run_tune(
                 else:
                     study.tell(trial, res["value"])
                     _emit(on_event, number, "complete", res["value"], study, params=sampled)
+                if board is not None:  # the running trials prune against this from now on
+                    board.publish(pruning.medians(study))
     except BaseException:
         for trial, _, _ in trials.values():  # Ctrl-C: the rerun resumes without them
             study.tell(trial, state=TrialState.FAIL)
         ex.close(cancel=True)
         raise
+    finally:
+        # never masks the error that ended the run: an unmarked run only goes uncredited
+        with contextlib.suppress(Exception):
+            if run_id is not None:
+                storage.end_run(study, run_id)
+        with contextlib.suppress(Exception):
+            if board is not None:
+                board.close()
     ex.close()
-    return _finish(study, cfg, study_dir, storage, period)
+    return _finish(study, cfg, study_dir, url, period)
+
+
+def _check(cfg: Config) -> list[Any]:
+    """The space's parameters; a metric that cannot score this config fails before any work."""
+    from cryptocast.config.sections import searchable_fields
+    from cryptocast.config.space import parse_space
+    from cryptocast.evaluate.scoring import scoring_for
+    from cryptocast.features.targets import get_target
+    from cryptocast.tune.trial import TARGET_KIND, get_score
+
+    tu = cfg.tune
+    params = parse_space(tu.space, searchable_fields())
+    if not params:
+        raise ConfigError(
+            "tune.space is empty; declare what to search, e.g. tune.space: "
+            "{model.d_model: [16, 32], train.lr: {log_uniform: [1.0e-4, 1.0e-2]}}"
+        )
+    get_score(tu.metric)
+    kind = get_target(cfg.features.target).kind
+    if TARGET_KIND.get(tu.metric, kind) != kind:
+        raise ConfigError(
+            f"tune.metric {tu.metric} does not score features.target={cfg.features.target}; "
+            + scoring_for(kind).tune_hint
+        )
+    if tu.metric == "crps" and cfg.model.quantiles is None:
+        raise ConfigError(
+            "tune.metric crps needs a quantile model: set model.quantiles and train.loss=pinball"
+        )
+    return params
+
+
+def _check_identity(study: Any, cfg: Config, name: str, url: str) -> None:
+    ident_hash = identity_hash(cfg)
+    old = study.user_attrs.get("config_hash")
+    if old is None:
+        study.set_user_attr("config_hash", ident_hash)
+        study.set_user_attr("config", cfg.to_dict())
+    elif old != ident_hash:
+        raise ConfigError(
+            f"study {name!r} in {url} was made from another config (hash {old}, now "
+            f"{ident_hash}); set tune.study_name for a new study"
+        )
 
 
 def _emit(on_event: Any, number: int, state: str, value: Any, study: Any, **extra: Any) -> None:
@@ -284,6 +289,7 @@ def _finish(study: Any, cfg: Config, study_dir: Path, storage: str, period: Any)
     import yaml
     from optuna.trial import TrialState
 
+    from cryptocast.tune.history import plot_history
     from cryptocast.tune.space import apply_params
 
     all_trials = study.get_trials(deepcopy=False)
@@ -323,33 +329,3 @@ def _finish(study: Any, cfg: Config, study_dir: Path, storage: str, period: Any)
         top=top,
         period={"start": period.start, "end": period.end, "test_start": period.test_start},
     )
-
-
-def plot_history(trials: list[Any], path: Path, metric: str) -> Path:
-    """Optimisation history: each trial's score (pruned: its last running score) and best so far."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from optuna.trial import TrialState
-
-    fig, ax = plt.subplots(figsize=(7, 4))
-    done = [t for t in trials if t.state == TrialState.COMPLETE]
-    pruned = [t for t in trials if t.state == TrialState.PRUNED and t.intermediate_values]
-    ax.scatter([t.number for t in done], [t.value for t in done], s=18, label="complete")
-    if pruned:
-        last = [t.intermediate_values[max(t.intermediate_values)] for t in pruned]
-        ax.scatter([t.number for t in pruned], last, s=18, marker="x", label="pruned (last fold)")
-    order = sorted(done, key=lambda t: t.number)
-    best = np.minimum.accumulate([t.value for t in order]) if order else []
-    ax.step([t.number for t in order], best, where="post", color="k", label="best so far")
-    ax.set_xlabel("trial")
-    ax.set_ylabel(f"{metric} on the tuning period (lower is better)")
-    ax.set_title("cryptocast tune: optimisation history")
-    ax.legend(loc="upper right")
-    fig.tight_layout()
-    tmp = path.with_name(path.stem + ".tmp.png")
-    fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-    tmp.replace(path)
-    return path

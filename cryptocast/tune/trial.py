@@ -48,15 +48,17 @@ def _rmse_ratio(yt: np.ndarray, yp: np.ndarray, lc: np.ndarray, *_: Any) -> floa
 
 
 def _crps(yt: np.ndarray, yp: np.ndarray, lc: np.ndarray, q: Any, levels: Any) -> float:
-    """Mean CRPS (from the quantiles) of the last horizon step, in price units."""
-    from cryptocast.evaluate.probabilistic import crps_from_quantiles
+    """Mean CRPS (from the quantiles) of the last horizon step in log-return units: the
+    backtest's own loss (``evaluate.probabilistic.per_origin_losses``), so a study's ``crps``
+    and a report's CRPS are one number on one scale."""
+    from cryptocast.evaluate.probabilistic import per_origin_losses
 
     if q is None:
         raise ConfigError(
             "tune.metric crps needs a quantile model: set model.quantiles and train.loss=pinball"
         )
-    ok = np.isfinite(yt).all(axis=1)
-    return float(np.mean(crps_from_quantiles(q[ok, -1, :], yt[ok, -1], levels)))
+    crps, _ = per_origin_losses(yt, q, lc, levels)
+    return float(np.nanmean(crps))
 
 
 def _qlike(yt: np.ndarray, yp: np.ndarray, *_: Any) -> float:
@@ -204,7 +206,10 @@ def run_trial(
 
     d = cfg.data
     try:
-        run_job(cfg, None, d.symbol, d.timeframe, cfg.model.name, on_fold, table, True)
+        res = run_job(cfg, None, d.symbol, d.timeframe, cfg.model.name, on_fold, table, True)
     except Pruned:
         return {"values": values, "pruned": True, "value": values[-1]}
-    return {"values": values, "pruned": False, "value": values[-1]}
+    # the final score from the walk's result, as the backtest scores it: quantiles calibrated per
+    # backtest.calibration (the running scores above use the raw ones)
+    value = score(res.y_true, res.y_pred, res.last_close, res.y_quantiles, res.quantile_levels)
+    return {"values": values, "pruned": False, "value": value}

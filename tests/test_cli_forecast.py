@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from cryptocast.cli import app
 from cryptocast.data.store import read_ohlcv, series_path, write_parquet_atomic
-from cryptocast.forecasting.log import log_lock, read_log
+from cryptocast.forecasting.log import coerce_log, log_lock, read_log
 from tests.conftest import FORECAST_CANDLES, FORECAST_DAY_D, REPO, make_ohlcv
 from tests.fake_exchange import FakeExchange
 
@@ -93,12 +93,16 @@ def test_day_d_rerun_then_day_d_plus_1_and_score(forecast_run, fx, data_dir):
 def test_exchange_down_fails_loudly_and_leaves_the_log_alone(
     forecast_run, fx, data_dir, fast_fetch
 ):
-    # a log from yesterday (made offline), then today's candle stored by an earlier fetch
-    write_parquet_atomic(
-        FORECAST_CANDLES.iloc[:D], series_path(data_dir, "binance", "BTC/USDT", "1d")
-    )
+    # a log from yesterday (by a run of yesterday: this one learnt day D, so a replay of D - 1
+    # with it is refused), then today's candle stored by an earlier fetch
+    close = float(FORECAST_CANDLES["close"].iloc[D - 1])
+    yesterday = {"made_at": pd.Timestamp(clock_after(D - 1)), "last_candle": TS.iloc[D - 1],
+                 "step": 1, "target_time": TS.iloc[D], "model": "performer_bilstm",
+                 "run_id": "tiny-yesterday", "config_hash": "", "last_close": close,
+                 "predicted_close": close, "predicted_return": 0.0, "stale": False,
+                 "realised_close": float("nan"), "error": float("nan")}  # fmt: skip
+    write_parquet_atomic(coerce_log(pd.DataFrame([yesterday])), log_file(data_dir))
     base = ["--run", str(forecast_run), "--data-dir", str(data_dir)]
-    assert forecast(*base, "--no-fetch", now=clock_after(D - 1)).exit_code == 0
     write_parquet_atomic(
         FORECAST_CANDLES.iloc[: D + 1], series_path(data_dir, "binance", "BTC/USDT", "1d")
     )
@@ -221,7 +225,10 @@ def test_daily_checkpoint_with_hourly_data_is_refused(forecast_run, data_dir):
     args = ["--run", str(forecast_run), "--data-dir", str(data_dir), "--no-fetch"]
     res = forecast(*args, "--timeframe", "1h", now=clock_after(D))
     assert res.exit_code == 7 and "trained on 1d candles but 1h" in res.output
-    hourly = make_ohlcv(400, "1h", start="2021-01-01")
+    # hourly candles ending a day after the run's last (daily) candle: only the spacing is wrong
+    hourly = make_ohlcv(
+        400, "1h", start=str(TS.iloc[D] + pd.Timedelta("1D") - pd.Timedelta("399h"))
+    )
     write_parquet_atomic(hourly, series_path(data_dir, "binance", "BTC/USDT", "1d"))
     later = (hourly["timestamp"].iloc[-1] + pd.Timedelta("1h")).isoformat()
     res = forecast(*args, now=later)

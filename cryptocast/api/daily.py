@@ -48,15 +48,18 @@ def forecast(
         grace: how long after a candle closed it may be missing (e.g. ``"30min"``).
         now: the clock (a UTC date/time string or Timestamp; default ``$CRYPTOCAST_NOW`` or the
             wall clock), to replay history.
-        lock_timeout: seconds to wait for another process writing the same log.
+        lock_timeout: seconds (finite, >= 0) to wait for another process writing the same log;
+            the lock is held only for the log write, not during the fetch.
 
     Returns:
         A ``ForecastResult``: ``rows`` (one row per step: target_time, predicted_close,
         predicted_return, ...), the log path, staleness and gap flags, live accuracy.
 
     Raises:
-        ConfigError: neither or both of ``run`` and ``config``, or an invalid clock or config.
-        CheckpointError: no completed run, a corrupt checkpoint or a timeframe/feature mismatch.
+        ConfigError: neither or both of ``run`` and ``config``, an invalid clock or config, or a
+            negative or NaN ``lock_timeout``.
+        CheckpointError: no completed run, a corrupt checkpoint, one copied in from another
+            run, a timeframe/feature mismatch, or a model trained past the forecast's origin.
         StaleDataError: the fetch failed or the data is stale (and not ``allow_stale``).
         ModelTooOldError: the model is older than ``forecast.max_model_age``.
         DataError: the window spans a gap (and not ``allow_gaps``).

@@ -19,6 +19,7 @@ from cryptocast.cli.app import (
     stamp_errors,
     utc_stamp,
 )
+from cryptocast.cli.output import FormatOpt, emit, use_format
 
 
 def _fmt_time(ts: Any, timeframe: str) -> str:
@@ -94,6 +95,28 @@ def _score_lines(res: Any) -> list[str]:
     return out
 
 
+def _score_records(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``--score --format csv``: one row per (source, model) of the live scores."""
+    return [
+        {"source": r["source"], "series": r["series"], "model": model, "scored_now": r["scored"]}
+        | live
+        for r in results
+        if "live" in r
+        for model, live in r["live"].items()
+    ]
+
+
+def _step_records(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``--format csv``: one row per forecast step (quantiles stay in the JSON format)."""
+    keep = ("source", "series", "run_id", "last_candle", "last_close", "added", "stale", "gap")
+    return [
+        {k: r[k] for k in keep} | {k: v for k, v in step.items() if k != "quantiles"}
+        for r in results
+        if "forecast" in r
+        for step in r["forecast"]
+    ]
+
+
 @app.command()
 def forecast(
     run: Annotated[
@@ -155,7 +178,10 @@ def forecast(
     lock_timeout: Annotated[
         float, typer.Option("--lock-timeout", help="Seconds to wait for a concurrent run.")
     ] = 10.0,
-    as_json: Annotated[bool, typer.Option("--json", help="Print results as JSON.")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print results as JSON (= --format json).")
+    ] = False,
+    fmt: FormatOpt = "table",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only errors.")] = False,
     now: Annotated[
         str | None,
@@ -173,6 +199,9 @@ def forecast(
     from cryptocast.errors import ConfigError, CryptocastError, PartialFailure
 
     stamp_errors()
+    if as_json and fmt not in ("table", "json"):
+        raise ConfigError(f"--json is --format json; pass --json or --format {fmt}, not both")
+    fmt = use_format("json" if as_json else fmt, console)
     jobs: list[tuple[str, Path]] = [("run", p) for p in run or []]
     jobs += [("config", p) for p in config or []]
     if not jobs:
@@ -201,13 +230,18 @@ def forecast(
                 print_error(f"{path}: {err}")
             continue
         results.append({"source": str(path), **res.to_dict()})
-        if not quiet and not as_json:
+        if not quiet and fmt == "table":
             console.print(_line(res), soft_wrap=True, highlight=False)
+            for note in res.notes:  # what the job repaired, e.g. repeated rows of the log
+                console.print(f"{utc_stamp()}   note: {note}", soft_wrap=True, highlight=False)
             if score:
                 for line in _score_lines(res):
                     console.print(line, soft_wrap=True, highlight=False)
-    if as_json and not quiet:
+    if fmt == "json" and not quiet:
         typer.echo(json.dumps(results, indent=2))
+    elif fmt == "csv" and not quiet:  # one row per scored model with --score, else per step
+        rows = _score_records(results) if score else _step_records(results)
+        emit(rows, list(dict.fromkeys(k for r in rows for k in r)), fmt)
     if not errors:
         return
     if len(errors) == len(jobs):

@@ -1,6 +1,6 @@
 """Can the daily job trust its inputs? Stale candles, an old model, a window across an outage.
 
-Three checks, each a pure function of timestamps, so they can be tested by sweeping a clock:
+The checks, each a pure function of timestamps, so they can be tested by sweeping a clock:
 
 - **stale data**: a candle that closed more than ``grace`` ago is missing from the store. A candle
   opened at ``t`` closes at ``t + timeframe``; the first candle missing after the newest stored one
@@ -10,6 +10,8 @@ Three checks, each a pure function of timestamps, so they can be tested by sweep
 - **model age**: ``now - trained_until`` (the open time of the newest candle the deployed
   weights learnt from) must not exceed ``forecast.max_model_age`` (default 14 candles, at least
   3 days: 14 days for 1d, 3 days for 1h).
+- **trained after the origin**: a model that learnt from a candle after the forecast's newest
+  input candle (a replay with a clock before ``trained_until``) is refused at any age.
 - **gaps**: the forecast window (the last ``lookback`` rows) must not contain a row that follows
   more than ``features.gap_tolerance`` missing candles, the rule that drops training windows.
 """
@@ -22,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from cryptocast.config.timeframes import human_duration, timeframe_delta
-from cryptocast.errors import ConfigError, ModelTooOldError
+from cryptocast.errors import CheckpointError, ConfigError, ModelTooOldError
 
 GRACE_FRACTION = 0.1  # default grace: a tenth of a candle (2h 24min for 1d, 6min for 1h)
 AGE_CANDLES = 14  # default max model age: 14 candles ...
@@ -124,6 +126,23 @@ def gap_reason(table: pd.DataFrame, lookback: int, tolerance: int) -> str | None
     )
 
 
+def check_trained_before(
+    until: pd.Timestamp | None, origin: pd.Timestamp, clock: pd.Timestamp, where: str
+) -> None:
+    """CheckpointError when the model learnt from a candle opened after ``origin``, the newest
+    stored candle the forecast starts from: in a replay (a clock before ``trained_until``) the
+    forecast would be scored on closes the model was trained on. Refused whatever the age limit."""
+    if until is None or until <= origin:
+        return
+    raise CheckpointError(
+        f"{where}: the model was trained on candles up to {until:%Y-%m-%d %H:%M}, after "
+        f"{origin:%Y-%m-%d %H:%M}, the newest stored candle and origin of this forecast at "
+        f"{clock:%Y-%m-%d %H:%M} UTC: it would be scored on closes it learnt from; nothing "
+        "written (replay with a run trained up to the origin, or fetch the candles the model "
+        "was trained on)"
+    )
+
+
 def check_model_age(
     meta: dict[str, Any], clock: pd.Timestamp, limit: pd.Timedelta, where: str
 ) -> pd.Timestamp | None:
@@ -145,3 +164,17 @@ def check_model_age(
             f"forecast.max_model_age {human_duration(limit)}; nothing written; {hint}"
         )
     return until
+
+
+def check_spacing(candles: pd.DataFrame, timeframe: str, series: str) -> None:
+    """CheckpointError when the stored candles are not ``timeframe`` apart (e.g. 1h data, 1d model)."""
+    ts = candles["timestamp"].iloc[-200:]
+    if len(ts) < 3:
+        return
+    step = pd.Series(ts).diff().dropna().median()
+    if step != timeframe_delta(timeframe):
+        raise CheckpointError(
+            f"{series}: the stored candles are {human_duration(step)} apart but the checkpoint was "
+            f"trained on "
+            f"{timeframe} candles; forecast with a model trained on this timeframe"
+        )

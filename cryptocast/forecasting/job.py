@@ -14,7 +14,12 @@ For one completed training run (``runs/NAME-TIMESTAMP/checkpoint.pt``), ``foreca
    or rows flagged ``gap`` with ``allow_gaps``), and predicts the ``horizon`` candles after the
    LAST stored (closed) candle through ``Predictor`` (the path the backtest uses);
 5. appends one row per step to the forecast log (see ``log``), idempotently, under the log's
-   lock, with an atomic write; optionally scores past forecasts.
+   lock, with an atomic write; optionally scores past forecasts. The lock covers only this read,
+   change and replace of the log, not the fetch, so runs of other models on the same series
+   wait milliseconds, not for the exchange.
+
+A model trained past the forecast's origin (a replay with a clock before ``trained_until``) is
+refused: its forecast would be scored on closes it learnt from.
 
 What differs between a price run and a ``realized_vol`` run (the log, the extra candles, the gap
 table, the prediction, the scores) is asked of the run's kind of log (``kinds.KINDS``).
@@ -41,6 +46,8 @@ from cryptocast.errors import (
 )
 from cryptocast.forecasting.freshness import (
     check_model_age,
+    check_spacing,
+    check_trained_before,
     gap_reason,
     max_model_age,
     parse_grace,
@@ -123,20 +130,6 @@ def series_of(meta: dict[str, Any], ckpt: Path) -> tuple[str, str, str, Any]:
         ) from None
 
 
-def check_spacing(candles: pd.DataFrame, timeframe: str, series: str) -> None:
-    """CheckpointError when the stored candles are not ``timeframe`` apart (e.g. 1h data, 1d model)."""
-    ts = candles["timestamp"].iloc[-200:]
-    if len(ts) < 3:
-        return
-    step = pd.Series(ts).diff().dropna().median()
-    if step != timeframe_delta(timeframe):
-        raise CheckpointError(
-            f"{series}: the stored candles are {human_duration(step)} apart but the checkpoint was "
-            f"trained on "
-            f"{timeframe} candles; forecast with a model trained on this timeframe"
-        )
-
-
 def _fetch(data_dir: Path, ex: str, sym: str, tf: str, url: str | None, now: pd.Timestamp) -> int:
     from cryptocast.data.exchange import RetryPolicy
     from cryptocast.data.fetch import fetch_series
@@ -186,19 +179,29 @@ def forecast_series(
         allow_gaps: forecast from a window spanning a gap; the rows are flagged ``gap``.
         forecast_cfg: a ``ForecastConfig`` (``max_model_age``); None: the run's own config.
         score: also fill realised closes of past forecasts and compute live accuracy.
-        lock_timeout: seconds to wait for another process working on the same log.
+        lock_timeout: seconds (finite, >= 0) to wait for another process writing the same log;
+            the lock is held only while the log is read, changed and replaced, not during the
+            fetch.
 
     Raises:
-        CheckpointError: missing/corrupt checkpoint or a timeframe/feature mismatch.
+        CheckpointError: missing/corrupt checkpoint, one swapped in from another run, a
+            timeframe/feature mismatch, or a model trained past the forecast's origin (a replay).
         StaleDataError: the fetch failed or the data is too old (and not ``allow_stale``).
         ModelTooOldError: the model is older than ``forecast.max_model_age``.
         DataError: the window spans a gap (and not ``allow_gaps``), or unreadable data.
         ExchangeError: the fetch failed and no candles are stored at all.
-        LockedError, DataError, ConfigError: as named; nothing is written to the log.
+        LockedError, DataError, ConfigError: as named (ConfigError for a negative or NaN
+            ``lock_timeout``); nothing is written to the log.
     """
     from cryptocast.data.store import load_series, series_path, write_parquet_atomic
     from cryptocast.features.targets import get_target
-    from cryptocast.forecasting.log import append_rows, log_lock, read_log
+    from cryptocast.forecasting.log import (
+        append_rows,
+        check_lock_timeout,
+        load_log,
+        log_lock,
+        read_log,
+    )
     from cryptocast.training.inference import Predictor
 
     ckpt = checkpoint_file(run)
@@ -212,6 +215,7 @@ def forecast_series(
             f"{ckpt} was trained on {tf} candles but {timeframe} was asked for; "
             f"use a run trained on {timeframe} (or drop --timeframe)"
         )
+    check_lock_timeout(lock_timeout)
     clock = now_utc(now)
     slack = parse_grace(grace, tf)
     if forecast_cfg is None:
@@ -220,62 +224,74 @@ def forecast_series(
         raw = (meta.get("config") or {}).get("forecast") or {}
         forecast_cfg = ForecastConfig.model_validate(raw)
     until = trained_until(meta)
+    where = f"{series} ({ckpt.parent.name})"
     if not allow_old_model:
         limit = max_model_age(forecast_cfg.max_model_age, tf)
-        until = check_model_age(meta, clock, limit, f"{series} ({ckpt.parent.name})")
+        until = check_model_age(meta, clock, limit, where)
     log_path = series_path(data_dir, ex, sym, tf, kind=kind.store_kind)
-    with log_lock(log_path, lock_timeout):
-        log = read_log(log_path, kind.schema)  # an unreadable log fails before any work
-        new_candles, fetch_error = None, None
-        if fetch:
-            try:
-                new_candles = _fetch(Path(data_dir), ex, sym, tf, exchange_url, clock)
-                for extra_tf in kind.extra_timeframes(fcfg):
-                    _fetch(Path(data_dir), ex, sym, extra_tf, exchange_url, clock)
-            except ExchangeError as err:
-                fetch_error = str(err)
-        if fetch_error is not None and not series_path(data_dir, ex, sym, tf).exists():
-            raise ExchangeError(
-                f"{series}: fetch from {ex} failed and no candles are stored yet ({fetch_error})"
-            )
-        candles = load_series(data_dir, ex, sym, tf)
-        check_spacing(candles, tf, series)
-        last = candles["timestamp"].iloc[-1]
-        if clock < last + timeframe_delta(tf):
-            raise ConfigError(
-                f"{series}: the clock {clock:%Y-%m-%d %H:%M} UTC is before the newest stored "
-                f"candle closed ({last + timeframe_delta(tf):%Y-%m-%d %H:%M}); a forecast made "
-                "then cannot use it: fix --now / $CRYPTOCAST_NOW"
-            )
-        reason = None
-        if fetch_error is not None:
-            reason = f"fetch from {ex} failed ({fetch_error})"
-        else:
-            reason = stale_reason(last, clock, tf, slack)
-        extra = {t: load_series(data_dir, ex, sym, t) for t in kind.extra_timeframes(fcfg)}
-        inp = Inputs(predictor, fcfg, tf, candles, extra, log_path)
-        reason = reason or kind.stale_reason(inp)
-        if reason is not None and not allow_stale:
-            raise StaleDataError(
-                f"{series}: stale data at {clock:%Y-%m-%d %H:%M} UTC: {reason}; nothing written "
-                f"to {log_path} (fix the data source, or pass --allow-stale to log a forecast "
-                "flagged stale)"
-            )
-        gap_table, window = kind.window(inp)
-        gap = gap_reason(gap_table, int(meta["lookback"]), fcfg.gap_tolerance)
-        if gap is not None and not allow_gaps:
-            raise DataError(
-                f"{series}: {gap}; nothing written to {log_path} ({kind.gap_hint}, or pass "
-                "--allow-gaps to log a forecast flagged gap)"
-            )
-        base = _row_base(meta, ckpt, clock, last, reason, gap)
-        rows = kind.predict_rows(inp, window, base)
+    read_log(log_path, kind.schema)  # an unreadable log fails before any work
+    # no log lock yet: the fetch (minutes on a slow exchange) holds only the data folder's lock
+    # while it stores candles, so other runs of this series are not kept waiting
+    new_candles, fetch_error = None, None
+    if fetch:
+        try:
+            new_candles = _fetch(Path(data_dir), ex, sym, tf, exchange_url, clock)
+            for extra_tf in kind.extra_timeframes(fcfg):
+                _fetch(Path(data_dir), ex, sym, extra_tf, exchange_url, clock)
+        except ExchangeError as err:
+            fetch_error = str(err)
+    if fetch_error is not None and not series_path(data_dir, ex, sym, tf).exists():
+        raise ExchangeError(
+            f"{series}: fetch from {ex} failed and no candles are stored yet ({fetch_error})"
+        )
+    candles = load_series(data_dir, ex, sym, tf)
+    check_spacing(candles, tf, series)
+    last = candles["timestamp"].iloc[-1]
+    if clock < last + timeframe_delta(tf):
+        raise ConfigError(
+            f"{series}: the clock {clock:%Y-%m-%d %H:%M} UTC is before the newest stored "
+            f"candle closed ({last + timeframe_delta(tf):%Y-%m-%d %H:%M}); a forecast made "
+            "then cannot use it: fix --now / $CRYPTOCAST_NOW"
+        )
+    check_trained_before(until, last, clock, where)  # a replay from before the model was trained
+    reason = None
+    if fetch_error is not None:
+        reason = f"fetch from {ex} failed ({fetch_error})"
+    else:
+        reason = stale_reason(last, clock, tf, slack)
+    extra = {t: load_series(data_dir, ex, sym, t) for t in kind.extra_timeframes(fcfg)}
+    inp = Inputs(predictor, fcfg, tf, candles, extra, log_path)
+    reason = reason or kind.stale_reason(inp)
+    if reason is not None and not allow_stale:
+        raise StaleDataError(
+            f"{series}: stale data at {clock:%Y-%m-%d %H:%M} UTC: {reason}; nothing written "
+            f"to {log_path} (fix the data source, or pass --allow-stale to log a forecast "
+            "flagged stale)"
+        )
+    gap_table, window = kind.window(inp)
+    gap = gap_reason(gap_table, int(meta["lookback"]), fcfg.gap_tolerance)
+    if gap is not None and not allow_gaps:
+        raise DataError(
+            f"{series}: {gap}; nothing written to {log_path} ({kind.gap_hint}, or pass "
+            "--allow-gaps to log a forecast flagged gap)"
+        )
+    base = _row_base(meta, ckpt, clock, last, reason, gap)
+    rows = kind.predict_rows(inp, window, base)
+    with log_lock(log_path, lock_timeout):  # read, change and replace the log as one step
+        log, repeats = load_log(log_path, kind.schema)
         log, added = append_rows(log, rows, kind.schema)
         scored = 0
         if score:
             log, scored = kind.score(log, inp)
         if added or scored:
             write_parquet_atomic(log, log_path)
+    notes = []
+    if repeats:
+        notes.append(
+            f"forecast log {log_path}: {repeats} row(s) repeating the key (last_candle, run_id, "
+            "step) of an earlier row were ignored, the first row of each key counts"
+            + (" (and the repeats were dropped from the file)" if added or scored else "")
+        )
     return ForecastResult(
         exchange=ex,
         symbol=sym,
@@ -295,6 +311,7 @@ def forecast_series(
         new_candles=new_candles,
         scored=scored,
         live=kind.live(log, inp) if score else {},
+        notes=notes,
     )
 
 

@@ -2,7 +2,8 @@
 
 ``data/forecasts/{exchange}/{BASE}-{QUOTE}_{timeframe}.parquet`` with the columns of
 ``LOG_COLUMNS``. A row is keyed by ``(last_candle, run_id, step)``: appending a key that is already
-there is a no-op, so a forecast job can run twice for the same candle. Every change goes through
+there is a no-op, so a forecast job can run twice for the same candle; a repeated key in the file
+(a hand edit) is read once, the first row counting (``load_log``). Every change goes through
 ``log_lock`` (a file lock beside the log) and ``write_parquet_atomic``, so a reader sees either the
 old or the new file, never a torn one. Scoring fills ``realised_close`` and ``error`` once the
 target candle is stored and reports live accuracy next to persistence on the same forecasts; for
@@ -12,6 +13,7 @@ a quantile model also live interval coverage and CRPS next to ``rw_ewma`` on the
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,7 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cryptocast.errors import DataError, brief
+from cryptocast.errors import ConfigError, DataError, brief
 
 TS = "datetime64[ns, UTC]"
 #: Column -> dtype. ``error = realised_close - predicted_close`` (the sign convention of
@@ -87,14 +89,24 @@ def empty_log(schema: dict[str, str] | None = None) -> pd.DataFrame:
 
 
 def read_log(path: Path, schema: dict[str, str] | None = None) -> pd.DataFrame:
-    """The stored log (empty when the file does not exist yet).
+    """The stored log (empty when the file does not exist yet), one row per key (``load_log``).
 
     Raises:
-        DataError: the file is unreadable or lacks log columns; it is never overwritten.
+        DataError: the file is unreadable, lacks log columns or holds a cell of the wrong type
+            (the message names the row); it is never overwritten.
+    """
+    return load_log(path, schema)[0]
+
+
+def load_log(path: Path, schema: dict[str, str] | None = None) -> tuple[pd.DataFrame, int]:
+    """(the stored log, how many rows were dropped as repeats of an earlier row's key).
+
+    A key ``(last_candle, run_id, step)`` is one forecast; a hand-appended repeat would be scored
+    and counted twice, so only the first row of each key is kept (the caller says so).
     """
     path = Path(path)
     if not path.exists():
-        return empty_log(schema)
+        return empty_log(schema), 0
     try:
         df = pd.read_parquet(path)
     except Exception as err:  # pyarrow raises many types for a corrupt file
@@ -109,7 +121,40 @@ def read_log(path: Path, schema: dict[str, str] | None = None) -> pd.DataFrame:
         raise DataError(
             f"forecast log {path} lacks column(s) {', '.join(missing)}; move it aside and rerun"
         )
-    return coerce_log(df, schema)
+    try:
+        log = coerce_log(df, schema)
+    except (ValueError, TypeError, OverflowError):
+        raise DataError(_bad_cell(path, df, schema or LOG_SCHEMA)) from None
+    repeated = log.duplicated(KEY, keep="first").to_numpy()
+    return log[~repeated].reset_index(drop=True), int(repeated.sum())
+
+
+def _bad_cell(path: Path, df: pd.DataFrame, schema: dict[str, str]) -> str:
+    """The message naming the first cell of ``df`` that is not of its column's log type."""
+    for col, dtype in schema.items():
+        if col not in df.columns or dtype in ("str", "bool"):  # any value reads as these
+            continue
+        for row, value in enumerate(df[col].tolist()):
+            try:
+                coerce_log(pd.DataFrame({col: [value]}), {col: dtype})
+            except (ValueError, TypeError, OverflowError):
+                kind = {"int64": "a whole number", "float64": "a number"}.get(dtype, "a time")
+                return (
+                    f"forecast log {path}: row {row} holds {col} = {value!r}, not {kind}; fix or "
+                    "delete that row (or move the log aside) and rerun"
+                )
+    return f"forecast log {path} holds a value of the wrong type; move it aside and rerun"
+
+
+def check_lock_timeout(timeout: float) -> float:
+    """``timeout`` when it is a finite number of seconds >= 0; ConfigError otherwise (a negative
+    one would make the lock wait forever)."""
+    if not (isinstance(timeout, int | float) and math.isfinite(timeout) and timeout >= 0):
+        raise ConfigError(
+            f"--lock-timeout {timeout} is not a number of seconds >= 0; use e.g. 10 (0: give up "
+            "at once when another forecast holds the log)"
+        )
+    return float(timeout)
 
 
 def log_lock(path: Path, timeout: float = 10.0) -> contextlib.AbstractContextManager[None]:
@@ -120,7 +165,7 @@ def log_lock(path: Path, timeout: float = 10.0) -> contextlib.AbstractContextMan
     lock_path = path.with_name(path.name + ".lock")
     return file_lock(
         lock_path,
-        timeout,
+        check_lock_timeout(timeout),
         f"another cryptocast forecast is working on {path} (lock {lock_path} held for more "
         f"than {timeout:g} s); let it finish, then rerun",
     )

@@ -36,6 +36,7 @@ class ForecastResult:
     new_candles: int | None = None  # None: no fetch
     scored: int = 0
     live: dict[str, dict[str, Any]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)  # what the job repaired on its way, said once
 
     @property
     def series(self) -> str:
@@ -96,4 +97,5 @@ class ForecastResult:
             ],
             "scored": self.scored,
             "live": {m: {k: num(v) for k, v in d.items()} for m, d in self.live.items()},
+            "notes": list(self.notes),
         }

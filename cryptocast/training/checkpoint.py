@@ -106,5 +106,67 @@ def load_checkpoint(path: Path) -> tuple[Any, dict[str, Any]]:
         raise CheckpointError(
             f"{path}: weight {bad} holds nan/inf, the checkpoint is unusable; retrain the run"
         )
+    check_run_pairing(path, meta)
     model.eval()
     return model, meta
+
+
+def _what(model: Any, data: Any, training_hash: Any) -> str:
+    """``lstm on binance ETH/USDT 1d (training hash ab12...)``: one side of a pairing message."""
+    d = data if isinstance(data, dict) else {}
+    series = " ".join(str(d.get(k, "?")) for k in ("exchange", "symbol", "timeframe"))
+    return f"{model or '?'} on {series} (training hash {training_hash or '?'})"
+
+
+def check_run_pairing(path: Path, meta: dict[str, Any]) -> None:
+    """CheckpointError when ``path`` sits in a run folder whose record is of another training.
+
+    ``train`` writes ``metrics.json`` (training and config hashes, model) and ``config.yaml``
+    (series) beside ``checkpoint.pt``; the checkpoint carries the same hashes and series in its
+    meta. A checkpoint copied in from another run (another series, model or config) would
+    otherwise forecast under this run's id. A lone checkpoint file (no metrics.json beside it)
+    describes only itself and is not checked.
+    """
+    import json
+
+    import yaml
+
+    path = Path(path)
+    metrics_file = path.parent / "metrics.json"
+    if not metrics_file.is_file():
+        return
+    try:
+        recorded = json.loads(metrics_file.read_text())
+        config_file = path.parent / "config.yaml"
+        run_cfg = yaml.safe_load(config_file.read_text()) if config_file.is_file() else {}
+    except (OSError, ValueError, yaml.YAMLError) as err:
+        raise CheckpointError(
+            f"{metrics_file.parent}: its metrics.json or config.yaml is unreadable "
+            f"({type(err).__name__}), so {path.name} cannot be checked against the run; "
+            "restore them or retrain"
+        ) from None
+    recorded = recorded if isinstance(recorded, dict) else {}
+    run_cfg = run_cfg if isinstance(run_cfg, dict) else {}
+    run_data = run_cfg.get("data") if isinstance(run_cfg.get("data"), dict) else {}
+    ck_data = meta.get("data") if isinstance(meta.get("data"), dict) else {}
+    differs = [
+        key
+        for key in ("training_hash", "config_hash")
+        if recorded.get(key) and meta.get(key) and recorded[key] != meta[key]
+    ]
+    differs += [
+        key
+        for key in ("exchange", "symbol", "timeframe")
+        if run_data.get(key) and ck_data.get(key) and run_data[key] != ck_data[key]
+    ]
+    if not differs:
+        return
+    ck_model = (meta.get("model_config") or {}).get("name")
+    run_model = recorded.get("model") or (run_cfg.get("model") or {}).get("name")
+    raise CheckpointError(
+        f"{path} does not belong to run {path.parent.name}: the checkpoint holds "
+        f"{_what(ck_model, ck_data, meta.get('training_hash'))} but the run's metrics.json "
+        f"records {_what(run_model, run_data, recorded.get('training_hash'))}; put the run's "
+        "own checkpoint back or retrain it (`cryptocast train --config "
+        f"{path.parent / 'config.yaml'}`)"
+    )

@@ -135,12 +135,15 @@ def test_results_table_highlights_best():
          "dm_pvalue_vs_persistence": 0.2},
     ]  # fmt: skip
     table = results_table(recs[:2])
-    assert table.title == "BTC/USDT 1d"
+    assert table.title == "BTC/USDT 1d: errors in USDT"  # RMSE's unit
     cols = {c.header: list(c._cells) for c in table.columns}
     assert cols["RMSE"] == ["2", "[bold green]1[/]"]
     assert cols["Sharpe"] == ["0.5", "–"]  # a single finite value is not "best"
     assert not any("green" in s for s in cols["DM p pers"])
-    assert [t.title for t in results_tables(recs)] == ["BTC/USDT 1d", "ETH/USDT 1d"]
+    assert [t.title for t in results_tables(recs)] == [
+        "BTC/USDT 1d: errors in USDT",
+        "ETH/USDT 1d: errors in USDT",
+    ]
     console = Console(record=True, width=120)
     console.print(table)
     assert "RMSE" in console.export_text()
@@ -172,7 +175,7 @@ def _real_looking_records() -> list[dict]:
 
 def test_backtest_table_reads_at_80_columns():
     """At 80 columns the compact table shows every value whole, with distinct short headers;
-    the full table is what a wide terminal or a pipe gets."""
+    the full table is what a wide terminal gets (a pipe: whichever fits $COLUMNS)."""
     from cryptocast.cli.tables import fits, print_table
     from cryptocast.evaluate.report import COMPACT_COLUMNS
 
@@ -186,10 +189,10 @@ def test_backtest_table_reads_at_80_columns():
     for name in ("performer_bilstm", "persistence", "RMSE", "skill", "DM p pers", "Sharpe"):
         assert name in text, text
     headers = [c.header for c in full.columns]
-    assert len(set(headers)) == len(headers) and "DM p best" in headers
+    assert len(set(headers)) == len(headers) and "DM p vs NN" in headers
     wide = Console(record=True, width=200, force_terminal=True, color_system=None)
     print_table(wide, full, lambda: compact)
-    assert "DM p best" in wide.export_text() and "…" not in wide.export_text()
+    assert "DM p vs NN" in wide.export_text() and "…" not in wide.export_text()
 
 
 def _rec(model: str, skill: float, p: float, **kw) -> dict:

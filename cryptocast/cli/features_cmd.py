@@ -17,6 +17,14 @@ from cryptocast.cli.app import (
     console,
     print_error,
 )
+from cryptocast.cli.output import FormatOpt, emit, use_format
+from cryptocast.cli.tables import print_table
+
+# --format csv|json: the table's columns under their machine names
+RECORD_COLUMNS = (
+    "symbol", "timeframe", "rows_in", "rows_out", "warmup", "gap_rows", "features", "status",
+    "output",
+)  # fmt: skip
 
 
 @app.command()
@@ -33,8 +41,10 @@ def features(
     force: Annotated[
         bool, typer.Option("--force", help="Rebuild even when the cached table is fresh.")
     ] = False,
+    fmt: FormatOpt = "table",
 ) -> None:
     """Compute causal indicator features and targets for stored candles (cached as Parquet)."""
+    use_format(fmt, console)
     from rich.table import Table
 
     from cryptocast.api import build_features, load_config
@@ -62,6 +72,7 @@ def features(
     table.add_column("status")
     table.add_column("output", overflow="fold")
     failures: list[CryptocastError] = []
+    records: list[dict] = []
     for s, tf in series:
         try:
             df = build_features(
@@ -74,18 +85,26 @@ def features(
             print_error(str(err), prefix=f"{s} {tf}: failed:")
             continue
         a = df.attrs
+        rec = {
+            "symbol": s,
+            "timeframe": tf,
+            "rows_in": a.get("rows_in"),
+            "rows_out": len(df),
+            "warmup": a.get("warmup_dropped"),
+            "gap_rows": int((df["gap_before"] > 0).sum()),
+            "features": len(feature_columns(df)),
+            "status": "cached" if a.get("cached") else "built",
+            "output": str(a.get("path", "")),
+        }
+        records.append(rec)
         table.add_row(
             f"{s} {tf}",
-            str(a.get("rows_in", "?")),
-            str(len(df)),
-            str(a.get("warmup_dropped", "?")),
-            str(int((df["gap_before"] > 0).sum())),
-            str(len(feature_columns(df))),
-            "cached" if a.get("cached") else "built",
-            str(a.get("path", "")),
+            *("?" if rec[k] is None else str(rec[k]) for k in RECORD_COLUMNS[2:]),
         )
-    if table.row_count:
-        console.print(table)
+    if fmt != "table":
+        emit(records, RECORD_COLUMNS, fmt)
+    elif table.row_count:
+        print_table(console, table)
     if failures and len(failures) == len(series):
         # nothing worked: exit with the first cause's own code, as fetch and forecast do
         first = failures[0]

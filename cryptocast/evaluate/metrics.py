@@ -52,7 +52,12 @@ METRICS: dict[str, MetricInfo] = dict(
         _info("skill_rmse", "point", True, "1 - RMSE_model / RMSE_persistence"),
         _info("mase", "point", False, "MAE_model / MAE_persistence on the same points"),
         _info("dm_pvalue_vs_persistence", "significance", False, "DM p-value vs persistence"),
-        _info("dm_pvalue_vs_best", "significance", False, "DM p-value vs the best other model"),
+        _info(
+            "dm_pvalue_vs_best",
+            "significance",
+            False,
+            "DM p-value vs the best other neural model (named in dm_best_other)",
+        ),
         # quantile forecasts (evaluate/probabilistic.py), on log returns, at step H
         _info("pinball", "probabilistic", False, "mean pinball loss over the quantile levels"),
         _info("crps", "probabilistic", False, "CRPS approximated from the quantiles"),
@@ -72,6 +77,7 @@ METRICS: dict[str, MetricInfo] = dict(
         ),
         _info("interval_score_80", "probabilistic", False, "Winkler score, 80% interval"),
         _info("interval_score_90", "probabilistic", False, "Winkler score, 90% interval"),
+        _info("interval_score_98", "probabilistic", False, "Winkler score, 98% interval"),
         _info("dm_pvalue_crps_vs_rw_ewma", "significance", False, "DM p-value, CRPS vs rw_ewma"),
         _info(
             "dm_pvalue_pinball_vs_rw_ewma", "significance", False, "DM p-value, pinball vs rw_ewma"
@@ -87,6 +93,7 @@ METRICS: dict[str, MetricInfo] = dict(
         _info("mae_vol", "vol", False, "MAE of annualised volatility"),
         _info("qlike", "vol", False, "QLIKE loss on variances (Patton 2011)"),
         _info("mz_r2", "vol", True, "Mincer-Zarnowitz R^2 of realised on forecast variance"),
+        _info("bias_ratio", "vol", None, "mean realised / mean forecast variance (1: unbiased)"),
         _info("skill_qlike", "vol", True, "1 - QLIKE_model / QLIKE_har"),
         _info("skill_qlike_persistence", "vol", True, "1 - QLIKE_model / QLIKE_vol_persistence"),
         _info("dm_pvalue_vs_har", "significance", False, "DM p-value on QLIKE vs har"),

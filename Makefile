@@ -5,7 +5,7 @@ SHARED_DATA ?= ../shared/data/ohlcv/binance
 
 .PHONY: install test test-all lint format demo bench bench-grid bench-quick clean
 
-install:  ## create .venv and install the package with dev tools and darts (live bench anchors)
+install:  ## create .venv; install the package with dev tools (pytest, ruff; the vol, tune, ray, tracking extras) and darts (bench)
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[dev,bench]'
@@ -30,7 +30,7 @@ demo:  ## end to end on CPU: import (or fetch) candles, features, train, backtes
 bench:  ## every benchmark, results in bench/results/, table in bench/RESULTS.md
 	$(BIN)/python -m bench.run
 
-bench-grid:  ## the walk-forward grid sample, cold vs warm vs fast refits (~45 min on 2 cores) -> bench/results/grid.json
+bench-grid:  ## the walk-forward grid sample, cold vs warm vs fast refits (26 min on 2 cores, measured) -> bench/results/grid.json
 	$(BIN)/python -m bench.run --only grid
 
 bench-quick:  ## smoke mode of every benchmark (CI runs it)

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cryptocast.api.common import _overrides, as_names, load_config, with_settings
+from cryptocast.api.tracking import check_tracking, log_backtest
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -27,6 +28,8 @@ class BacktestResult:
         forecasts: every forecast, one row per origin and step (forecasts.parquet).
         equity: the trading simulation's equity curves (equity.parquet), or None.
         report_dir: the report folder written, or None when none was.
+        jobs_dir: where the finished jobs are kept for a rerun (``evaluate.jobstore``), or None;
+            ``save()`` removes it once the report it writes is complete.
     """
 
     config: Config
@@ -34,6 +37,7 @@ class BacktestResult:
     forecasts: pd.DataFrame
     equity: pd.DataFrame | None
     report_dir: Path | None = None
+    jobs_dir: Path | None = None
 
     @property
     def records(self) -> pd.DataFrame:
@@ -43,7 +47,8 @@ class BacktestResult:
         return pd.DataFrame(self.summary["results"])
 
     def save(self, report_dir: PathLike | None = None) -> Path:
-        """Write the report folder (report.md, summary.json, forecasts, plots) atomically.
+        """Write the report folder (report.md, summary.json, forecasts, plots) atomically; with
+        ``tracking.enabled``, also log it as an MLflow run (docs/tracking.md).
 
         Args:
             report_dir: where to (default: the config's ``backtest.report_dir``).
@@ -53,11 +58,18 @@ class BacktestResult:
 
         Raises:
             ConfigError: the folder exists and is not a cryptocast report.
+            CryptocastError: MLflow refused the run (the report stays written).
         """
         from cryptocast.evaluate.report import write_report
 
         target = report_dir if report_dir is not None else self.config.backtest.report_dir
-        return write_report(target, self.forecasts, self.summary, self.equity)
+        path = write_report(target, self.forecasts, self.summary, self.equity)
+        if self.jobs_dir is not None and not self.summary.get("failed_jobs"):
+            from cryptocast.evaluate.jobstore import JobStore
+
+            JobStore(self.jobs_dir).clear()  # complete: nothing left to redo
+        log_backtest(self.config, self.summary, path)  # tracking follows what is written
+        return path
 
 
 def backtest(
@@ -81,6 +93,7 @@ def backtest(
     executor: str = "local",
     ray_address: str | None = None,
     on_event: Callable[[dict[str, Any]], None] | None = None,
+    reuse: bool | None = None,
 ) -> BacktestResult:
     """Walk-forward backtest of every model beside the naive baselines (``cryptocast backtest``).
 
@@ -106,9 +119,13 @@ def backtest(
         metrics: the results columns to keep (``backtest.metrics``).
         report_dir: report folder; ``backtest.report_dir``.
         write: write the report folder (False: only return the results; ``save()`` later).
+            With ``tracking.enabled`` the run is logged to MLflow when its report is written.
         executor: ``local`` (worker processes) or ``ray``.
         ray_address: the Ray cluster for ``executor="ray"`` (None: ``RAY_ADDRESS`` or local).
         on_event: sees the plan, each fold and each job as progress events (dicts).
+        reuse: keep each finished job beside the report folder (``.NAME.jobs``) until a complete
+            report is written, and reuse the jobs kept there by a failed or interrupted run of
+            the same config, data and code (None: when ``write``).
 
     Returns:
         A ``BacktestResult`` (summary, forecasts, equity, ``records`` and the report folder).
@@ -118,7 +135,11 @@ def backtest(
             outside the data, folds that do not fit.
         DataError: no candles or feature rows for a series.
         StorageError: the report folder is not writable (checked before the work).
-        CryptocastError: a job failed (the first failure, prefixed with its job name).
+        PartialFailure: some jobs failed (exit 8): the report is written with a "Failed jobs"
+            section (``write``); ``done`` is the ``BacktestResult`` of the finished jobs and
+            ``failed`` names each failed job and its error.
+        CryptocastError: every job failed (the first failure, prefixed with its job name); or
+            ``tracking.enabled`` and MLflow refused the run (the report stays).
     """
     from cryptocast.config.names import check_writable_dir
     from cryptocast.errors import ConfigError
@@ -150,12 +171,30 @@ def backtest(
     validate(cfg, data_dir)  # names, metrics, series: before data, torch or any output
     if write:
         check_writable_dir(Path(cfg.backtest.report_dir), "report_dir")
-    results = run_backtest(cfg, data_dir, on_event, executor, ray_address)
-    summary, forecasts, equity = summarise(cfg, results)
-    result = BacktestResult(cfg, summary, forecasts, equity)
-    if not write:
+    check_tracking(cfg)
+    from cryptocast.errors import PartialFailure
+    from cryptocast.evaluate.jobstore import jobs_folder
+
+    keep = write if reuse is None else reuse
+    jobs_dir = jobs_folder(cfg.backtest.report_dir) if keep else None
+    try:
+        results = run_backtest(cfg, data_dir, on_event, executor, ray_address, jobs_dir)
+        partial = None
+    except PartialFailure as err:  # the finished jobs still make a (partial) report
+        results, partial = err.done, err
+    failed = partial.failed if partial is not None else ()
+    summary, forecasts, equity = summarise(cfg, results, failed)
+    result = BacktestResult(cfg, summary, forecasts, equity, jobs_dir=jobs_dir)
+    if write:
+        result = BacktestResult(cfg, summary, forecasts, equity, result.save(), jobs_dir)
+    if partial is None:
         return result
-    return BacktestResult(cfg, summary, forecasts, equity, result.save())
+    redo = "redo only those" if jobs_dir is not None else "redo them"
+    raise PartialFailure(
+        f"{partial}; the report lists them under 'Failed jobs'; rerun the same command to {redo}",
+        done=result,
+        failed=failed,
+    )
 
 
 # ---- forecast ----

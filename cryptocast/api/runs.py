@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cryptocast.api.common import _overrides, _source, load_config
+from cryptocast.api.tracking import check_tracking, log_train
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -22,11 +23,13 @@ class TrainResult:
     """A trained run: its folder (``runs/{name}-{timestamp}``), metrics.json and config.
 
     ``metrics["test"]`` holds the held-out test scores; ``load()`` opens the run for prediction.
+    ``tracking_run`` is the MLflow run id when ``tracking.enabled`` (docs/tracking.md).
     """
 
     run_dir: Path
     metrics: dict[str, Any]
     config: Config
+    tracking_run: str | None = None
 
     def load(self) -> Run:
         """The run as :func:`load_run` returns it (config, metrics and a ``Predictor``)."""
@@ -62,6 +65,7 @@ def train(
         ConfigError: an invalid config, unknown model or device.
         DataError: no candles or feature rows for the series.
         StorageError: ``output.runs_dir`` is not writable (checked before the fit).
+        CryptocastError: ``tracking.enabled`` and MLflow refused the run (the run folder stays).
     """
     from cryptocast.config.schema import override_sources
     from cryptocast.models.registry import check_model_name
@@ -70,6 +74,7 @@ def train(
     blame = override_sources(_overrides(overrides))
     source = blame.get("model.name", f"{_source(config)}: model.name")
     check_model_name(cfg.model.name, source)  # lists the registered names; imports no torch
+    check_tracking(cfg)
 
     from cryptocast.evaluate.holdout import train_run
     from cryptocast.training.threads import apply_thread_plan
@@ -79,7 +84,8 @@ def train(
 
     torch.set_num_threads(plan.threads)
     result = train_run(cfg, Path(data_dir), on_epoch, on_batch)
-    return TrainResult(run_dir=result.run_dir, metrics=result.metrics, config=cfg)
+    tracked = log_train(cfg, result.run_dir, result.metrics)
+    return TrainResult(result.run_dir, result.metrics, cfg, tracked)
 
 
 # ---- backtest ----

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from cryptocast.cli.app import ConfigOpt, DataDirOpt, SetOpt, app, console
+from cryptocast.cli.app import ConfigOpt, DataDirOpt, SetOpt, app, console, note_thread_cap
 from cryptocast.cli.progress import EpochProgress
 
 
@@ -29,6 +29,7 @@ def train(
     from cryptocast.api import train as train_model
 
     cfg = load_config(config, set_)  # dates, types, keys: before data or torch
+    note_thread_cap(cfg)
     d, m = cfg.data, cfg.model
 
     from rich.table import Table
@@ -62,4 +63,18 @@ def train(
     console.print(
         f"best epoch {met['best_epoch']}, {met['train_seconds']:.1f}s; "
         f"run saved to [bold]{escape(str(result.run_dir))}[/]"
+    )
+    if result.tracking_run:
+        _print_tracked(cfg)
+
+
+def _print_tracked(cfg) -> None:
+    """Where ``tracking.enabled`` logged the run (train, backtest and tune print it alike)."""
+    from cryptocast.api.tracking import tracking_uri
+
+    t = cfg.tracking
+    console.print(
+        f"logged to MLflow experiment {t.experiment!r} at {tracking_uri(t.uri)}",
+        markup=False,
+        highlight=False,
     )

@@ -23,9 +23,9 @@ from cryptocast.models.distribution import INTERVALS, interval_indices
 
 #: score names this module adds to a backtest record (``metrics.METRICS`` lists them too)
 PROB_METRICS = (
-    "pinball", "crps", "crps_skill", "coverage_50", "coverage_80", "coverage_90", "width_50",
-    "width_80", "width_90", "interval_score_80", "interval_score_90", "dm_pvalue_crps_vs_rw_ewma",
-    "dm_pvalue_pinball_vs_rw_ewma",
+    "pinball", "crps", "crps_skill", "coverage_50", "coverage_80", "coverage_90", "coverage_98",
+    "width_50", "width_80", "width_90", "width_98", "interval_score_80", "interval_score_90",
+    "interval_score_98", "dm_pvalue_crps_vs_rw_ewma", "dm_pvalue_pinball_vs_rw_ewma",
 )  # fmt: skip
 
 

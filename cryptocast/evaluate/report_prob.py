@@ -17,7 +17,8 @@ from cryptocast.config.timeframes import timeframe_delta
 from cryptocast.models.distribution import interval_indices
 
 BASELINE = "rw_ewma"
-_BANDS = ((90, 0.15), (80, 0.25), (50, 0.4))  # (coverage %, alpha of the fill)
+# (coverage %, alpha of the fill); 98% is drawn when the levels hold 0.01 and 0.99
+_BANDS = ((98, 0.08), (90, 0.15), (80, 0.25), (50, 0.4))
 
 
 def _figure(title: str, ncols: int = 1):
@@ -59,13 +60,22 @@ def prob_plots(
 
 
 def _fan_chart(part: pd.DataFrame, models: list[str], levels, path: Path, days: float) -> str:
-    """Realised close over the 50/80/90% bands (step 1) of each model, last ``days`` days."""
+    """Realised close over the 50/80/90(/98)% bands (step 1) of each model, last ``days`` days."""
+    fig = fan_figure(part, models, levels, days)
+    fig.savefig(path)
+    return path.name
+
+
+def fan_figure(part: pd.DataFrame, models: list[str], levels, days: float):
+    """The fan chart's figure: a band for every central interval the levels bound."""
     from cryptocast.evaluate.frames import quantile_column
 
     symbol, tf = part["symbol"].iloc[0], part["timeframe"].iloc[0]
     one = part[part["step"] == 1].assign(t=lambda d: d["timestamp"] + timeframe_delta(tf))
     one = one[one["t"] >= one["t"].max() - pd.Timedelta(days=days)]
-    fig, axes = _figure(f"{symbol} {tf}: 1-step 50/80/90% intervals (last {days:g} days)", 1)
+    drawn = [c for c, _ in _BANDS if interval_indices(levels, c) is not None][::-1]
+    what = "/".join(map(str, drawn))
+    fig, axes = _figure(f"{symbol} {tf}: 1-step {what}% intervals (last {days:g} days)", 1)
     ax = axes[0]
     colors = ("tab:blue", "tab:orange")
     for model, color in zip(models, colors, strict=False):
@@ -75,15 +85,14 @@ def _fan_chart(part: pd.DataFrame, models: list[str], levels, path: Path, days: 
             if idx is None:
                 continue
             lo, hi = (quantile_column(levels[i]) for i in idx)
-            label = f"{model} {cov}%" if cov == 90 else None
+            label = f"{model} {cov}%" if cov in (90, 98) else None
             ax.fill_between(m["t"], m[lo], m[hi], color=color, alpha=alpha, lw=0, label=label)
         ax.plot(m["t"], m["y_pred"], color=color, lw=0.8, ls="--", label=f"{model} median")
     actual = one.drop_duplicates("t").sort_values("t")
     ax.plot(actual["t"], actual["y_true"], color="black", lw=1.2, label="actual")
     ax.set_ylabel("close")
     ax.legend(fontsize=8, ncol=3)
-    fig.savefig(path)
-    return path.name
+    return fig
 
 
 def _series_panel(part: pd.DataFrame, what: str):
@@ -122,3 +131,46 @@ def _pit(records: Sequence[Mapping], path: Path, part: pd.DataFrame) -> str:
         ax.bar(edges[:-1] + width * (i + 0.5), r["pit"]["density"], width=width, label=r["model"])
     ax.axhline(1.0, color="black", lw=1, ls=":")
     return _save(fig, ax, path, "PIT (bins between the quantile levels)", "density")
+
+
+# --- the risk table (evaluate/risk.py's fields) -------------------------------------------------
+_VAR_KEYS = (("95_lo", "VaR 95% long"), ("95_hi", "VaR 95% short"), ("99_lo", "VaR 99% long"),
+             ("99_hi", "VaR 99% short"))  # fmt: skip
+_RISK_NUMBERS = ("coverage_98", "fz0_95_lo", "fz0_99_lo", "pinball_q01", "pinball_q99")
+RISK_NOTE = (
+    "Value-at-Risk backtests and risk scores of the one-step log return (evaluate/risk.py): cells are the exceedance rate "
+    "(p of Kupiec's unconditional coverage / Christoffersen's conditional coverage; p > 0.05 "
+    "passes); long = the 5%/1% quantile, short = the 95%/99% one. fz0 = the FZ0 loss of (VaR, ES), "
+    "lower is better; pinball_q01/q99 = tail quantile losses; MCS = in the 90% Model Confidence "
+    "Set on CRPS (its p-value)."
+)
+
+
+def _num(v) -> str:
+    if v is None or (isinstance(v, float) and not np.isfinite(v)):
+        return "–"
+    return f"{v:.3g}" if abs(v) >= 1e-3 or v == 0 else f"{v:.2e}"
+
+
+def risk_table(records: Sequence[Mapping]) -> list[str]:
+    """Markdown lines of the risk table of one series' quantile models (none without them)."""
+    recs = [r for r in records if r.get("var_backtests") or "mcs_crps_90" in r]
+    if not recs:
+        return []
+    var_keys = [(k, label) for k, label in _VAR_KEYS if any(f"var{k}_rate" in r for r in recs)]
+    numbers = [c for c in _RISK_NUMBERS if any(c in r for r in recs)]
+    head = ["model", *(label for _, label in var_keys), *numbers, "MCS 90% (p)"]
+    lines = ["| " + " | ".join(head) + " |", "|---|" + "---:|" * (len(head) - 1)]
+    for r in recs:
+        cells = [r["model"]]
+        for k, _ in var_keys:
+            rate = r.get(f"var{k}_rate")
+            ps = f"{_num(r.get(f'var{k}_p_uc'))} / {_num(r.get(f'var{k}_p_cc'))}"
+            cells.append("–" if rate is None else f"{_num(rate)} ({ps})")
+        cells += [_num(r.get(c)) for c in numbers]
+        mcs = r.get("mcs_crps_90")
+        cells.append(
+            "–" if mcs is None else f"{'yes' if mcs else 'no'} ({_num(r['mcs_pvalue_crps'])})"
+        )
+        lines.append("| " + " | ".join(cells) + " |")
+    return [RISK_NOTE, "", *lines, ""]

@@ -26,8 +26,9 @@ import numpy as np
 from cryptocast.config.sections import check_levels  # noqa: F401  (validated at config load)
 
 DEFAULT_QUANTILES = (0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95)
-#: central intervals scored (nominal coverage in %): (level_lo, level_hi) = ((1-c)/2, (1+c)/2)
-INTERVALS = (50, 80, 90)
+#: central intervals scored (nominal coverage in %): (level_lo, level_hi) = ((1-c)/2, (1+c)/2);
+#: 98 is scored when ``model.quantiles`` holds 0.01 and 0.99 (the 99% VaR levels)
+INTERVALS = (50, 80, 90, 98)
 
 
 def median_index(levels: Sequence[float]) -> int:

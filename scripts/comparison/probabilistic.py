@@ -109,6 +109,54 @@ def section(method: str, summary: dict) -> list[str]:
         f"`{summary['config_hash']}`.",
         "",
     ]
+    return out + risk_section(recs)
+
+
+VAR_KEYS = (("95_lo", "VaR 95% long"), ("95_hi", "VaR 95% short"), ("99_lo", "VaR 99% long"),
+            ("99_hi", "VaR 99% short"))  # fmt: skip
+
+
+def _var_cell(rec: dict, key: str) -> str:
+    if rec.get(f"var{key}_rate") is None:
+        return "–"
+    p_uc, p_cc = rec.get(f"var{key}_p_uc"), rec.get(f"var{key}_p_cc")
+    return f"{_pct(rec[f'var{key}_rate'])} ({fmt(p_uc, 2)} / {fmt(p_cc, 2)})"
+
+
+def _var_passes(rec: dict) -> bool:
+    """Every VaR test the record holds passes Kupiec and Christoffersen at ALPHA."""
+    ps = [rec.get(f"var{k}_{t}") for k, _ in VAR_KEYS for t in ("p_uc", "p_ind", "p_cc")]
+    return all(p is not None and p > ALPHA for p in ps) and any(p is not None for p in ps)
+
+
+def risk_section(recs: list[dict]) -> list[str]:
+    """VaR backtests and the Model Confidence Set (evaluate/risk.py), when the records hold them."""
+    if not any(r.get("var_backtests") for r in recs):
+        return []
+    out = [
+        "Risk (one-step return): VaR cells are the exceedance rate in % (Kupiec p / "
+        "Christoffersen conditional-coverage p; > 0.05 passes); long = the 5%/1% quantile, "
+        "short = the 95%/99% one. MCS: in the 90% Model Confidence Set on per-day CRPS.",
+        "",
+        "| coin | model | cov 98 % | " + " | ".join(label for _, label in VAR_KEYS)
+        + " | MCS 90% (p) |",
+        "|---|---|---:|" + "---:|" * len(VAR_KEYS) + "---|",
+    ]  # fmt: skip
+    for r in recs:
+        mcs = r.get("mcs_crps_90")
+        cells = [coin(r), r["model"], _pct(r.get("coverage_98"))]
+        cells += [_var_cell(r, k) for k, _ in VAR_KEYS]
+        cells.append(
+            "–" if mcs is None else f"{'in' if mcs else 'out'} ({fmt(r.get('mcs_pvalue_crps'), 2)})"
+        )
+        out.append("| " + " | ".join(cells) + " |")
+    out += [
+        "",
+        f"- Every VaR test passed (Kupiec, Christoffersen independence and conditional coverage, "
+        f"p > {ALPHA}, both tails, 95% and 99%): {_names([r for r in recs if _var_passes(r)])}.",
+        f"- Outside the 90% MCS on CRPS: {_names([r for r in recs if r.get('mcs_crps_90') is False])}.",
+        "",
+    ]
     return out
 
 
@@ -131,6 +179,10 @@ def render(summaries: dict[str, dict], config: str) -> str:
         "- Baseline: **rw_ewma**, a Gaussian random walk whose volatility is the RiskMetrics EWMA "
         "(lambda 0.94) of past daily log returns; rw_empirical uses the empirical quantiles of "
         "the last 250 daily returns. Both update with every closed candle, never past it.",
+        "- Volatility-driven quantiles (docs/quantiles.md): a volatility forecast (RiskMetrics "
+        "EWMA, GARCH(1,1), HAR on squared returns) times quantiles of the training days' "
+        "standardized residuals: empirical (`fhs_*`, filtered historical simulation), a fitted "
+        "Student-t (`t_ewma`) or GARCH's own t / skewed-t innovations (`garch_t`, `garch_skewt`).",
         "- CRPS (approximated from the quantiles) and widths are in log-return units: 0.01 is "
         "about 1% of the price. CRPS skill = 1 − CRPS / CRPS(rw_ewma) on the same days, > 0 "
         "beats the baseline. DM p: two-sided Diebold–Mariano test on the per-day CRPS (and "
@@ -142,7 +194,13 @@ def render(summaries: dict[str, dict], config: str) -> str:
         f"{bt['aci_gamma']}, using only outcomes already known.",
         "",
     ]
-    out += ["**In short** (per calibration method, 15 = 5 models × 3 coins):", ""]
+    n_models = len({r["model"] for r in _scored(first)})
+    n_coins = len({coin(r) for r in _scored(first)})
+    out += [
+        f"**In short** (per calibration method, {n_models * n_coins} = {n_models} models × "
+        f"{n_coins} coins):",
+        "",
+    ]
     for method, summary in summaries.items():
         recs = _scored(summary)
         others = [r for r in recs if r["model"] != "rw_ewma"]

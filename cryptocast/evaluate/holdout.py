@@ -71,7 +71,7 @@ def train_run(
         deployed = refit_all(cfg, data_dir, result)
     run_dir = new_run_dir(cfg)
     (run_dir / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
-    meta = checkpoint_meta(cfg, *deployed[1:])
+    meta = checkpoint_meta(cfg, *deployed)
     metrics = {
         "model": cfg.model.name,
         "config_hash": cfg.hash(),

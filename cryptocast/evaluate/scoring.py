@@ -81,8 +81,10 @@ def _job_fields(rec: dict, r: Any, skill_key: str, limit: float) -> None:
 
 
 def score_price_series(group: Sequence[Any], bt: Any) -> SeriesScores:
-    """Point, quantile and trading scores of one series' jobs, with DM vs the best other model."""
+    """Point, quantile and trading scores of one series' jobs, with DM vs the best other neural
+    model (``dm_best_other``)."""
     from cryptocast.evaluate.probabilistic import add_prob_scores
+    from cryptocast.evaluate.risk import add_risk_scores
     from cryptocast.evaluate.significance import dm_vs_best_other
 
     recs, preds, curves = {}, {}, {}
@@ -95,6 +97,7 @@ def score_price_series(group: Sequence[Any], bt: Any) -> SeriesScores:
         recs[r.model], preds[r.model], curves[r.model] = rec, r.y_pred, trade.equity
         bh = trade.buy_hold_equity
     add_prob_scores(recs, group)
+    add_risk_scores(recs, group)  # VaR backtests, FZ0, tail losses, the MCS on CRPS
     y_true = group[0].y_true
     rmse = {m: rec["rmse"] for m, rec in recs.items()}
     best = dm_vs_best_other(y_true, preds, rmse, [m for m in recs if m in NEURAL])
@@ -175,7 +178,7 @@ VOL = Scoring(
     marker="qlike",
     required_fields=["symbol", "timeframe", "model", "n", "rmse_vol", "qlike", "mz_r2"],
     table_columns=[
-        "n", "rmse_vol", "mae_vol", "qlike", "mz_r2", "skill_qlike", "dm_pvalue_vs_har",
+        "n", "rmse_vol", "mae_vol", "qlike", "mz_r2", "bias_ratio", "skill_qlike", "dm_pvalue_vs_har",
         "skill_qlike_persistence", "dm_pvalue_vs_vol_persistence", "vt_annual_vol",
         "vt_vol_error", "vt_sharpe",
     ],
@@ -183,7 +186,9 @@ VOL = Scoring(
         "Target: realized volatility, annualised (daily RV from hourly candles x sqrt(365), as a "
         "fraction). Price-only scores (MAPE of price, directional accuracy, the long/flat trading "
         "simulation) are not shown: a volatility forecast predicts neither a price nor a direction. "
-        "QLIKE (Patton 2011) ranks forecasts robustly to the noise in RV; skill_qlike > 0 beats har; "
+        "QLIKE (Patton 2011) ranks forecasts robustly to the noise in RV; bias_ratio = mean realised "
+        "/ mean forecast variance (1 is unbiased; log models are mapped back with a lognormal "
+        "correction from their fit rows); skill_qlike > 0 beats har; "
         "DM p-values are two-sided on QLIKE losses (negative skill with a small p: significantly "
         "worse). vt_* = volatility-targeted buy-and-hold driven by the model's step-1 forecast "
         "(position = vol_target / forecast, capped); the equity plot shows it."

@@ -10,6 +10,8 @@ those of the last step (h = H), as for prices.
   forecasts the same with a noisy but unbiased proxy of the true variance such as RV.
 - ``mz_alpha``, ``mz_beta``, ``mz_r2``: the Mincer-Zarnowitz regression ``s2 = a + b f2`` (OLS on
   variances; an unbiased forecast has a = 0, b = 1).
+- ``bias_ratio``: ``mean(s2) / mean(f2)``, mean realised over mean forecast variance; 1 for an
+  unbiased forecast, > 1 when the forecasts are too low (as ``exp`` of a log forecast is).
 - ``skill_qlike``: ``1 - QLIKE / QLIKE(har)``; ``skill_qlike_persistence``: the same against
   ``vol_persistence``'s forecast (the origin's RV, always available). > 0 beats the baseline.
 - ``dm_*_vs_har`` / ``dm_*_vs_vol_persistence``: Diebold-Mariano (HLN) on the QLIKE losses of
@@ -59,8 +61,19 @@ def mincer_zarnowitz(true_var, pred_var) -> tuple[float, float, float]:
     return float(alpha), float(beta), r2
 
 
+def bias_ratio(true_var, pred_var) -> float:
+    """Mean realised over mean forecast variance on the points where both are finite; NaN if none."""
+    y = np.asarray(true_var, dtype=np.float64)
+    x = np.asarray(pred_var, dtype=np.float64)
+    ok = np.isfinite(x) & np.isfinite(y)
+    if not ok.any() or np.mean(x[ok]) <= 0:
+        return float("nan")
+    return float(np.mean(y[ok]) / np.mean(x[ok]))
+
+
 def vol_metrics(y_true, y_pred) -> dict:
-    """RMSE/MAE of volatility, QLIKE and Mincer-Zarnowitz at step H, QLIKE per step."""
+    """RMSE/MAE of volatility, QLIKE, Mincer-Zarnowitz and the bias ratio at step H, QLIKE and
+    the bias ratio per step."""
     yt, yp, _ = as_2d(y_true, y_pred, np.zeros(np.shape(y_true)[0]))
     per_step = []
     for h in range(yt.shape[1]):
@@ -76,12 +89,15 @@ def vol_metrics(y_true, y_pred) -> dict:
                 "mz_alpha": a,
                 "mz_beta": b,
                 "mz_r2": r2,
+                "bias_ratio": bias_ratio(t**2, p**2),
                 "n": int(e.size),
             }
         )
     out = dict(per_step[-1])
     out["horizon"] = yt.shape[1]
-    out["per_step"] = {k: [s[k] for s in per_step] for k in ("rmse_vol", "qlike", "n")}
+    out["per_step"] = {
+        k: [s[k] for s in per_step] for k in ("rmse_vol", "qlike", "bias_ratio", "n")
+    }
     return out
 
 

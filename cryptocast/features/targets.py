@@ -10,8 +10,23 @@ the models and the training loop) is shared by all targets.
   volatility of the h-th next day, from ``features.rv_source`` candles (see ``features/volatility.py``).
   Models learn log RV; predictions map back to **annualised volatility as a fraction**
   (``daily RV * sqrt(365)``; 0.50 = 50 % a year), the one unit every vol output, score and report
-  uses. Scored by RMSE/MAE of volatility, QLIKE, Mincer-Zarnowitz R^2, skill and DM vs ``har`` and
-  ``vol_persistence``, and the volatility-targeted buy-and-hold; the price scores do not apply.
+  uses. Scored by RMSE/MAE of volatility, QLIKE, Mincer-Zarnowitz R^2, the bias ratio, skill and
+  DM vs ``har`` and ``vol_persistence``, and the volatility-targeted buy-and-hold; the price scores
+  do not apply.
+
+Mapping a log forecast back. A model of log RV forecasts ``E[log RV]``, and ``exp`` of it is the
+conditional *median* of RV (the geometric mean), biased low for the expected variance that QLIKE
+and the volatility-targeted position need: with a residual ``e`` of log vol, ``E[RV^2] =
+exp(2 yhat) E[exp(2 e)]``. The target multiplies each forecast variance by ``E[exp(2 e)]``
+estimated per step from the residuals of the windows the model was fit on (the fold's training
+and validation windows, all before its first origin; never a test row). The default
+(``correction="normal"``) is the lognormal ``exp(2 mean(e) + 2 var(e))``, i.e. ``exp(s^2 / 2)``
+with ``s^2`` the variance of the log-variance residual ``2 e``; Duan (1983)'s distribution-free
+smearing ``mean(exp(2 e))`` (``"smearing"``) is the alternative, but a few crash days in the
+training history dominate it: on the reference test year it over-corrected HAR (docs/volatility.md).
+Models that forecast the variance itself (``vol_persistence``, ``ewma_vol``, ``garch``:
+``forecasts_variance = True``) and quantile models (a quantile maps through ``exp`` exactly) are
+mapped back unchanged.
 """
 
 from __future__ import annotations
@@ -27,8 +42,39 @@ from cryptocast.errors import ConfigError
 
 ANNUALISE = math.sqrt(365.0)  # crypto trades every day of the year
 # forecast a price (or its quantiles); meaningless for a volatility target
-PRICE_BASELINES = ("persistence", "rw_ewma", "rw_empirical")
+PRICE_BASELINES = (
+    "persistence", "rw_ewma", "rw_empirical",
+    # volatility-driven return quantiles (models/vol_quantile.py)
+    "fhs_ewma", "fhs_garch", "fhs_har", "t_ewma", "garch_t", "garch_skewt",
+)  # fmt: skip
 VOL_BASELINES = ("vol_persistence", "har", "ewma_vol", "garch")
+
+
+def smearing_factor(resid: np.ndarray) -> np.ndarray:
+    """Duan (1983)'s smearing estimate of ``E[exp(2 e)]`` per step: log-vol residuals (n, H) ->
+    variance factors (H,). A step with fewer than 2 finite residuals is left uncorrected (1)."""
+    r = np.asarray(resid, dtype=np.float64).reshape(len(resid), -1)
+    out = np.ones(r.shape[1])
+    for h in range(r.shape[1]):
+        e = r[np.isfinite(r[:, h]), h]
+        if e.size >= 2:
+            out[h] = float(np.mean(np.exp(2.0 * e)))
+    return out
+
+
+def normal_factor(resid: np.ndarray) -> np.ndarray:
+    """The lognormal ``E[exp(2 e)] = exp(2 m + 2 s^2)`` per step, ``m``, ``s^2`` the mean and
+    variance of the log-vol residuals (n, H) -> (H,); 1 for a step with fewer than 2 residuals."""
+    r = np.asarray(resid, dtype=np.float64).reshape(len(resid), -1)
+    out = np.ones(r.shape[1])
+    for h in range(r.shape[1]):
+        e = r[np.isfinite(r[:, h]), h]
+        if e.size >= 2:
+            out[h] = math.exp(2.0 * e.mean() + 2.0 * e.var(ddof=1))
+    return out
+
+
+CORRECTIONS = {"normal": normal_factor, "smearing": smearing_factor}
 
 
 def target_columns(horizon: int) -> list[str]:
@@ -43,6 +89,7 @@ class Target:
     name: str
     kind: str  # "price" | "vol"
     unit: str  # what y_true / y_pred hold after mapping back
+    correction: str = "normal"  # vol: the CORRECTIONS estimator of the mapping back
 
     @property
     def needs_fine_candles(self) -> bool:
@@ -113,11 +160,30 @@ class Target:
             out[col] = y
         return out
 
-    def to_output(self, raw: np.ndarray, last_close: np.ndarray) -> np.ndarray:
-        """Unscaled model outputs (n, H) -> prices (price kind) or annualised volatility (vol)."""
+    def corrects(self, model: Any) -> bool:
+        """Whether ``model``'s forecasts map back through a variance factor: the log models of a
+        vol target, not those forecasting the variance itself (``forecasts_variance``)."""
+        return self.kind == "vol" and not getattr(model, "forecasts_variance", False)
+
+    def variance_factor(self, fitted: np.ndarray, labels: np.ndarray) -> np.ndarray | None:
+        """The factor (H,) ``to_output`` multiplies forecast variances by, from unscaled model
+        outputs and labels (n, H) of rows the model was fit on; None for a price target."""
+        if self.kind != "vol":
+            return None
+        resid = np.asarray(labels, dtype=np.float64) - np.asarray(fitted, dtype=np.float64)
+        return CORRECTIONS[self.correction](resid)
+
+    def to_output(
+        self, raw: np.ndarray, last_close: np.ndarray, variance_factor: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Unscaled model outputs (n, H) -> prices (price kind) or annualised volatility (vol),
+        the latter's variance times ``variance_factor`` (H,) when given (see the module doc)."""
         raw = np.asarray(raw, dtype="float64")
         if self.kind == "vol":
-            return np.exp(raw) * ANNUALISE
+            vol = np.exp(raw) * ANNUALISE
+            if variance_factor is None:
+                return vol
+            return vol * np.sqrt(np.asarray(variance_factor, dtype="float64"))[None, :]
         base = np.asarray(last_close, dtype="float64")[:, None]
         return base * np.exp(raw) if self.name == "log_return" else base * raw
 

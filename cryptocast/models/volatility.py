@@ -6,6 +6,11 @@ predicted through the same ``Predictor`` path as every model. They read the ``fe
 columns of the LAST input row (the origin), unscaled with the fold's statistics, which live in
 buffers so a checkpoint restores them.
 
+``har`` is a model of log RV: the target maps its forecasts back with the bias correction of
+``features/targets.py``. The other three forecast the variance itself (``forecasts_variance``: a
+realised variance, the RiskMetrics and the GARCH conditional variance, carried in log vol units
+only to share the contract) and are mapped back unchanged.
+
 - ``vol_persistence``: tomorrow's RV = today's (``log_rv_d``), every step.
 - ``har``: Corsi (2009) HAR-RV in logs, ``log RV(t+h) = b0 + b1 log RV_d + b2 log RV_w +
   b3 log RV_m`` by OLS per step h (direct forecasts), refit per fold on its training rows.
@@ -31,6 +36,7 @@ class VolBaseline(nn.Module):
     """Shared plumbing: the feature columns it reads and the fold's scaler statistics."""
 
     features: tuple[str, ...] = ()
+    forecasts_variance = False  # True: exp of the output is already a variance forecast
 
     def __init__(self, horizon: int) -> None:
         super().__init__()
@@ -86,6 +92,7 @@ def fit_rows(data) -> np.ndarray:
 
 class VolPersistence(VolBaseline):
     features = ("log_rv_d",)
+    forecasts_variance = True  # today's realised variance, a martingale forecast of tomorrow's
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         z = self.raw(x)[:, -1, 0]  # (B,)
@@ -94,6 +101,7 @@ class VolPersistence(VolBaseline):
 
 class EwmaVol(VolBaseline):
     features = ("log_ewma_vol",)
+    forecasts_variance = True  # the RiskMetrics conditional variance
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         z = self.raw(x)[:, -1, 0]  # (B,)
@@ -130,25 +138,28 @@ def har_ols(Z: np.ndarray, y: np.ndarray) -> np.ndarray:
     return np.linalg.solve(r, q.T @ y[ok])
 
 
-def fit_garch(returns_pct: np.ndarray) -> tuple[float, float, float]:
-    """(omega, alpha, beta) of a zero-mean GARCH(1,1) fitted by ``arch`` to returns in percent."""
+def fit_garch(returns_pct: np.ndarray, dist: str = "normal") -> tuple[float, ...]:
+    """(omega, alpha, beta, *shape) of a zero-mean GARCH(1,1) fitted by ``arch`` to returns in
+    percent, by (quasi) maximum likelihood with innovations ``dist``: "normal" (no shape
+    parameters), "t" (``nu``) or "skewt" (Hansen's skewed t: ``eta``, ``lambda``)."""
     try:
         from arch import arch_model
     except ImportError:
         raise ConfigError(
             "the garch baseline needs the arch package: pip install 'cryptocast[vol]'"
         ) from None
-    res = arch_model(returns_pct, mean="Zero", vol="GARCH", p=1, q=1, rescale=False).fit(
-        disp="off", show_warning=False
-    )
-    omega, alpha, beta = (float(res.params[k]) for k in ("omega", "alpha[1]", "beta[1]"))
-    if not all(np.isfinite([omega, alpha, beta])):
+    model = arch_model(returns_pct, mean="Zero", vol="GARCH", p=1, q=1, dist=dist, rescale=False)
+    res = model.fit(disp="off", show_warning=False)
+    shape = {"normal": (), "t": ("nu",), "skewt": ("eta", "lambda")}[dist]
+    params = tuple(float(res.params[k]) for k in ("omega", "alpha[1]", "beta[1]", *shape))
+    if not all(np.isfinite(params)):
         raise DataError("GARCH(1,1) fit did not converge to finite parameters")
-    return omega, alpha, beta
+    return params
 
 
 class Garch(VolBaseline):
     features = ("ret_1d", "log_ewma_vol")
+    forecasts_variance = True  # the GARCH(1,1) conditional variance, projected h steps
 
     def __init__(self, horizon: int) -> None:
         super().__init__(horizon)

@@ -3,7 +3,9 @@
 ``Predictor`` bundles what turns a feature table into price forecasts. The backtest builds it
 from a freshly trained fold (``from_prepared``); the daily forecast job builds it from a checkpoint
 (``from_checkpoint``). Both call ``predict_rows``, so a forecast equals what the backtest harness
-would have predicted for the same window.
+would have predicted for the same window. For a volatility target it also carries the target's
+bias correction of log forecasts (``variance_factor``, see ``features/targets.py``), estimated
+once when the model is fitted, from the rows it was fit on, and stored in the checkpoint.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ class Predictor:
     horizon: int
     target: str
     meta: dict[str, Any] | None = None
+    variance_factor: np.ndarray | None = None  # (H,) vol targets' mapping back; None: none
 
     @classmethod
     def from_prepared(cls, model: Any, data: Any) -> Predictor:
@@ -39,6 +42,7 @@ class Predictor:
             data.lookback,
             data.horizon,
             data.target,
+            variance_factor=fit_variance_factor(model, data),
         )
 
     @classmethod
@@ -48,6 +52,8 @@ class Predictor:
 
         model, meta = load_checkpoint(path)
         try:
+            target = str(meta["target"])
+            factor = meta["variance_factor"] if target == "realized_vol" else None
             return cls(
                 model,
                 list(meta["feature_names"]),
@@ -55,8 +61,9 @@ class Predictor:
                 Scaler.from_dict(meta["y_scaler"]),
                 int(meta["lookback"]),
                 int(meta["horizon"]),
-                str(meta["target"]),
+                target,
                 meta,
+                None if factor is None else np.asarray(factor, dtype=np.float64),
             )
         except KeyError as err:
             raise CheckpointError(f"{path}: checkpoint lacks {err.args[0]!r}; retrain") from None
@@ -109,7 +116,7 @@ class Predictor:
         scaled = predict_scaled(self.model, X, ends, self.lookback, device=device)
         if levels is None:
             raw = self.y_scaler.inverse_transform(scaled)
-            return target_to_price(raw, close[ends], self.target), None
+            return target_to_price(raw, close[ends], self.target, self.variance_factor), None
         # (n, H, Q): the per-step target scaler applies to every level alike
         raw = self.y_scaler.inverse_transform(scaled.transpose(0, 2, 1)).transpose(0, 2, 1)
         q = quantiles_to_prices(raw, close[ends], self.target)
@@ -118,6 +125,26 @@ class Predictor:
     def predict_frame(self, df: pd.DataFrame, ends: np.ndarray) -> np.ndarray:
         """Price forecasts (n, H) for rows ``ends`` of an unscaled feature table."""
         return self.predict_rows(self.scaled_table(df), df["close"].to_numpy("float64"), ends)
+
+
+def fit_variance_factor(model: Any, data: Any) -> np.ndarray | None:
+    """The target's mapping-back factor (H,) of a fitted log model of volatility, from its
+    residuals on the prepared training and validation windows (never the test segment: every one
+    ends before the first origin it forecasts); None for a price target, a model forecasting the
+    variance itself, or a quantile model (a quantile maps back through ``exp`` exactly)."""
+    from cryptocast.features.targets import get_target
+    from cryptocast.models.distribution import levels_of
+    from cryptocast.training.loop import predict_scaled
+
+    target = get_target(data.target)
+    if not target.corrects(model) or levels_of(model) is not None:
+        return None
+    rows = np.concatenate([data.ends[s] for s in ("train", "val") if s in data.ends])
+    if len(rows) == 0:
+        return None
+    fitted = data.y_scaler.inverse_transform(predict_scaled(model, data.X, rows, data.lookback))
+    labels = data.y_scaler.inverse_transform(data.Y[rows].astype("float64"))
+    return target.variance_factor(fitted, labels)
 
 
 def predict_prices(model: Any, data: Any, ends: np.ndarray, device: str = "cpu") -> np.ndarray:

@@ -92,13 +92,22 @@ def check_exchange_known(exchange: str, data_dir: Path) -> None:
 
 
 def checkpoint_meta(
-    cfg: Config, data: Any, df: pd.DataFrame, fit_result: Any, refit: dict[str, Any] | None = None
+    cfg: Config,
+    model: Any,
+    data: Any,
+    df: pd.DataFrame,
+    fit_result: Any,
+    refit: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Everything inference needs besides the weights; JSON-safe containers only.
 
-    ``data``/``df`` are what the deployed weights were fit on (the refit's when ``refit``).
+    ``model`` holds the deployed weights; ``data``/``df`` are what they were fit on (the refit's
+    when ``refit``), which also gives the target's mapping-back factor (``variance_factor``).
     """
+    from cryptocast.training.inference import fit_variance_factor
+
     last_train_row = _segment_rows(data, "train")[1] - 1  # the newest target candle learnt from
+    factor = fit_variance_factor(model, data)
     return {
         "model_config": cfg.model.model_dump(mode="json"),
         "n_features": len(data.feature_names),
@@ -108,6 +117,7 @@ def checkpoint_meta(
         "lookback": data.lookback,
         "horizon": data.horizon,
         "target": data.target,
+        "variance_factor": None if factor is None else [float(v) for v in factor],
         "features_config": cfg.features.model_dump(mode="json"),
         "data": {
             "exchange": cfg.data.exchange,

@@ -73,16 +73,17 @@ def render_results(summary: dict, report: Path) -> str:
         "",
         "QLIKE: lower is better. skill = 1 − QLIKE / QLIKE(har) (> 0 beats har). DM p: two-sided "
         "Diebold–Mariano on QLIKE losses (a small p with negative skill means significantly "
-        "worse). MZ R²: Mincer–Zarnowitz on variances. Vol-targeting: position = "
+        "worse). MZ R²: Mincer–Zarnowitz on variances. Bias ratio: mean realised / mean "
+        "forecast variance (1 is unbiased). Vol-targeting: position = "
         f"min({bt['max_position']:g}, {bt['vol_target']:g} / forecast), "
         f"{bt['fee_bps']:g} bp fee + {bt['slippage_bps']:g} bp slippage per unit of change; "
         "its realised annual volatility, the RMSE of its 30-day realised volatility around the "
         f"{bt['vol_target']:g} target, and its Sharpe.",
         "",
         "| coin | model | n | RMSE vol | QLIKE | skill vs har | DM p vs har "
-        "| skill vs vol_persistence | DM p vs vol_persistence | MZ R² "
+        "| skill vs vol_persistence | DM p vs vol_persistence | MZ R² | bias ratio "
         "| VT realised vol | VT vol error | VT Sharpe |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in summary["results"]:
         out.append(
@@ -90,6 +91,7 @@ def render_results(summary: dict, report: Path) -> str:
             f"{fmt(r.get('qlike'))} | {fmt(r.get('skill_qlike'))} | "
             f"{fmt_p(r.get('dm_pvalue_vs_har'))} | {fmt(r.get('skill_qlike_persistence'))} | "
             f"{fmt_p(r.get('dm_pvalue_vs_vol_persistence'))} | {fmt(r.get('mz_r2'))} | "
+            f"{fmt(r.get('bias_ratio'), 2)} | "
             f"{fmt(r.get('vt_annual_vol'))} | {fmt(r.get('vt_vol_error'))} | "
             f"{fmt(r.get('vt_sharpe'), 2)} |"
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Annotated
@@ -19,7 +20,9 @@ from cryptocast.cli.app import (
     TimeframeOpt,
     app,
     console,
+    note_thread_cap,
 )
+from cryptocast.cli.output import FormatOpt, emit, use_format
 from cryptocast.cli.tables import print_table
 
 _Opt = typer.Option
@@ -48,6 +51,10 @@ def backtest(
     ] = None,
     executor: ExecutorOpt = "local",
     ray_address: RayAddressOpt = None,
+    fmt: FormatOpt = "table",
+    yes: Annotated[
+        bool, _Opt("--yes", "-y", help="Start without asking, however long the estimate.")
+    ] = False,
 ) -> None:
     """Walk-forward backtest of every model beside persistence and drift; writes a report.
 
@@ -59,6 +66,7 @@ def backtest(
     from cryptocast.config.schema import load_config
     from cryptocast.evaluate.backtest import validate
 
+    use_format(fmt, console)  # csv/json: the results rows on stdout, the rest on stderr
     overrides = list(set_ or [])
     flags = {  # config key -> (option, value)
         "backtest.models": ("--models", as_names(models, commas=True)),
@@ -85,7 +93,8 @@ def backtest(
     validate(cfg, data_dir)  # names, metrics, series: before data, torch or any output
     bt = cfg.backtest
 
-    from cryptocast.evaluate.report import COMPACT_COLUMNS, results_tables
+    from cryptocast.evaluate.report import COMPACT_COLUMNS, record_columns, results_tables
+    from cryptocast.evaluate.report_text import calibration_warning
 
     header = (
         f"backtest {', '.join(bt.models)} on {', '.join(bt.symbols)} x {', '.join(bt.timeframes)} "
@@ -95,12 +104,24 @@ def backtest(
     from cryptocast.config.names import check_writable_dir
 
     check_writable_dir(Path(bt.report_dir), "--report")  # before the work, not after it
-    result = _run_with_progress(cfg, data_dir, header, executor, ray_address)
+    note_thread_cap(cfg)
+    from cryptocast.evaluate.estimate import estimate_backtest
+
+    plan = estimate_backtest(cfg, data_dir, executor)  # the run's pre-flight, then a probe
+    from cryptocast.errors import PartialFailure
+
+    partial = None
+    try:
+        result = _run_with_progress(cfg, data_dir, header, executor, ray_address, plan, yes)
+    except PartialFailure as err:  # the finished jobs are still shown and written, then exit 8
+        result, partial = err.done, err
     summary = result.summary
     columns = None
     if bt.metrics:
         columns = ["n", *[m for m in bt.metrics if m != "n"]]
-    full = results_tables(summary["results"], columns)
+    if fmt != "table":
+        emit(summary["results"], record_columns(summary["results"], columns), fmt)
+    full = results_tables(summary["results"], columns) if fmt == "table" else []
     compact = results_tables(summary["results"], COMPACT_COLUMNS, compact=True)
     for i, table in enumerate(full):
         # --metrics: exactly the columns asked for; else all that fit, or the compact set
@@ -116,10 +137,18 @@ def backtest(
             f"[bold yellow]warning:[/] {r['model']} on {r['symbol']} {r['timeframe']} has {what}: "
             "implausible, check its inputs for look-ahead"
         )
+    if calibration := calibration_warning(summary):  # also at the top of report.md
+        console.print(f"[bold yellow]warning:[/] {escape(calibration)}")
     path = result.save(bt.report_dir)
     console.print(
         f"report written to [bold]{escape(str(path))}[/] (report.md, summary.json, forecasts.parquet)"
     )
+    if cfg.tracking.enabled:  # result.save logged it (cryptocast.api.tracking)
+        from cryptocast.cli.train_cmd import _print_tracked
+
+        _print_tracked(cfg)
+    if partial is not None:  # after the partial report (its "Failed jobs" section) is written
+        raise partial
 
 
 def _where(executor: str, workers: int, ray_address: str | None) -> str:
@@ -128,8 +157,35 @@ def _where(executor: str, workers: int, ray_address: str | None) -> str:
     return f"{workers} worker(s)"
 
 
+def _confirm(plan, yes: bool) -> None:
+    """On a terminal, a plan estimated over ``CONFIRM_OVER_S`` asks before it starts (``--yes``
+    skips; piped or from cron it proceeds: the estimate is printed either way)."""
+    from cryptocast.evaluate.estimate import CONFIRM_OVER_S
+
+    if yes or plan is None or plan.seconds <= CONFIRM_OVER_S or not sys.stdin.isatty():
+        return
+    if not typer.confirm(f"over {CONFIRM_OVER_S / 60:.0f} minutes: start it?", default=False):
+        console.print(
+            "not started: narrow the plan (--models, --symbol, --timeframe, --test-start, "
+            "--set train.epochs=...) or pass --yes",
+            markup=False,
+            highlight=False,
+        )
+        raise typer.Exit(1)
+
+
+def _plan_line(grid, plan) -> str:
+    return plan.describe() if plan is not None else f"plan: {grid.jobs} jobs, {grid.folds} folds"
+
+
 def _run_with_progress(
-    cfg, data_dir: Path, header: str, executor: str = "local", ray_address: str | None = None
+    cfg,
+    data_dir: Path,
+    header: str,
+    executor: str = "local",
+    ray_address: str | None = None,
+    plan=None,
+    yes: bool = True,
 ):
     """Run the backtest (``api.backtest``; the report is written after the tables); the header
     and progress appear only once the pre-flight checks (series, test period, folds) have passed,
@@ -146,6 +202,7 @@ def _run_with_progress(
             executor=executor,
             ray_address=ray_address,
             on_event=on_event,
+            reuse=True,  # finished jobs kept beside the report until it is complete
         )
 
     grid = GridProgress()
@@ -155,13 +212,13 @@ def _run_with_progress(
             kind = grid.update(ev)
             if kind == "plan":
                 console.print(header)
-                console.print(
-                    f"plan: {grid.jobs} jobs, {grid.folds} folds", markup=False, highlight=False
-                )
+                console.print(_plan_line(grid, plan), markup=False, highlight=False, soft_wrap=True)
             elif kind == "job" and not ev.get("ok", True):
-                console.print(f"job {' '.join(ev['job'])} failed: {ev['error']}", markup=False)
+                why = f"job {' '.join(ev['job'])} failed: {ev['error']}"
+                console.print(why, markup=False, soft_wrap=True)  # one log line, like a fold's
             elif kind == "fold":
-                console.print(grid.line(), markup=False, highlight=False)
+                # one log line per fold (grep, cron mail), not wrapped at $COLUMNS like tables
+                console.print(grid.line(), markup=False, highlight=False, soft_wrap=True)
 
         return run_backtest(on_line)
 
@@ -176,6 +233,8 @@ def _run_with_progress(
             kind = grid.update(ev)
             if kind == "plan":
                 console.print(header)
+                console.print(_plan_line(grid, plan), markup=False, highlight=False, soft_wrap=True)
+                _confirm(plan, yes)
                 stack.enter_context(progress)
                 tasks["jobs"] = progress.add_task("jobs ", total=grid.jobs, rate="")
                 tasks["folds"] = progress.add_task("folds", total=grid.folds, rate="")

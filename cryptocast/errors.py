@@ -49,9 +49,17 @@ class CheckpointError(CryptocastError):
 
 
 class PartialFailure(CryptocastError):
-    """Some series failed while others succeeded (the per-series messages were already shown)."""
+    """Some series failed while others succeeded (the per-series messages were already shown).
+
+    ``done`` carries what did finish (e.g. a backtest's finished jobs) so the caller can keep
+    it; ``failed`` names what failed, one record per failure.
+    """
 
     exit_code = 8
+
+    def __init__(self, message: str = "", done: object = None, failed: tuple = ()):
+        super().__init__(message)
+        self.done, self.failed = done, tuple(failed)
 
 
 def brief(err: BaseException, limit: int = 120) -> str:

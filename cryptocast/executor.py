@@ -9,11 +9,15 @@ members:
 - ``ray``: one Ray task per unit, with its CPU (and GPU) needs declared, on a local Ray instance
   or the cluster at ``--ray-address`` / ``RAY_ADDRESS``. Workers on other machines cannot read the
   driver's files, so large inputs go through :meth:`Executor.put` (Ray's object store) and the
-  tasks receive the objects themselves, never a path.
+  tasks receive the objects themselves, never a path. Tasks are idempotent (a pure function of
+  their arguments), so a task whose worker process or node is lost is run again, up to
+  ``RAY_MAX_RETRIES`` times; an exception the task itself raises is never retried (it would
+  fail the same way) and is reported at once.
 
 Both keep going when a task fails: its :class:`Outcome` carries the error, named by the task, and
 the caller decides what a failure means. Results do not depend on the member: the same function
-runs with the same arguments and the same torch thread count.
+runs with the same arguments and the same torch thread count (the caller's thread plan, whatever
+the executor).
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ from typing import Any
 from cryptocast.errors import ConfigError
 
 EXECUTORS = ("local", "ray")
+# Attempts after a lost worker or node (preemption, OOM kill); Ray's own default for tasks.
+RAY_MAX_RETRIES = 3
 RAY_INSTALL = "pip install 'cryptocast[ray]'"
 
 
@@ -42,11 +48,13 @@ class Task:
 
 @dataclass
 class Outcome:
-    """A finished task: ``value`` on success, else ``error``."""
+    """A finished task: ``value`` on success, else ``error``; ``meta``: where it ran
+    (Ray: ``gpus``, the GPUs Ray gave the task)."""
 
     task: Task
     value: Any = None
     error: BaseException | None = None
+    meta: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -57,10 +65,22 @@ class _Inline:
     meta: dict = field(default_factory=dict)
 
 
+def available_cores() -> int:
+    """CPUs this process may run on: its affinity mask (``taskset``, a container's cpuset),
+    which can be fewer than ``os.cpu_count()``, the machine's (training/threads.py caps with it)."""
+    import os
+
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):  # no affinity API (macOS, Windows)
+        return os.cpu_count() or 1
+
+
 def _call(fn: Callable[..., Any], threads: int, args: tuple, emit: Any) -> Any:
     import torch
 
-    torch.set_num_threads(threads)
+    # at most this machine's cores (a Ray node may have fewer than the driver planned for)
+    torch.set_num_threads(max(1, min(threads, available_cores())))
     return fn(*args, emit=emit)
 
 
@@ -88,6 +108,10 @@ class LocalExecutor:
 
     def capacity(self) -> int:
         return self.workers
+
+    def gpus_for(self, device: str, trains: bool) -> float:
+        """Local processes reserve nothing: ``train.device`` alone picks the device."""
+        return 0.0
 
     def put(self, obj: Any) -> Any:
         return obj  # a pool worker receives its own pickled copy with each task
@@ -155,9 +179,11 @@ class LocalExecutor:
             self._pool = self._manager = self._queue = None
 
 
-def _ray_call(fn: Callable[..., Any], threads: int, *args: Any) -> Any:
+def _ray_call(fn: Callable[..., Any], threads: int, *args: Any) -> tuple[Any, dict]:
     # top-level ObjectRef arguments arrive here already resolved from the object store
-    return _call(fn, threads, args, None)
+    import ray
+
+    return _call(fn, threads, args, None), {"gpus": len(ray.get_gpu_ids())}
 
 
 class RayExecutor:
@@ -187,11 +213,31 @@ class RayExecutor:
                 ) from None
         self.startup_seconds = time.perf_counter() - t0
         self._remote = ray.remote(_ray_call)
+        self._node_cpus: int | None = None
 
     def capacity(self) -> int:
         import ray
 
         return max(1, int(ray.cluster_resources().get("CPU", 1)))
+
+    def node_cpus(self) -> int:
+        """The most CPUs one live node has: a task asking for more could never be scheduled."""
+        import ray
+
+        cpus = [n["Resources"].get("CPU", 0) for n in ray.nodes() if n.get("Alive")]
+        return max(1, int(max(cpus, default=1)))
+
+    def gpus_for(self, device: str, trains: bool) -> float:
+        """GPUs a task asks for: one for a job that trains with ``train.device`` ``cuda``, or
+        ``auto`` when the cluster has GPUs; none otherwise. Ray hides every GPU a task did not
+        ask for (``CUDA_VISIBLE_DEVICES``), so without this ``auto`` trains on the CPU."""
+        import ray
+
+        if not trains or device == "cpu":
+            return 0.0
+        if device == "auto" and not ray.cluster_resources().get("GPU", 0):
+            return 0.0  # CPU-only cluster: ask for none, or the task could never be scheduled
+        return 1.0
 
     def put(self, obj: Any) -> Any:
         import ray
@@ -199,8 +245,15 @@ class RayExecutor:
         return ray.put(obj)
 
     def submit(self, task: Task) -> Any:
+        if self._node_cpus is None:
+            self._node_cpus = self.node_cpus()
         ref = self._remote.options(
-            num_cpus=task.num_cpus, num_gpus=task.num_gpus, max_retries=0, name=task.name
+            # reserve the task's threads, but never more CPUs than a node has (threads stay)
+            num_cpus=min(task.num_cpus, self._node_cpus),
+            num_gpus=task.num_gpus,
+            max_retries=RAY_MAX_RETRIES,  # lost worker or node only: the task is idempotent
+            retry_exceptions=False,  # the task's own error would repeat: report it at once
+            name=task.name,
         ).remote(task.fn, task.num_cpus, *task.args)
         return ref, task
 
@@ -213,11 +266,12 @@ class RayExecutor:
         for ref in done:
             task = by_ref.pop(ref)
             try:
-                outcomes.append(Outcome(task, value=ray.get(ref)))
+                value, meta = ray.get(ref)
+                outcomes.append(Outcome(task, value=value, meta=meta))
             except ray.exceptions.RayTaskError as err:
                 cause = getattr(err, "cause", None)
                 outcomes.append(Outcome(task, error=cause if cause is not None else err))
-            except ray.exceptions.RayError as err:  # worker died, node lost, ...
+            except ray.exceptions.RayError as err:  # worker or node lost RAY_MAX_RETRIES times
                 outcomes.append(Outcome(task, error=err))
         return outcomes, list(by_ref.items())
 

@@ -338,10 +338,11 @@ def test_two_workers_give_the_same_metrics_as_one(data_dir):
     assert [[rec[k] for k in keys] for rec in s1] == [[rec[k] for k in keys] for rec in s2]
 
 
-def test_a_job_failing_in_a_worker_raises_its_own_error(data_dir, cheat_model):
-    """A worker's CryptocastError reaches the caller as itself (the CLI's one-line message).
-    ``cheat`` is registered only in this process, so building it fails in the spawned worker."""
-    from cryptocast.errors import ConfigError
+def test_a_job_failing_in_a_worker_is_reported_with_its_own_error(data_dir, cheat_model):
+    """A worker's CryptocastError reaches the caller with its own one-line message, and the jobs
+    that finished are kept (``PartialFailure.done``). ``cheat`` is registered only in this
+    process, so building it fails in the spawned worker."""
+    from cryptocast.errors import PartialFailure
     from cryptocast.evaluate.backtest import run_backtest
 
     store(data_dir, make_ohlcv(220, "1d", start="2021-01-01", seed=4))
@@ -349,5 +350,9 @@ def test_a_job_failing_in_a_worker_raises_its_own_error(data_dir, cheat_model):
         "backtest.models=[cheat, persistence, drift]", "backtest.test_start=2021-06-01",
         "backtest.fold_length=40", "backtest.workers=2",
     )  # fmt: skip
-    with pytest.raises(ConfigError, match="unknown model 'cheat'"):
+    with pytest.raises(PartialFailure, match="unknown model 'cheat'") as info:
         run_backtest(cfg, data_dir)
+    assert [r.model for r in info.value.done] == ["persistence", "drift"]
+    assert [(f.model, "unknown model 'cheat'" in f.error) for f in info.value.failed] == [
+        ("cheat", True)
+    ]

@@ -35,7 +35,9 @@ def local_ray():
     """One real Ray instance for the whole module (start-up is seconds on 2 cores)."""
     if ray.is_initialized():
         ray.shutdown()
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+    ray.init(
+        num_cpus=2, num_gpus=0, include_dashboard=False, log_to_driver=False, logging_level="ERROR"
+    )
     yield
     ray.shutdown()
 
@@ -88,7 +90,7 @@ def test_ray_gives_the_local_results_without_opening_the_data_folder(local_ray, 
 @pytest.mark.usefixtures("cheat_model")
 def test_a_failing_ray_task_is_reported_by_name_and_the_others_finish(local_ray, tmp_path):
     """``cheat`` is registered only in this process, so building it fails in the Ray worker."""
-    from cryptocast.errors import ConfigError
+    from cryptocast.errors import PartialFailure
     from cryptocast.evaluate.backtest import run_backtest
 
     data = store(tmp_path / "data", make_ohlcv(220, "1d", start="2021-01-01", seed=4))
@@ -97,10 +99,22 @@ def test_a_failing_ray_task_is_reported_by_name_and_the_others_finish(local_ray,
         "backtest.fold_length=40",
     )  # fmt: skip
     events: list[dict] = []
-    with pytest.raises(ConfigError, match=r"^BTC/USDT 1d cheat: .*unknown model 'cheat'"):
+    with pytest.raises(PartialFailure, match=r"BTC/USDT 1d cheat: .*unknown model 'cheat'") as e:
         run_backtest(cfg, data, events.append, executor="ray")
+    assert [r.model for r in e.value.done] == ["persistence", "drift"]
     done = {e["job"][2]: e["ok"] for e in events if e.get("event") == "job"}
     assert done == {"cheat": False, "persistence": True, "drift": True}
+
+
+def test_on_a_cpu_only_cluster_no_task_asks_for_a_gpu(local_ray):
+    """``train.device: auto`` asks for a GPU only where the cluster has one: a request no node can
+    meet would wait forever (tests/test_executor_ray_faults.py: a cluster with a GPU node)."""
+    from cryptocast.executor import RayExecutor
+
+    ex = RayExecutor()  # the module's Ray: not owned, left running
+    assert ex.gpus_for("auto", True) == 0.0
+    assert ex.gpus_for("cpu", True) == ex.gpus_for("cuda", False) == 0.0  # baselines never
+    assert ex.gpus_for("cuda", True) == 1.0  # asked for explicitly: the user's call
 
 
 def test_tune_on_ray_scores_each_trial_as_locally(local_ray, tmp_path):

@@ -6,18 +6,23 @@ per job when jobs run in parallel) so the machine is not oversubscribed (or ``tr
 when set, which makes results independent of ``--workers``), or Ray tasks (``--executor ray``).
 Everything is validated, and every series' features are built, before the first job starts; the
 tables are shipped to the jobs, which never read the data folder.
+
+A failed job does not discard the others: :func:`run_backtest` raises ``PartialFailure`` carrying
+the finished results and one :class:`JobFailure` per failed job, and with a ``jobs_dir`` every
+finished job is kept on disk as it ends (:mod:`cryptocast.evaluate.jobstore`), so a rerun of the
+same command redoes only the jobs that did not finish.
 """
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from cryptocast.config.schema import Config
-from cryptocast.errors import ConfigError, CryptocastError
+from cryptocast.errors import ConfigError, CryptocastError, PartialFailure, brief
 from cryptocast.evaluate.scoring import (  # noqa: F401  (the leakage limits are part of this API)
     LEAKAGE_QLIKE_SKILL,
     LEAKAGE_SKILL,
@@ -65,12 +70,33 @@ def validate(cfg: Config, data_dir: Path) -> list[tuple[str, str, str]]:
     return [(s, t, m) for s in bt.symbols for t in bt.timeframes for m in models]
 
 
+@dataclass(frozen=True)
+class JobFailure:
+    """A job that failed: its (symbol, timeframe, model) and the one-line error."""
+
+    symbol: str
+    timeframe: str
+    model: str
+    error: str
+
+    @classmethod
+    def of(cls, job: tuple[str, str, str], err: BaseException) -> JobFailure:
+        why = (
+            str(err) if isinstance(err, CryptocastError) else f"{type(err).__name__}: {brief(err)}"
+        )
+        return cls(*job, " ".join(why.split()))  # one line, whatever the error held
+
+    def to_dict(self) -> dict[str, str]:
+        return {"symbol": self.symbol, "timeframe": self.timeframe, "model": self.model,
+                "error": self.error}  # fmt: skip
+
+
 def _threads(cfg: Config, workers: int) -> int:
     """Torch threads per job (``cryptocast.training.threads.plan_threads``: one per job in parallel)."""
-    from cryptocast.training.threads import plan_threads
+    from cryptocast.training.threads import available_cores, plan_threads
 
     # the count never depends on the load (plan_threads), so no measurement is needed here
-    plan = plan_threads(workers, os.cpu_count() or 1, None, cfg.train.num_threads)
+    plan = plan_threads(workers, available_cores(), None, cfg.train.num_threads)
     return plan.threads
 
 
@@ -88,15 +114,25 @@ def run_backtest(
     on_event: Callable[[dict[str, Any]], None] | None = None,
     executor: str = "local",
     ray_address: str | None = None,
+    jobs_dir: Path | None = None,
 ) -> list[Any]:
     """Run every job; returns ``JobResult``s in job order. ``on_event`` sees fold/job events.
 
     ``executor`` is ``local`` (``backtest.workers`` processes) or ``ray`` (one Ray task per job,
-    see :mod:`cryptocast.executor`). A failing job does not stop the others; the first failure is
-    raised at the end, prefixed with its job name (``on_event`` saw each one as it happened).
+    see :mod:`cryptocast.executor`); both run a job with the same torch thread count
+    (``cryptocast.training.threads.plan_threads``), so the same seeds give the same forecasts.
+    ``jobs_dir``: keep each finished job there as it ends and reuse the ones stored under the
+    same key (:mod:`cryptocast.evaluate.jobstore`; their events carry ``reused``); None: run all.
+
+    Raises:
+        PartialFailure: some jobs failed, others finished: ``done`` holds the finished
+            ``JobResult``s in job order, ``failed`` one :class:`JobFailure` per failed job.
+        CryptocastError: every job failed: the first failure, prefixed with its job name.
     """
+    from cryptocast.evaluate.jobstore import JobStore, job_key, table_hash
     from cryptocast.evaluate.walkforward import job_config, job_folds
     from cryptocast.executor import Task, import_ray, make_executor, run_all
+    from cryptocast.models.registry import is_trainable
     from cryptocast.training.runs import load_feature_table
     from cryptocast.training.threads import apply_thread_plan
 
@@ -119,46 +155,88 @@ def run_backtest(
             {"event": "plan", "jobs": len(jobs), "folds": sum(n_folds[(s, t)] for s, t, _ in jobs)}
         )
     workers = min(max(1, bt.workers), len(jobs))
+    # the local thread plan on every executor: the thread count changes a result's last bits
+    threads = _threads(cfg, workers)
+    store = JobStore(jobs_dir) if jobs_dir is not None else None
+    keys: dict[tuple[str, str, str], str] = {}
+    results: dict[tuple[str, str, str], Any] = {}
+    if store is not None:
+        digests = {key: table_hash(df) for key, df in tables.items()}
+        for job in jobs:
+            keys[job] = job_key(job_config(cfg, *job), digests[job[:2]], threads)
+            if (kept := store.get(keys[job])) is not None:
+                results[job] = kept
     streams = executor == "local"  # Ray tasks report their folds when they finish
+
+    def report_job(job: tuple, value: Any, ok: bool, replay: bool, **extra: Any) -> None:
+        if on_event and ok and replay:  # folds not streamed as they ran: replay their records
+            for rec in value.fold_info:
+                on_event({"symbol": job[0], "timeframe": job[1], "model": job[2], **rec})
+        if on_event:
+            on_event({"event": "job", "job": job, "ok": ok, **extra})
 
     def forward(ev: dict[str, Any]) -> None:
         if ev.get("event") != "task":
             if on_event:
                 on_event(ev)
             return
-        job = ev["outcome"].task.args[2]
-        if on_event and ev["ok"] and not streams:
-            for rec in ev["outcome"].value.fold_info:
-                on_event({"symbol": job[0], "timeframe": job[1], "model": job[2], **rec})
-        if on_event:
-            on_event({"event": "job", "job": job, "ok": ev["ok"], "error": ev.get("error")})
+        out = ev["outcome"]
+        job = out.task.args[2]
+        if ev["ok"] and store is not None:
+            store.put(keys[job], out.value)  # kept at once: a later crash cannot lose it
+        report_job(job, out.value, ev["ok"], not streams, error=ev.get("error"), **out.meta)
 
-    ex = make_executor(executor, workers, ray_address, forward)
-    threads = _threads(cfg, workers) if executor == "local" else (cfg.train.num_threads or 1)
-    gpus = 1.0 if cfg.train.device == "cuda" else 0.0
-    cfg_dict = cfg.to_dict()
-    try:
-        # one shipped copy per series serves all its models (Ray: one object-store entry)
-        shipped = {key: ex.put(df) for key, df in tables.items()}
-        tasks = [
-            Task(f"{s} {t} {m}", _job_task, (cfg_dict, shipped[(s, t)], (s, t, m)), threads, gpus)
-            for s, t, m in jobs
-        ]
-        outcomes = run_all(ex, tasks)
-    finally:
-        ex.close()
+    for job, kept in results.items():
+        report_job(job, kept, True, True, error=None, reused=True)
+    todo = [job for job in jobs if job not in results]
+    outcomes = []
+    if todo:
+        ex = make_executor(executor, workers, ray_address, forward)
+        cfg_dict = cfg.to_dict()
+        try:
+            # one shipped copy per series serves all its models (Ray: one object-store entry)
+            shipped = {key: ex.put(tables[key]) for key in dict.fromkeys(j[:2] for j in todo)}
+            tasks = [
+                Task(
+                    f"{s} {t} {m}",
+                    _job_task,
+                    (cfg_dict, shipped[(s, t)], (s, t, m)),
+                    threads,
+                    ex.gpus_for(cfg.train.device, is_trainable(m)),
+                )
+                for s, t, m in todo
+            ]
+            outcomes = run_all(ex, tasks)
+        finally:
+            ex.close()
+    results |= {o.task.args[2]: o.value for o in outcomes if o.error is None}
     failed = [o for o in outcomes if o.error is not None]
-    if failed:
+    if not failed:
+        return [results[job] for job in jobs]
+    if not results:  # nothing finished: the first failure, with its own exit code
         first = failed[0].error
         more = f" ({len(failed) - 1} more job(s) failed)" if len(failed) > 1 else ""
         if isinstance(first, CryptocastError):
             first.args = (f"{failed[0].task.name}: {first}{more}",)
         raise first
-    return [o.value for o in outcomes]
+    failures = [JobFailure.of(o.task.args[2], o.error) for o in failed]
+    names = "; ".join(f"{f.symbol} {f.timeframe} {f.model}: {f.error}" for f in failures[:3])
+    more = f"; {len(failures) - 3} more" if len(failures) > 3 else ""
+    raise PartialFailure(
+        f"{len(failures)} of {len(jobs)} backtest jobs failed ({names}{more})",
+        done=[results[job] for job in jobs if job in results],
+        failed=failures,
+    )
 
 
-def summarise(cfg: Config, results: list[Any]) -> tuple[dict[str, Any], Any, Any]:
-    """Metrics, DM tests and trading stats per job -> (summary, forecasts frame, equity frame)."""
+def summarise(
+    cfg: Config, results: list[Any], failed: tuple[JobFailure, ...] = ()
+) -> tuple[dict[str, Any], Any, Any]:
+    """Metrics, DM tests and trading stats per job -> (summary, forecasts frame, equity frame).
+
+    ``failed`` (a partial backtest): listed in the summary's ``failed_jobs``, which the report
+    shows as its "Failed jobs" section.
+    """
     import pandas as pd
 
     from cryptocast.evaluate.frames import equity_frame, forecasts_frame
@@ -213,6 +291,8 @@ def summarise(cfg: Config, results: list[Any]) -> tuple[dict[str, Any], Any, Any
         "fold_info": {f"{r.symbol} {r.timeframe} {r.model}": r.fold_info for r in results},
         "results": records,
     }
+    if failed:
+        summary["failed_jobs"] = [f.to_dict() for f in failed]
     forecasts = pd.concat(frames, ignore_index=True)
     equity = pd.concat(equities, ignore_index=True) if equities else None
     return summary, forecasts, equity

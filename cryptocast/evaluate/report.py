@@ -42,8 +42,9 @@ from cryptocast.evaluate.plots import (  # noqa: F401  (BUY_HOLD is part of this
     plot_actual_vs_pred,
     plot_equity,
     plot_fold_errors,
+    price_unit,
 )
-from cryptocast.evaluate.report_prob import prob_plots
+from cryptocast.evaluate.report_prob import prob_plots, risk_table
 from cryptocast.evaluate.scoring import scoring_for, scoring_of_records
 
 # The terminal's default when the full table does not fit (80 columns): the columns that answer
@@ -57,11 +58,12 @@ COMPACT_COLUMNS = [
 SHORT_HEADERS = {
     "rmse": "RMSE", "mae": "MAE", "mse": "MSE", "mape": "MAPE %", "rmse_ret": "RMSE ret",
     "mae_ret": "MAE ret", "directional_accuracy": "dir acc", "skill_rmse": "skill", "mase": "MASE",
-    "dm_pvalue_vs_persistence": "DM p pers", "dm_pvalue_vs_best": "DM p best",
+    "dm_pvalue_vs_persistence": "DM p pers", "dm_pvalue_vs_best": "DM p vs NN",
     "sharpe": "Sharpe", "max_drawdown": "max DD", "crps": "CRPS", "crps_skill": "CRPS skill",
     "coverage_80": "cov 80", "coverage_90": "cov 90", "width_90": "width 90",
     "dm_pvalue_crps_vs_rw_ewma": "DM p CRPS",
     "rmse_vol": "RMSE vol", "mae_vol": "MAE vol", "qlike": "QLIKE", "mz_r2": "MZ R2",
+    "bias_ratio": "bias ratio",
     "skill_qlike": "skill QLIKE", "dm_pvalue_vs_har": "DM p HAR",
     "skill_qlike_persistence": "skill QL pers", "dm_pvalue_vs_vol_persistence": "DM p vol pers",
     "vt_annual_vol": "VT vol", "vt_vol_error": "VT vol err", "vt_sharpe": "VT Sharpe",
@@ -173,6 +175,23 @@ def _fmt(v) -> str:
     return str(v)
 
 
+def _md_header(column: str, symbol: str) -> str:
+    """report.md's header of ``column``: its name, with its unit where it has one; the DM test
+    against the best other neural model says so (its cells name that model)."""
+    if column == "dm_pvalue_vs_best":
+        return "dm_pvalue vs best other neural (model)"
+    quote = price_unit(symbol)
+    unit = {"rmse": quote, "mae": quote, "mse": f"{quote}²", "mape": "%"}.get(column)
+    return f"{column} ({unit})" if unit else column
+
+
+def _cell(record: Mapping, column: str) -> str:
+    """A table cell: the value, and for ``dm_pvalue_vs_best`` the model it is against."""
+    text = _fmt(record.get(column))
+    other = record.get("dm_best_other") if column == "dm_pvalue_vs_best" else None
+    return f"{text} ({other})" if other and text != "–" else text
+
+
 def best_rows(records: Sequence[Mapping], column: str) -> set[int]:
     """Indices of the best value of ``column`` (by ``METRICS`` direction); none if not ranked."""
     info = METRICS.get(column)
@@ -189,9 +208,20 @@ def best_rows(records: Sequence[Mapping], column: str) -> set[int]:
     return {i for i, v in ok if v == best}
 
 
-def _columns(records: Sequence[Mapping], columns: Iterable[str] | None) -> list[str]:
+def table_columns(records: Sequence[Mapping], columns: Iterable[str] | None = None) -> list[str]:
+    """The metric columns a table of ``records`` shows: ``columns`` (default: the scoring's table
+    columns) that any record holds."""
     cols = list(columns) if columns is not None else scoring_of_records(records).table_columns
     return [c for c in cols if any(c in r for r in records)]
+
+
+def record_columns(records: Sequence[Mapping], columns: Iterable[str] | None = None) -> list[str]:
+    """The fields of ``--format csv|json`` rows: the series, the model and the table's metric
+    columns, with the name of the model ``dm_pvalue_vs_best`` was computed against beside it."""
+    cols = ["symbol", "timeframe", "model", *table_columns(records, columns)]
+    if "dm_pvalue_vs_best" in cols:
+        cols.insert(cols.index("dm_pvalue_vs_best") + 1, "dm_best_other")
+    return cols
 
 
 def _groups(records: Sequence[Mapping]) -> dict[tuple[str, str], list[Mapping]]:
@@ -207,7 +237,10 @@ def _markdown(
     folds: Mapping[tuple[str, str], pd.DataFrame] | None = None,
 ) -> str:
     from cryptocast.evaluate.report_text import (
+        calibration_warning,
+        column_legend,
         costs_line,
+        failed_jobs_section,
         fold_table,
         summary_paragraph,
         trading_table,
@@ -219,12 +252,15 @@ def _markdown(
             lines.append(f"- {key}: `{summary[key]}`")
     if costs := costs_line(summary):
         lines.append(costs)
+    lines += ["", *failed_jobs_section(summary)]  # a partial report says so first
+    if warning := calibration_warning(summary):
+        lines += [f"**warning:** {warning}", ""]
     lines += [
-        "",
         "Headline metrics at the last horizon step; **bold** = best in column. "
         + _scoring(summary).note,
         "",
     ]
+    lines += column_legend(summary["results"])
     if any("crps" in r for r in summary["results"]):
         lines += [
             "Quantile models: crps (from the quantiles) and interval widths are in log-return "
@@ -239,14 +275,15 @@ def _markdown(
         if recs and _scoring(summary).who_wins:
             lines += [summary_paragraph(key[0], key[1], recs), ""]
         if recs:
-            cols = _columns(recs, None)
+            cols = table_columns(recs)
             best = {c: best_rows(recs, c) for c in cols}
-            lines.append("| model | " + " | ".join(cols) + " |")
+            lines.append("| model | " + " | ".join(_md_header(c, key[0]) for c in cols) + " |")
             lines.append("|---|" + "---:|" * len(cols))
             for i, r in enumerate(recs):
-                cells = [f"**{_fmt(r.get(c))}**" if i in best[c] else _fmt(r.get(c)) for c in cols]
+                cells = [f"**{_cell(r, c)}**" if i in best[c] else _cell(r, c) for c in cols]
                 lines.append(f"| {r['model']} | " + " | ".join(cells) + " |")
             lines.append("")
+            lines += risk_table(recs)  # quantile models: VaR backtests, FZ0, tail losses, MCS
             if trading := trading_table(recs):
                 lines += ["Trading simulation after costs, beside buy-and-hold:", "", *trading, ""]
         if folds and key in folds:
@@ -267,9 +304,11 @@ def results_table(
     from rich.table import Table
 
     recs = list(records)
-    cols = _columns(recs, columns)
+    cols = table_columns(recs, columns)
     if title is None and recs:
         title = f"{recs[0]['symbol']} {recs[0]['timeframe']}"
+        if "rmse" in cols or "mae" in cols:
+            title += f": errors in {price_unit(recs[0]['symbol'])}"
     if compact:
         table = Table(title=title, box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
     else:
@@ -279,9 +318,7 @@ def results_table(
         table.add_column(SHORT_HEADERS.get(c, c), justify="right", no_wrap=True)
     best = {c: best_rows(recs, c) for c in cols}
     for i, r in enumerate(recs):
-        cells = [
-            f"[bold green]{_fmt(r.get(c))}[/]" if i in best[c] else _fmt(r.get(c)) for c in cols
-        ]
+        cells = [f"[bold green]{_cell(r, c)}[/]" if i in best[c] else _cell(r, c) for c in cols]
         table.add_row(str(r["model"]), *cells)
     return table
 

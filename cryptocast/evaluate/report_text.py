@@ -150,3 +150,69 @@ def summary_paragraph(symbol: str, timeframe: str, recs: Sequence[Mapping]) -> s
     if n and n < 100:
         text += f" With {n} forecasts these figures are noisy."
     return text
+
+
+def failed_jobs_section(summary: Mapping) -> list[str]:
+    """report.md's "Failed jobs" section of a partial backtest (none when every job finished):
+    each failed (symbol, timeframe, model) with its one-line error, and how to redo only them."""
+    failed = summary.get("failed_jobs") or []
+    if not failed:
+        return []
+    done = len(summary.get("results") or [])
+    lines = [
+        "## Failed jobs",
+        "",
+        f"This report is partial: {len(failed)} job(s) failed and are missing from every table "
+        f"below ({done} finished). Rerun the same command to redo only the failed jobs; the "
+        "finished ones are reused.",
+        "",
+        "| symbol | timeframe | model | error |",
+        "|---|---|---|---|",
+    ]
+    for f in failed:
+        cells = [str(f.get(k, "")).replace("|", "\\|") for k in ("symbol", "timeframe", "model")]
+        error = " ".join(str(f.get("error", "")).split()).replace("|", "\\|")
+        lines.append(f"| {' | '.join(cells)} | {error} |")
+    return [*lines, ""]
+
+
+def column_legend(records: Sequence[Mapping]) -> list[str]:
+    """Bullets defining the price table's columns that need words: units and the DM p-values
+    (what each is against). None for other targets (their note explains their columns)."""
+    if not records or "rmse" not in records[0]:
+        return []
+    from cryptocast.evaluate.plots import price_unit
+    from cryptocast.evaluate.scoring import NEURAL
+
+    quotes = ", ".join(dict.fromkeys(price_unit(r["symbol"]) for r in records))
+    lines = [
+        f"- `rmse`, `mae`: errors of the predicted close in the quote currency ({quotes}); "
+        "`mape` in %; all at the last horizon step.",
+        "- **DM p**: two-sided Diebold–Mariano p-value (squared error at the last step, with the "
+        "Harvey–Leybourne–Newbold correction): the probability of a loss difference at least this "
+        "large if the two forecasts were equally accurate. A small p with negative skill means "
+        "significantly *worse*. `dm_pvalue_vs_persistence` is against persistence.",
+    ]
+    if any("dm_pvalue_vs_best" in r for r in records):
+        lines.append(
+            "- **DM p vs best other neural (model)**: against the neural model "
+            f"({', '.join(NEURAL)}) with the lowest RMSE other than the row's own, named in "
+            "brackets; for the baselines that is the best neural model. `dm_pvalue_vs_best` and "
+            "`dm_best_other` in summary.json."
+        )
+    return [*lines, ""]
+
+
+def calibration_warning(summary: Mapping) -> str | None:
+    """The one-line warning for a ``backtest.calibration`` no model could use (it calibrates
+    quantile forecasts; point models are left as they are), or None."""
+    method = ((summary.get("config") or {}).get("backtest") or {}).get("calibration", "none")
+    results = summary.get("results") or []
+    if method in (None, "none") or not results or any(r.get("quantile_levels") for r in results):
+        return None
+    models = ", ".join(dict.fromkeys(str(r.get("model")) for r in results))
+    return (
+        f"backtest.calibration={method} was not applied: it calibrates quantile forecasts and "
+        f"every model here ({models}) makes point forecasts; set model.quantiles (with "
+        "train.loss=pinball) or add rw_ewma to the models, or set backtest.calibration=none"
+    )

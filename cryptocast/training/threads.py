@@ -21,16 +21,23 @@ depends on the cores and the job count only, never on the load, and the load pic
   processes used over a 0.2 s sample (``/proc/stat``) before torch loads. The load average lags
   by a minute and counts the user's own previous command, so on a quiet machine it picked
   PASSIVE, which made a walk-forward refit ~3x slower (``bench_threads``, 2026-11-29);
-- a user's ``train.num_threads`` or ``OMP_WAIT_POLICY`` always wins.
+- a user's ``train.num_threads`` or ``OMP_WAIT_POLICY`` always wins, except that a thread
+  count is capped at the cores available (:func:`available_cores`, the affinity mask): more
+  threads than cores only contend, thousands drove a 2-core machine's load past 1,200, and
+  100,000 exhausted the process's thread limit (pyarrow's import then failed, a million
+  segfaulted; issue 25). The CLI prints :func:`cap_note` when it caps.
 
 The same config and seed on the same machine give the same weights whatever else is running; set
-``train.num_threads`` to make a run reproducible across machines with other core counts.
+``train.num_threads`` (at most the smaller machine's cores) to make a run reproducible across
+machines with other core counts.
 """
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+
+from cryptocast.executor import available_cores
 
 
 @dataclass(frozen=True)
@@ -40,6 +47,22 @@ class ThreadPlan:
     threads: int
     wait_policy: str | None
     reason: str
+
+
+def capped_threads(requested: int, cores: int | None = None) -> int:
+    """``requested`` torch threads, at most the cores available (at least 1)."""
+    return max(1, min(requested, cores if cores is not None else available_cores()))
+
+
+def cap_note(requested: int | None, cores: int | None = None) -> str | None:
+    """The one-line note when ``train.num_threads`` is capped (None when it is not)."""
+    cores = cores if cores is not None else available_cores()
+    if not requested or requested <= cores:
+        return None
+    return (
+        f"train.num_threads={requested} is more than the {cores} core(s) available: "
+        f"using {cores} thread(s)"
+    )
 
 
 def plan_threads(
@@ -56,7 +79,7 @@ def plan_threads(
         cores: logical CPUs available to this process.
         load: cores other processes keep busy before this command starts (``machine_busy``;
             None: unknown, assume quiet).
-        user_threads: ``train.num_threads`` when set; always used as given.
+        user_threads: ``train.num_threads`` when set; used as given up to ``cores``.
         user_policy: the ``OMP_WAIT_POLICY`` already in the environment; never overridden.
 
     Returns:
@@ -64,7 +87,9 @@ def plan_threads(
     """
     jobs, cores = max(1, jobs), max(1, cores)
     busy = max(0, round(load or 0.0))  # cores other processes already keep busy
-    if user_threads:
+    if user_threads and user_threads > cores:
+        threads, why = cores, f"train.num_threads={user_threads} capped at {cores} cores"
+    elif user_threads:
         threads, why = user_threads, "train.num_threads"
     else:  # never from the load: the thread count changes the results' last bits
         threads, why = max(1, cores // jobs), f"{jobs} job(s) on {cores} cores"
@@ -122,7 +147,7 @@ def apply_thread_plan(jobs: int, user_threads: int | None = None) -> ThreadPlan:
     Call before torch is imported (the OpenMP runtime reads the variable once, at load); spawned
     worker processes inherit it. Torch's thread count is set by the caller (per process).
     """
-    cores, user_policy = os.cpu_count() or 1, os.environ.get("OMP_WAIT_POLICY")
+    cores, user_policy = available_cores(), os.environ.get("OMP_WAIT_POLICY")
     # the load only picks the policy of a team of threads the user has not set: measure (0.2 s)
     # only then; the thread count never depends on it
     quiet = plan_threads(jobs, cores, None, user_threads, user_policy)

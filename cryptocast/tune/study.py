@@ -108,6 +108,7 @@ def run_tune(
     from cryptocast.config.schema import config_from_dict
     from cryptocast.evaluate.backtest import _threads
     from cryptocast.executor import Task, make_executor
+    from cryptocast.models.registry import is_trainable
     from cryptocast.training.loop import prefer_passive_openmp
     from cryptocast.training.runs import load_feature_table
     from cryptocast.tune import pruning, storage
@@ -149,8 +150,10 @@ def run_tune(
     if on_event and executor == "ray":
         on_event({"event": "ray", "startup_seconds": ex.startup_seconds})
     live = executor == "local" and workers == 1
-    threads = _threads(cfg, workers) if executor == "local" else (cfg.train.num_threads or 1)
-    gpus = 1.0 if cfg.train.device == "cuda" else 0.0
+    # the backtest's rules: the same thread plan on every executor (identical floats by seed),
+    # and a GPU for a trial that trains on one (``auto`` included, where the cluster has GPUs)
+    threads = _threads(cfg, workers)
+    gpus = ex.gpus_for(cfg.train.device, is_trainable(cfg.model.name))
     base = cfg.to_dict()
     deadline = time.monotonic() + tu.timeout if tu.timeout else None
     pending: list = []

@@ -55,6 +55,7 @@ ATTENTION_PASSES = {"fwd", "fwd_bwd"}
 # fnmatch patterns, each matched by at least one record.
 REQUIRED_FIGURES: dict[str, set[str]] = {
     "fetch": {"fetch candles/s", "fetch requests", "import candles/s"},
+    "store": {"append one day seconds, single file", "append one day seconds, monthly files"},
     "features": {"default features rows/s", "default features seconds, all three coins"},
     "train": {"train throughput * paper 1d", "train throughput * darts-anchor"},
     "backtest": {"backtest seconds", "seconds per refit*"},

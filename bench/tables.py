@@ -23,6 +23,10 @@ from bench.tables_grid import grid_section
 # shows all its figures; figures not listed stay in the per-benchmark detail section.
 SUMMARY: dict[str, tuple[str, list[str]]] = {
     "fetch": ("fetch / import", ["fetch candles/s", "fetch requests", "import candles/s"]),
+    "store": (
+        "store (daily 5m append)",
+        ["append one day seconds, *", "append speed-up*", "read whole series seconds, *"],
+    ),
     "features": (
         "features",
         [
@@ -57,8 +61,8 @@ NOTES = {
 # Top-level record fields that, like params, tell apart records of one figure.
 DIMENSIONS = ("threads",)
 ORDER = [
-    "fetch", "features", "train", "backtest", "darts", "grid", "threads", "grid_exec", "forecast",
-    "attention", "quantile",
+    "fetch", "store", "features", "train", "backtest", "darts", "grid", "threads", "grid_exec",
+    "forecast", "attention", "quantile",
 ]  # fmt: skip
 NOISE_NOTE = (
     "Timings are medians of several runs after warm-up on a shared 2-core machine on which other "

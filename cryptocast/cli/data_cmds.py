@@ -260,7 +260,7 @@ def data(
     from cryptocast.config.names import check_exchange_name
     from cryptocast.config.timeframes import symbol_slug, validate_timeframe
     from cryptocast.data.integrity import integrity_report
-    from cryptocast.data.store import read_ohlcv
+    from cryptocast.data.store import list_series, read_ohlcv
     from cryptocast.errors import ConfigError, CryptocastError, DataError
 
     for tf in timeframe or []:  # a filter that can never match is a bad option (exit 2)
@@ -268,7 +268,7 @@ def data(
     if exchange is not None:
         check_exchange_name(exchange)
     root = data_dir / "ohlcv"
-    stored = sorted(root.glob("*/*_*.parquet")) if root.is_dir() else []
+    stored = list_series(data_dir)  # a series of month files (under 1h) is listed once
     files = [p for p in stored if exchange is None or p.parent.name == exchange]
     wanted_sym = {symbol_slug(s) for s in symbol or []}
     rows, bad = [], []

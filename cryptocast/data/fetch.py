@@ -26,16 +26,18 @@ from cryptocast.data.exchange import RetryPolicy, call_with_retry, check_market,
 from cryptocast.data.integrity import integrity_report
 from cryptocast.data.store import (
     OHLCV_COLUMNS,
+    append_candles,
     data_lock,
+    merge_ohlcv,
     read_ohlcv,
+    series_exists,
     series_path,
-    store_candles,
     validate_ohlcv,
 )
 from cryptocast.errors import ConfigError, CryptocastError
 
 PAGE_LIMIT = 1000
-SAVE_EVERY = 10  # pages between progress merges (each rewrites the series file atomically)
+SAVE_EVERY = 10  # pages between progress merges (each rewrites the file, or months, it touches)
 DEFAULT_SINCE = "2018-01-01"
 # progress(key, done, total): candles received so far and the expected total for the series
 Progress = Callable[[str, int, int], None]
@@ -160,21 +162,26 @@ def download_range(
 
 
 class _Saver:
-    """Merges candles into one stored series under the data lock and counts what it added."""
+    """Merges candles into one stored series under the data lock and counts what it added.
+
+    ``merged`` is the series as stored, kept in memory from the candles read before the fetch, so
+    an append to a monthly series (timeframes under 1h) rewrites and reads only the months touched.
+    """
 
     def __init__(self, data_dir: Path, exchange_id: str, symbol: str, timeframe: str,
-                 lock_timeout: float) -> None:  # fmt: skip
+                 lock_timeout: float, stored: pd.DataFrame | None) -> None:  # fmt: skip
         self.args = (data_dir, exchange_id, symbol, timeframe)
         self.lock_timeout = lock_timeout
         self.new = 0
         self.dupes = 0
-        self.merged: pd.DataFrame | None = None
+        self.merged = stored
 
     def __call__(self, rows: list[list]) -> None:
         data_dir, exchange_id, symbol, timeframe = self.args
         new = rows_to_frame(rows, f"{symbol} {timeframe} from {exchange_id}")
         with data_lock(data_dir, self.lock_timeout):
-            self.merged, dupes = store_candles(data_dir, exchange_id, symbol, timeframe, new)
+            dupes, _ = append_candles(data_dir, exchange_id, symbol, timeframe, new)
+        self.merged = merge_ohlcv(self.merged, new)[0]
         self.new += len(new) - dupes
         self.dupes += dupes
 
@@ -225,7 +232,7 @@ def fetch_series(
     policy = retry or RetryPolicy()
     path = series_path(data_dir, exchange_id, symbol, timeframe)
     # fail on an unreadable stored file before any network work; it is never overwritten
-    stored = read_ohlcv(path) if path.exists() else None
+    stored = read_ohlcv(path) if series_exists(path) else None
     ex = exchange or make_exchange(exchange_id, exchange_url, timeout_ms)
     check_market(ex, symbol, timeframe, policy)
     now = int(now_ms if now_ms is not None else ex.milliseconds())
@@ -245,7 +252,7 @@ def fetch_series(
             ranges.append((resume, end))
     total = sum(max(0, ((e if e is not None else stop) - s) // period) for s, e in ranges)
     key = f"{symbol} {timeframe}"
-    saver = _Saver(data_dir, exchange_id, symbol, timeframe, lock_timeout)
+    saver = _Saver(data_dir, exchange_id, symbol, timeframe, lock_timeout, stored)
     received, requests = 0, 0
     try:
         for s, e in ranges:
@@ -271,7 +278,7 @@ def fetch_series(
                 "rerun fetch to continue after them"
             ) from None
         raise
-    if saver.merged is None:
+    if saver.merged is None:  # nothing stored, nothing received
         saver([])
     if progress is not None:
         progress(key, received, received)

@@ -23,6 +23,7 @@ from cryptocast.data.store import (
     OHLCV_COLUMNS,
     data_lock,
     read_ohlcv,
+    series_exists,
     series_path,
     store_candles,
     to_utc_timestamps,
@@ -115,7 +116,7 @@ def import_path(
         replaced: dict[tuple[str, str], int] = {}
         for sym, tf in groups:  # an unreadable stored file stops the import before any write
             target = series_path(data_dir, exchange, sym, tf)
-            if not target.exists():
+            if not series_exists(target):
                 continue
             frames = groups[(sym, tf)]
             new = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)

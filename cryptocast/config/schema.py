@@ -62,6 +62,11 @@ HASH_NEUTRAL = {
     ("train", "window_stride"): 1,
     ("backtest", "timeframe_overrides"): {},
     ("tune", "max_in_flight"): None,
+    ("features", "rv_cross"): None,
+    ("model", "har_window"): None,
+    ("model", "gbm_rounds"): 500,
+    ("model", "members"): ["har", "ewma_vol", "garch"],
+    ("model", "combo_weights"): "equal",
 }
 
 

@@ -70,9 +70,14 @@ class FeaturesConfig(_Section):
     # by the last close of the window, so it is scale free across 2018-2023); realized_vol:
     # log RV of day t+h from rv_source candles (cryptocast.features.targets, docs/volatility.md)
     target: Literal["log_return", "price", "realized_vol"] = "log_return"
-    rv_source: Literal["1h"] = "1h"  # candles the daily realized volatility is summed from
-    # a day with fewer returns than this gets no RV (fewer but enough: scaled by 24/n, flagged)
+    # candles the daily realized measures are summed from (features/volatility.py)
+    rv_source: Literal["1m", "5m", "15m", "1h"] = "1h"
+    # a day with fewer returns than this fraction of 24 gets no measure (fewer but enough: scaled
+    # by expected/observed count, flagged); 20 = 20 of 24 hourly, 240 of 288 5-minute returns
     rv_min_hours: int = Field(20, ge=1, le=24)
+    # another symbol whose HAR components become features (x_log_rv_*, read by har_x); "auto":
+    # BTC/USDT, or ETH/USDT for BTC/USDT itself; None: no cross features
+    rv_cross: str | None = Field(None, min_length=1, max_length=40)
     scaler: Literal["standard", "robust"] = "standard"
     # windows spanning a gap of more than this many missing candles are dropped
     gap_tolerance: int = Field(0, ge=0)
@@ -120,6 +125,14 @@ class ModelConfig(_Section):
     # probabilistic random-walk baselines (models/random_walk.py)
     ewma_lambda: float = Field(0.94, gt=0, lt=1)  # RiskMetrics decay of rw_ewma
     rw_window: int = Field(250, ge=10)  # candles of past h-step returns behind rw_empirical
+    # HAR family (models/har.py): None = fit on every day before the fold, N = the last N only
+    har_window: int | None = Field(None, ge=10, le=100_000)
+    # gbm_vol (models/gbm.py): boosting rounds at most (early stopping on the validation rows)
+    gbm_rounds: int = Field(500, ge=1, le=100_000)
+    # combinations (models/combo.py: vol_combo, vol_select): the registry models they combine,
+    # and vol_combo's weights (equal, or inverse validation QLIKE)
+    members: list[str] = Field(default_factory=lambda: ["har", "ewma_vol", "garch"])
+    combo_weights: Literal["equal", "inverse_qlike"] = "equal"
 
     @field_validator("quantiles")
     @classmethod

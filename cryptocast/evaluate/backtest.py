@@ -49,6 +49,12 @@ def validate(cfg: Config, data_dir: Path) -> list[tuple[str, str, str]]:
 
     target = get_target(cfg.features.target)
     target.check_models(models)
+    from cryptocast.models.registry import COMBINATIONS, check_members
+
+    for m in models:
+        if m in COMBINATIONS:  # its members are checked here, before any job runs
+            check_members(cfg.model.model_copy(update={"name": m}))
+            target.check_models(list(cfg.model.members))
     if target.point_only and (cfg.model.quantiles is not None or bt.calibration != "none"):
         # the target and distribution seams compose in the model (quantiles of log RV), but the
         # quantile scores and the conformal calibration sets are built on closes

@@ -103,6 +103,10 @@ METRICS: dict[str, MetricInfo] = dict(
             False,
             "DM p-value on QLIKE vs vol_persistence",
         ),  # fmt: skip
+        # the series' volatility models together (evaluate/vol_confidence.py), on QLIKE
+        _info("mcs_qlike_90", "significance", None, "in the 90% Model Confidence Set on QLIKE"),
+        _info("mcs_pvalue_qlike", "significance", None, "MCS p-value on QLIKE"),
+        _info("spa_p_vs_har", "significance", False, "SPA p-value on QLIKE vs har"),
         _info("vt_annual_vol", "vol", None, "vol-targeted buy-and-hold: realised annual vol"),
         _info("vt_vol_error", "vol_use", False, "RMSE of its 30-day realised vol around target"),
         _info("vt_sharpe", "vol_use", True, "vol-targeted buy-and-hold: annualised Sharpe"),

@@ -46,6 +46,7 @@ from cryptocast.evaluate.plots import (  # noqa: F401  (BUY_HOLD is part of this
 )
 from cryptocast.evaluate.report_prob import prob_plots, risk_table
 from cryptocast.evaluate.scoring import scoring_for, scoring_of_records
+from cryptocast.evaluate.vol_confidence import confidence_lines
 
 # The terminal's default when the full table does not fit (80 columns): the columns that answer
 # "does it beat persistence?"; --metrics (backtest.metrics) picks any others.
@@ -65,6 +66,7 @@ SHORT_HEADERS = {
     "rmse_vol": "RMSE vol", "mae_vol": "MAE vol", "qlike": "QLIKE", "mz_r2": "MZ R2",
     "bias_ratio": "bias ratio",
     "skill_qlike": "skill QLIKE", "dm_pvalue_vs_har": "DM p HAR",
+    "spa_p_vs_har": "SPA p HAR", "mcs_qlike_90": "MCS 90",
     "skill_qlike_persistence": "skill QL pers", "dm_pvalue_vs_vol_persistence": "DM p vol pers",
     "vt_annual_vol": "VT vol", "vt_vol_error": "VT vol err", "vt_sharpe": "VT Sharpe",
 }  # fmt: skip
@@ -168,6 +170,8 @@ def _swap_into_place(tmp: Path, report_dir: Path) -> None:
 def _fmt(v) -> str:
     if v is None or (isinstance(v, float) and not math.isfinite(v)):
         return "–"
+    if isinstance(v, (bool, np.bool_)):  # membership (mcs_qlike_90): not the integer 1
+        return "yes" if v else "no"
     if isinstance(v, (int, np.integer)):
         return str(int(v))
     if isinstance(v, (float, np.floating)):
@@ -284,6 +288,7 @@ def _markdown(
                 lines.append(f"| {r['model']} | " + " | ".join(cells) + " |")
             lines.append("")
             lines += risk_table(recs)  # quantile models: VaR backtests, FZ0, tail losses, MCS
+            lines += confidence_lines(recs)  # volatility: the 90% MCS on QLIKE, SPA vs har
             if trading := trading_table(recs):
                 lines += ["Trading simulation after costs, beside buy-and-hold:", "", *trading, ""]
         if folds and key in folds:

@@ -179,6 +179,7 @@ VOL = Scoring(
     required_fields=["symbol", "timeframe", "model", "n", "rmse_vol", "qlike", "mz_r2"],
     table_columns=[
         "n", "rmse_vol", "mae_vol", "qlike", "mz_r2", "bias_ratio", "skill_qlike", "dm_pvalue_vs_har",
+        "spa_p_vs_har", "mcs_qlike_90",
         "skill_qlike_persistence", "dm_pvalue_vs_vol_persistence", "vt_annual_vol",
         "vt_vol_error", "vt_sharpe",
     ],

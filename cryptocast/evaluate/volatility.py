@@ -22,6 +22,9 @@ those of the last step (h = H), as for prices.
   the strategy's realised annualised volatility ``vt_annual_vol`` against ``vol_target``,
   ``vt_vol_error`` = RMSE of its 30-day rolling realised volatility around the target, Sharpe,
   max drawdown, total return and mean position.
+- ``mcs_qlike_90``, ``mcs_pvalue_qlike``, ``spa_p_vs_har``: the 90% Model Confidence Set over
+  the series' models and Hansen's SPA test against ``har``, on the same QLIKE losses
+  (``evaluate/vol_confidence.py``).
 """
 
 from __future__ import annotations
@@ -182,4 +185,8 @@ def score_vol_group(results: list, bt) -> tuple[list[dict], dict[str, np.ndarray
         rec.update(vt)
         records.append(rec)
         curves[r.model] = equity
+    from cryptocast.evaluate.vol_confidence import add_vol_confidence
+
+    # the 90% MCS over the series' models and SPA vs har, on the losses the DM tests use
+    add_vol_confidence({rec["model"]: rec for rec in records}, losses)
     return records, curves, ok

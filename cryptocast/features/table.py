@@ -131,6 +131,7 @@ def compute_features(
     cfg: FeaturesConfig,
     timeframe: str,
     fine: pd.DataFrame | None = None,
+    cross: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Feature table (META + features + targets) for one series of candles.
 
@@ -140,6 +141,8 @@ def compute_features(
         timeframe: candle timeframe, e.g. ``1h`` (for gap counting and calendar features).
         fine: the ``features.rv_source`` candles of the same series; required (only) by the
             ``realized_vol`` target, which adds the ``features/volatility.py`` columns.
+        cross: the ``rv_source`` candles of the ``features.rv_cross`` symbol; required (only)
+            when it is set, for the ``x_log_rv_*`` columns.
 
     Returns:
         RangeIndex frame; ``attrs`` holds ``rows_in``, ``warmup_dropped``, ``filled_values``.
@@ -167,7 +170,11 @@ def compute_features(
     if target.needs_fine_candles:
         from cryptocast.features.volatility import vol_columns
 
-        vol, rv = vol_columns(df, fine, cfg.rv_source, cfg.rv_min_hours)
+        if cfg.rv_cross is not None and cross is None:
+            raise DataError(
+                f"features.rv_cross needs the {cfg.rv_source} candles of {cfg.rv_cross}"
+            )
+        vol, rv = vol_columns(df, fine, cfg.rv_source, cfg.rv_min_hours, cross)
         cols.update(vol)
     feats = pd.DataFrame(cols).replace([np.inf, -np.inf], np.nan)
 
@@ -211,8 +218,10 @@ def features_signature(cfg: FeaturesConfig, timeframe: str) -> dict[str, Any]:
         "calendar": cfg.calendar,
         "horizon": cfg.horizon,
         "target": cfg.target,
+        # rv_measures: the realized-measure columns' version (2: RQ, RS, BV, jumps)
         **(
-            {"rv_source": cfg.rv_source, "rv_min_hours": cfg.rv_min_hours}
+            {"rv_source": cfg.rv_source, "rv_min_hours": cfg.rv_min_hours, "rv_measures": 2}
+            | ({"rv_cross": cfg.rv_cross} if cfg.rv_cross is not None else {})
             if get_target(cfg.target).needs_fine_candles
             else {}
         ),
@@ -293,8 +302,15 @@ def build_features(
         "hash": _hash(signature),
         "source": _source_info(candles),
     }
+    cross = None
+    if fine is not None and cfg.rv_cross is not None:
+        from cryptocast.features.volatility import load_cross
+
+        cross = load_cross(data_dir, exchange, symbol, cfg)
     if fine is not None:
         manifest["source"]["fine"] = _source_info(fine)
+    if cross is not None:
+        manifest["source"]["cross"] = _source_info(cross)
     if not force and path.is_file() and mpath.is_file():
         try:
             old = json.loads(mpath.read_text())
@@ -310,7 +326,7 @@ def build_features(
                 table.attrs.update(old.get("stats", {}), cached=True, path=str(path))
                 return table
     try:
-        extra = {} if fine is None else {"fine": fine}
+        extra = {} if fine is None else {"fine": fine, "cross": cross}
         table = compute_features(candles, cfg, timeframe, **extra)
     except DataError as err:
         raise DataError(f"{symbol} {timeframe}: {err}") from None

@@ -47,7 +47,13 @@ PRICE_BASELINES = (
     # volatility-driven return quantiles (models/vol_quantile.py)
     "fhs_ewma", "fhs_garch", "fhs_har", "t_ewma", "garch_t", "garch_skewt",
 )  # fmt: skip
-VOL_BASELINES = ("vol_persistence", "har", "ewma_vol", "garch")
+VOL_BASELINES = (
+    "vol_persistence", "har", "ewma_vol", "garch",
+    # the HAR family (models/har.py) and LightGBM (models/gbm.py) on the realized measures
+    "harq", "har_semi", "har_cj", "har_x", "gbm_vol",
+    # forecast combinations and selection (models/combo.py)
+    "vol_combo", "vol_select",
+)  # fmt: skip
 
 
 def smearing_factor(resid: np.ndarray) -> np.ndarray:

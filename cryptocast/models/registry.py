@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 Builder = Callable[["ModelConfig", int, int, int], "nn.Module"]
 
 _BUILDERS: dict[str, Builder] = {}
+#: combinations of other models' forecasts (models/combo.py); their members: ``model.members``
+COMBINATIONS = ("vol_combo", "vol_select")
 _TRAINABLE: dict[str, bool] = {}
 # The names each built-in module registers, so a name can be checked without importing torch
 # (a mistyped --models is rejected at once, not after a multi-second torch import).
@@ -34,7 +36,10 @@ BUILTIN: dict[str, tuple[str, ...]] = {
     "naive": ("persistence", "drift"),
     "random_walk": ("rw_ewma", "rw_empirical"),
     "volatility": ("vol_persistence", "har", "ewma_vol", "garch"),
+    "har": ("harq", "har_semi", "har_cj", "har_x"),
+    "gbm": ("gbm_vol",),
     "vol_quantile": ("fhs_ewma", "fhs_garch", "fhs_har", "t_ewma", "garch_t", "garch_skewt"),
+    "combo": COMBINATIONS,
 }
 _BUILTIN_MODULES = tuple(BUILTIN)
 _loaded = False
@@ -78,6 +83,24 @@ def check_model_name(name: str, source: str = "model.name") -> None:
         raise ConfigError(
             f"{source}: unknown model {name!r}; choose one of: {', '.join(known_names())}"
         )
+
+
+def check_members(cfg: ModelConfig) -> tuple[str, ...]:
+    """``cfg.members`` of a combination model, checked without importing torch: ConfigError
+    unless it names at least one model, none twice, none itself a combination."""
+    names = tuple(cfg.members or ())
+    if not names:
+        raise ConfigError(
+            f"model {cfg.name} combines the models in model.members, which is empty; set e.g. "
+            "model.members=[har, ewma_vol, garch]"
+        )
+    for m in names:
+        check_model_name(m, "model.members")
+        if m in COMBINATIONS:
+            raise ConfigError(f"model.members: {m} is itself a combination; list its members")
+    if len(set(names)) < len(names):
+        raise ConfigError(f"model.members lists a model twice: {list(names)}")
+    return names
 
 
 def _check_name(name: str) -> None:

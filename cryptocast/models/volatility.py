@@ -13,7 +13,9 @@ only to share the contract) and are mapped back unchanged.
 
 - ``vol_persistence``: tomorrow's RV = today's (``log_rv_d``), every step.
 - ``har``: Corsi (2009) HAR-RV in logs, ``log RV(t+h) = b0 + b1 log RV_d + b2 log RV_w +
-  b3 log RV_m`` by OLS per step h (direct forecasts), refit per fold on its training rows.
+  b3 log RV_m`` by OLS per step h (direct forecasts), refit per fold on its training and
+  validation windows (all before the fold's first origin), or on the last ``model.har_window``
+  of them. Its relatives (``harq``, ``har_semi``, ``har_cj``, ``har_x``) are in ``har.py``.
 - ``ewma_vol``: RiskMetrics (J.P. Morgan 1996), ``lambda = 0.94`` on daily log returns
   (``log_ewma_vol``), the same value every step.
 - ``garch``: GARCH(1,1) with zero mean on daily log returns in percent, fitted by the ``arch``
@@ -109,21 +111,37 @@ class EwmaVol(VolBaseline):
 
 
 class Har(VolBaseline):
-    features = ("log_rv_d", "log_rv_w", "log_rv_m")
+    """Linear in ``regressors(features)`` by OLS per step; ``window``: the last N fit origins only
+    (``model.har_window``; None: all). The HAR family of ``models/har.py`` changes the features
+    and the regressors built from them."""
 
-    def __init__(self, horizon: int) -> None:
+    features = ("log_rv_d", "log_rv_w", "log_rv_m")
+    n_regressors = 3
+
+    def __init__(self, horizon: int, window: int | None = None) -> None:
         super().__init__(horizon)
-        self.register_buffer("coef", torch.zeros(4, horizon, dtype=torch.float64))  # (1+3, H)
+        self.window = window
+        p = 1 + self.n_regressors
+        self.register_buffer("coef", torch.zeros(p, horizon, dtype=torch.float64))  # (1+p, H)
+
+    def regressors(self, z):
+        """(n, k) unscaled features (numpy or torch) -> (n, n_regressors) regressors."""
+        return z
+
+    def fit_origins(self, data) -> np.ndarray:
+        """The origins the OLS uses: the fold's fit rows, the last ``window`` of them if set."""
+        rows = fit_rows(data)
+        return rows if self.window is None else rows[-self.window :]
 
     def _fit(self, data) -> None:
-        rows = fit_rows(data)
-        Z = self.unscaled_rows(data, rows)  # (n, 3)
+        rows = self.fit_origins(data)
+        Z = self.regressors(self.unscaled_rows(data, rows))  # (n, p)
         y = data.y_scaler.inverse_transform(data.Y[rows].astype("float64"))  # (n, H) log RV
         coef = har_ols(Z, y)
         self.coef.copy_(torch.as_tensor(coef))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        z = self.raw(x)[:, -1, :]  # (B, 3)
+        z = self.regressors(self.raw(x)[:, -1, :])  # (B, p)
         return self.scaled(self.coef[0] + z @ self.coef[1:])  # (B, H)
 
 
@@ -194,9 +212,11 @@ class Garch(VolBaseline):
 
 def _register_baselines() -> None:
     """The four baselines take only the horizon: (B, L, F) -> (B, H) log-RV forecasts."""
+    register("har", trainable=False)(
+        lambda cfg, n_features, horizon, lookback: Har(horizon, cfg.har_window)
+    )
     for name, cls in (
         ("vol_persistence", VolPersistence),
-        ("har", Har),
         ("ewma_vol", EwmaVol),
         ("garch", Garch),
     ):

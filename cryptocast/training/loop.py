@@ -102,9 +102,18 @@ def _to_device(data: Any, device: Any) -> tuple[Any, Any]:
     return X.to(device, non_blocking=True), Y.to(device, non_blocking=True)
 
 
-def fit_naive_model(model: Any, data: Any) -> None:
-    """Fit a no-training baseline (persistence, drift, rw_*) from the training rows only, or a
-    volatility baseline (``fit_prepared``) from the training windows and their features."""
+def fit_naive_model(model: Any, data: Any, cfg: TrainConfig | None = None) -> None:
+    """Fit a no-training baseline (persistence, drift, rw_*) from the training rows only, a
+    volatility baseline (``fit_prepared``) from the training windows and their features, or a
+    combination (``fit_members``, models/combo.py), which fits its members with ``cfg``."""
+    if hasattr(model, "fit_members"):  # each member fit as ``fit`` fits a model alone
+        cfg = cfg if cfg is not None else TrainConfig()
+        model.fit_members(
+            data,
+            lambda member: fit(member, data, cfg),
+            lambda member, rows: predict_scaled(member, data.X, rows, data.lookback),
+        )
+        return
     if hasattr(model, "fit_prepared"):
         model.fit_prepared(data)
         return
@@ -162,10 +171,12 @@ def fit(
     naive = (
         not is_trainable(name)
         if name is not None
-        else any(hasattr(model, a) for a in ("fit_naive", "fit_series", "fit_prepared"))
+        else any(
+            hasattr(model, a) for a in ("fit_naive", "fit_series", "fit_prepared", "fit_members")
+        )
     )
     if naive:
-        fit_naive_model(model, data)
+        fit_naive_model(model, data, cfg)
         model.eval()
         return TrainResult(device=str(device), trained=False)
 

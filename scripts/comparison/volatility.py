@@ -53,6 +53,13 @@ def verdict(summary: dict, model: str = "performer_bilstm", alpha: float = 0.05)
     return f"{head} ({'; '.join(parts)})."
 
 
+def _mcs(r: dict) -> str:
+    """In the 90% Model Confidence Set on QLIKE (its p-value); – where the run has none."""
+    if "mcs_qlike_90" not in r:
+        return "–"
+    return f"{'yes' if r['mcs_qlike_90'] else 'no'} ({fmt_p(r.get('mcs_pvalue_qlike'))})"
+
+
 def render_results(summary: dict, report: Path) -> str:
     cfg = summary["config"]
     bt, tr, ft = cfg["backtest"], cfg["train"], cfg["features"]
@@ -74,22 +81,25 @@ def render_results(summary: dict, report: Path) -> str:
         "QLIKE: lower is better. skill = 1 − QLIKE / QLIKE(har) (> 0 beats har). DM p: two-sided "
         "Diebold–Mariano on QLIKE losses (a small p with negative skill means significantly "
         "worse). MZ R²: Mincer–Zarnowitz on variances. Bias ratio: mean realised / mean "
-        "forecast variance (1 is unbiased). Vol-targeting: position = "
+        "forecast variance (1 is unbiased). SPA p: Hansen's SPA test of the model against har "
+        "(small: it beats har). MCS: in the 90% Model Confidence Set on QLIKE over the coin's "
+        "models (not significantly worse than the best). Vol-targeting: position = "
         f"min({bt['max_position']:g}, {bt['vol_target']:g} / forecast), "
         f"{bt['fee_bps']:g} bp fee + {bt['slippage_bps']:g} bp slippage per unit of change; "
         "its realised annual volatility, the RMSE of its 30-day realised volatility around the "
         f"{bt['vol_target']:g} target, and its Sharpe.",
         "",
-        "| coin | model | n | RMSE vol | QLIKE | skill vs har | DM p vs har "
-        "| skill vs vol_persistence | DM p vs vol_persistence | MZ R² | bias ratio "
+        "| coin | model | n | RMSE vol | QLIKE | skill vs har | DM p vs har | SPA p vs har "
+        "| 90% MCS | skill vs vol_persistence | DM p vs vol_persistence | MZ R² | bias ratio "
         "| VT realised vol | VT vol error | VT Sharpe |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in summary["results"]:
         out.append(
             f"| {coin(r)} | {r['model']} | {r['n']} | {fmt(r.get('rmse_vol'))} | "
             f"{fmt(r.get('qlike'))} | {fmt(r.get('skill_qlike'))} | "
-            f"{fmt_p(r.get('dm_pvalue_vs_har'))} | {fmt(r.get('skill_qlike_persistence'))} | "
+            f"{fmt_p(r.get('dm_pvalue_vs_har'))} | {fmt_p(r.get('spa_p_vs_har'))} | "
+            f"{_mcs(r)} | {fmt(r.get('skill_qlike_persistence'))} | "
             f"{fmt_p(r.get('dm_pvalue_vs_vol_persistence'))} | {fmt(r.get('mz_r2'))} | "
             f"{fmt(r.get('bias_ratio'), 2)} | "
             f"{fmt(r.get('vt_annual_vol'))} | {fmt(r.get('vt_vol_error'))} | "

@@ -57,8 +57,27 @@ def _line(res: Any) -> str:
     age = "age unknown" if res.model_age is None else f"{human_duration(res.model_age)} old"
     return (
         f"{utc_stamp()} {res.series}: last {_fmt_time(res.last_candle, tf)} close "
-        f"{res.last_close:.6g} -> {pred}  run {res.run_id} (model {age}): {status}"
+        f"{res.last_close:.6g} -> {pred}{_interval(res)}  run {res.run_id} (model {age}): {status}"
     )
+
+
+def _interval(res: Any) -> str:
+    """A quantile run's last-step 90% interval and how it was calibrated ("" for a point run)."""
+    cal = getattr(res, "calibration", None)
+    if not cal:
+        return ""
+    row = res.rows.iloc[-1]
+    method = cal["method"]
+    text = row.quantiles if method == "none" else row.calibrated_quantiles
+    q = {round(float(k), 6): v for k, v in json.loads(text).items()}
+    band = f" 90% {q[0.05]:.6g}..{q[0.95]:.6g}" if 0.05 in q and 0.95 in q else ""
+    if method == "none":
+        return f"{band} (uncalibrated)"
+    if method == "aci":
+        alpha = cal["alpha"].get("0.9")
+        lvl = f", alpha {alpha[-1]:.4g}" if alpha else ""
+        return f"{band} (calibrated aci after {cal['n_outcomes']} outcomes{lvl})"
+    return f"{band} (calibrated {method})"
 
 
 def _score_lines(res: Any) -> list[str]:
@@ -92,6 +111,17 @@ def _score_lines(res: Any) -> list[str]:
                 f"  live {model} quantiles: {m['n_quantile']} scored  {cov}  "
                 f"CRPS {m['crps']:.4g} vs rw_ewma {m['rw_ewma_crps']:.4g} (log-return units)"
             )
+        if m.get("n_calibrated"):
+            cov = "  ".join(
+                f"{c}% coverage {_pct(100 * m[f'calibrated_coverage_{c}'])} vs raw "
+                f"{_pct(100 * m[f'raw_coverage_{c}'])}"
+                for c in (80, 90)
+                if f"calibrated_coverage_{c}" in m
+            )
+            out.append(
+                f"  live {model} calibrated ({m['calibration']}): {m['n_calibrated']} scored  "
+                f"{cov}  CRPS {m['calibrated_crps']:.4g} vs raw {m['raw_crps']:.4g}"
+            )
     return out
 
 
@@ -110,7 +140,8 @@ def _step_records(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """``--format csv``: one row per forecast step (quantiles stay in the JSON format)."""
     keep = ("source", "series", "run_id", "last_candle", "last_close", "added", "stale", "gap")
     return [
-        {k: r[k] for k in keep} | {k: v for k, v in step.items() if k != "quantiles"}
+        {k: r[k] for k in keep}
+        | {k: v for k, v in step.items() if k not in ("quantiles", "calibrated_quantiles")}
         for r in results
         if "forecast" in r
         for step in r["forecast"]

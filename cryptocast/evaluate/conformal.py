@@ -75,17 +75,34 @@ def calibration_set(
     return zq, zy
 
 
+def pair_scores(cal_q: np.ndarray, cal_y: np.ndarray, levels: Sequence[float]) -> list[np.ndarray]:
+    """The conformity scores (m, H) of one calibration set, one array per ``symmetric_pairs``
+    entry, over its windows whose quantiles and outcomes are all finite."""
+    ok = np.isfinite(cal_y).all(axis=1) & np.isfinite(cal_q).all(axis=(1, 2))
+    return [
+        conformity_scores(cal_q[ok], cal_y[ok], lo, hi) for lo, hi, _ in symmetric_pairs(levels)
+    ]
+
+
 def cqr(zq: np.ndarray, cal_q: np.ndarray, cal_y: np.ndarray, levels: Sequence[float]):
     """Adjust test quantiles ``zq`` (n, H, Q) by the conformity scores of one calibration set."""
+    return cqr_scores(zq, pair_scores(cal_q, cal_y, levels), levels)
+
+
+def cqr_scores(zq: np.ndarray, scores: list[np.ndarray], levels: Sequence[float]) -> np.ndarray:
+    """``cqr`` from the calibration set's ``pair_scores`` (what a trained run stores)."""
     out = np.array(zq, dtype=np.float64, copy=True)
-    ok = np.isfinite(cal_y).all(axis=1) & np.isfinite(cal_q).all(axis=(1, 2))
-    for i_lo, i_hi, alpha in symmetric_pairs(levels):
-        scores = conformity_scores(cal_q[ok], cal_y[ok], i_lo, i_hi)  # (m, H)
+    for (i_lo, i_hi, alpha), pair in zip(symmetric_pairs(levels), scores, strict=True):
         for h in range(out.shape[1]):
-            qhat = conformal_quantile(np.sort(scores[:, h]), alpha)
+            qhat = conformal_quantile(np.sort(np.asarray(pair)[:, h]), alpha)
             out[:, h, i_lo] -= qhat
             out[:, h, i_hi] += qhat
     return enforce_order(out, median_index(levels))
+
+
+def aci_update(a_t: float, alpha: float, gamma: float, missed: bool) -> float:
+    """One ACI step: ``alpha_{t+1} = alpha_t + gamma * (alpha - err_t)``, ``err_t = missed``."""
+    return a_t + gamma * (alpha - float(missed))
 
 
 def aci(
@@ -116,17 +133,34 @@ def aci(
     Returns:
         Adjusted quantiles (n, H, Q).
     """
+    return aci_scores(zq, zy, rows, [pair_scores(cq, cy, levels) for cq, cy in cal], cal_of,
+                      levels, gamma)[0]  # fmt: skip
+
+
+def aci_scores(
+    zq: np.ndarray,
+    zy: np.ndarray,
+    rows: np.ndarray,
+    scores: list[list[np.ndarray]],
+    cal_of: np.ndarray,
+    levels: Sequence[float],
+    gamma: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``aci`` from each calibration set's ``pair_scores``: (adjusted quantiles (n, H, Q), the
+    level ``alpha_t`` used at each origin (n, P, H), P = ``len(symmetric_pairs(levels))``).
+
+    The daily job (``cryptocast.forecasting.calibration``) replays its logged origins through
+    this same function, so its level after N logged outcomes is the backtest's."""
     import bisect
 
     out = np.array(zq, dtype=np.float64, copy=True)
     n, H, _ = zq.shape
+    pairs = symmetric_pairs(levels)
+    used = np.full((n, len(pairs), H), np.nan)
     rows = np.asarray(rows, dtype=np.int64)
     cal_of = np.asarray(cal_of, dtype=np.int64)
-    for i_lo, i_hi, alpha in symmetric_pairs(levels):
-        cal_scores = []
-        for cq, cy in cal:
-            ok = np.isfinite(cy).all(axis=1) & np.isfinite(cq).all(axis=(1, 2))
-            cal_scores.append(conformity_scores(cq[ok], cy[ok], i_lo, i_hi))  # (m, H)
+    for p, (i_lo, i_hi, alpha) in enumerate(pairs):
+        cal_scores = [np.asarray(s[p], dtype=np.float64).reshape(-1, H) for s in scores]
         for h in range(H):
             a_t, done = alpha, 0  # done: origins whose outcome has been fed back
             realised: list[float] = []  # sorted scores of test origins already known
@@ -136,16 +170,17 @@ def aci(
                     y = zy[done, h]
                     if np.isfinite(y):
                         lo, hi = out[done, h, i_lo], out[done, h, i_hi]
-                        a_t += gamma * (alpha - float(y < lo or y > hi))
+                        a_t = aci_update(a_t, alpha, gamma, bool(y < lo or y > hi))
                         # the score against the model's own (unadjusted) interval
                         score = max(zq[done, h, i_lo] - y, y - zq[done, h, i_hi])
                         bisect.insort(realised, float(score))
                     done += 1
                 pool = np.sort(np.concatenate([cal_scores[cal_of[t]][:, h], realised]))
+                used[t, p, h] = a_t
                 qhat = conformal_quantile(pool, a_t)
                 out[t, h, i_lo] -= qhat
                 out[t, h, i_hi] += qhat
-    return enforce_order(out, median_index(levels))
+    return enforce_order(out, median_index(levels)), used
 
 
 def calibrate(method: str, zq: np.ndarray, *rest: Any) -> np.ndarray:
@@ -163,3 +198,38 @@ def calibrate(method: str, zq: np.ndarray, *rest: Any) -> np.ndarray:
         if sel.any():
             out[sel] = cqr(zq[sel], cq, cy, levels)
     return out
+
+
+def calibration_record(
+    method: str,
+    gamma: float,
+    predictor: Any,
+    X: np.ndarray,
+    close: np.ndarray,
+    ends: np.ndarray,
+    horizon: int,
+    timestamps: Any,
+) -> dict[str, Any] | None:
+    """What a run trained with ``backtest.calibration`` stores for the daily job (JSON-safe).
+
+    ``ends`` are the validated run's validation windows, the rows the backtest's CQR calibrates
+    a fold on; ``predictor`` is the validated model (never the refit, which learnt from them).
+    Only rows up to ``max(ends) + horizon``, all before the first test origin, are read. None for
+    ``none`` or a point model.
+    """
+    levels = predictor.levels
+    if method == "none" or levels is None:
+        return None
+    ends = np.asarray(ends, dtype=np.int64)
+    cal_q, cal_y = calibration_set(predictor, X, close, ends, horizon)
+    scores = pair_scores(cal_q, cal_y, levels)
+    ts = np.asarray(timestamps)
+    return {
+        "method": method,
+        "gamma": float(gamma),
+        "levels": [float(t) for t in levels],
+        "pairs": [[int(lo), int(hi), float(a)] for lo, hi, a in symmetric_pairs(levels)],
+        "scores": [s.tolist() for s in scores],  # per pair (m, H)
+        "n_scores": int(scores[0].shape[0]) if scores else 0,
+        "last_row_read": str(ts[int(ends.max()) + horizon]) if ends.size else None,
+    }

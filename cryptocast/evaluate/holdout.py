@@ -66,12 +66,15 @@ def train_run(
     if len(test_ends):
         pred = predict_prices(model, data, test_ends)  # prices, or annualised volatility
         test_metrics = scoring_for(target).holdout(target, df, data, test_ends, pred)
+    calibration = _calibration(cfg, model, data, df)  # the validated model, before any refit
     deployed = (model, data, df, result, None)
     if cfg.train.refit_all:
         deployed = refit_all(cfg, data_dir, result)
     run_dir = new_run_dir(cfg)
     (run_dir / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
     meta = checkpoint_meta(cfg, *deployed)
+    if calibration is not None:  # what the daily job calibrates with (forecasting.calibration)
+        meta["calibration"] = calibration
     metrics = {
         "model": cfg.model.name,
         "config_hash": cfg.hash(),
@@ -87,6 +90,9 @@ def train_run(
         "n_windows": {k: int(len(v)) for k, v in data.ends.items()},
         "dropped_gap_windows": int(getattr(data, "dropped_gap_windows", 0)),
         "test": test_metrics,
+        "calibration": None
+        if calibration is None
+        else {k: calibration[k] for k in ("method", "gamma", "n_scores", "last_row_read")},
         # the figures above are the validated run's; the checkpoint may hold the refit's weights
         "deployed": {
             "weights": meta["weights"],
@@ -104,5 +110,22 @@ def train_run(
     # strict JSON: NaN (e.g. no validation loss) is written as null
     text = json.dumps(to_jsonable(metrics), indent=2, allow_nan=False)
     (run_dir / "metrics.json").write_text(text)
+    if calibration is not None:  # read by later runs' daily ACI replays (forecasting.calibration)
+        (run_dir / "calibration.json").write_text(json.dumps(calibration))
     save_checkpoint(run_dir / CHECKPOINT, deployed[0], meta)
     return RunResult(run_dir=run_dir, metrics=metrics)
+
+
+def _calibration(cfg: Config, model: Any, data: Any, df: Any) -> dict[str, Any] | None:
+    """``backtest.calibration``'s record for the daily job: the conformity scores of the
+    validated model on its validation windows (see ``conformal.calibration_record``)."""
+    from cryptocast.evaluate.conformal import calibration_record
+    from cryptocast.training.inference import Predictor
+
+    if cfg.backtest.calibration == "none":
+        return None
+    return calibration_record(
+        cfg.backtest.calibration, cfg.backtest.aci_gamma, Predictor.from_prepared(model, data),
+        data.X, df["close"].to_numpy("float64"), data.ends.get("val", np.empty(0, np.int64)),
+        cfg.features.horizon, df["timestamp"],
+    )  # fmt: skip

@@ -195,6 +195,7 @@ def forecast_series(
     """
     from cryptocast.data.store import load_series, series_path, write_parquet_atomic
     from cryptocast.features.targets import get_target
+    from cryptocast.forecasting.calibration import calibrate_rows
     from cryptocast.forecasting.log import (
         append_rows,
         check_lock_timeout,
@@ -279,6 +280,7 @@ def forecast_series(
     rows = kind.predict_rows(inp, window, base)
     with log_lock(log_path, lock_timeout):  # read, change and replace the log as one step
         log, repeats = load_log(log_path, kind.schema)
+        rows, calibration = calibrate_rows(inp, log, rows, ckpt.parent)  # ACI replays the log
         log, added = append_rows(log, rows, kind.schema)
         scored = 0
         if score:
@@ -312,6 +314,7 @@ def forecast_series(
         scored=scored,
         live=kind.live(log, inp) if score else {},
         notes=notes,
+        calibration=calibration,
     )
 
 

@@ -129,8 +129,12 @@ class PriceLog:
     def live(self, log: pd.DataFrame, inp: Inputs) -> dict[str, dict[str, Any]]:
         """Live point accuracy per model, plus coverage and CRPS beside rw_ewma for quantile
         rows."""
+        from cryptocast.forecasting.calibration import live_calibrated
+
         live = live_metrics(log)
         for model, rec in live_prob_metrics(log, inp.candles).items():
+            live.setdefault(model, {}).update(rec)
+        for model, rec in live_calibrated(log).items():  # raw and calibrated on the same rows
             live.setdefault(model, {}).update(rec)
         return live
 

@@ -43,10 +43,13 @@ LOG_SCHEMA: dict[str, str] = {
     "error": "float64",
     # quantile models: JSON {level: predicted close} of this step; "" for a point model
     "quantiles": "str",
+    # the same calibrated per backtest.calibration (forecasting/calibration.py); "" if none
+    "calibrated_quantiles": "str",
+    "calibration": "str",  # cqr | aci | none (a quantile run without one); "" for a point model
 }
 LOG_COLUMNS = list(LOG_SCHEMA)
 #: columns added after the first release: filled with this default when an older log lacks them
-OPTIONAL_COLUMNS = {"quantiles": "", "gap": False}
+OPTIONAL_COLUMNS = {"quantiles": "", "gap": False, "calibrated_quantiles": "", "calibration": ""}
 KEY = ["last_candle", "run_id", "step"]
 #: The log of a ``realized_vol`` run (``data/vol_forecasts/...``): annualised volatilities.
 #: ``rv_last`` = RV of the origin day; ``error = realised_vol - predicted_vol``.
@@ -287,6 +290,8 @@ def price_rows(
             "quantiles": (
                 [quantiles_json(levels, qh) for qh in quantiles] if quantiles is not None else ""
             ),
+            "calibrated_quantiles": "",  # set by forecasting.calibration
+            "calibration": "",
         }
     )
     return rows[LOG_COLUMNS]

@@ -37,6 +37,8 @@ class ForecastResult:
     scored: int = 0
     live: dict[str, dict[str, Any]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)  # what the job repaired on its way, said once
+    # a quantile run's calibration (forecasting.calibration): {"method": cqr|aci|none, ...}
+    calibration: dict[str, Any] | None = None
 
     @property
     def series(self) -> str:
@@ -90,6 +92,11 @@ class ForecastResult:
                                 if getattr(r, "quantiles", "")
                                 else {}
                             ),
+                            **(
+                                {"calibrated_quantiles": json.loads(r.calibrated_quantiles)}
+                                if getattr(r, "calibrated_quantiles", "")
+                                else {}
+                            ),
                         }
                     ),
                 }
@@ -98,4 +105,5 @@ class ForecastResult:
             "scored": self.scored,
             "live": {m: {k: num(v) for k, v in d.items()} for m, d in self.live.items()},
             "notes": list(self.notes),
+            "calibration": self.calibration,
         }

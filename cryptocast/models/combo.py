@@ -140,7 +140,9 @@ class VolCombo(nn.Module):
         f64, k = torch.float64, len(names)
         self.register_buffer("weights", torch.full((k,), 1.0 / k, dtype=f64))
         self.register_buffer("factors", torch.ones(k, horizon, dtype=f64))  # members' mapping back
-        self.register_buffer("val_qlike", torch.full((k,), float("nan"), dtype=f64))
+        # members' validation QLIKE (a record of the weighting); zero until fitted, as a checkpoint
+        # refuses a non-finite buffer
+        self.register_buffer("val_qlike", torch.zeros(k, dtype=f64))
         self.register_buffer("y_center", torch.zeros(horizon, dtype=f64))
         self.register_buffer("y_scale", torch.ones(horizon, dtype=f64))
 

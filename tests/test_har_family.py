@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
@@ -178,3 +179,31 @@ def test_cli_backtest_runs_every_new_model_into_summary_json(data_dir, tmp_path)
     for name in ["har", *NEW_MODELS]:
         assert name in recs, name
         assert np.isfinite(recs[name]["qlike"]) and 0.2 < recs[name]["bias_ratio"] < 5
+
+
+def test_a_har_x_run_forecasts_through_the_daily_job(data_dir, tmp_path):
+    """The daily job reads the ``features.rv_cross`` symbol's candles as the backtest does (it
+    raised a DataError before: the forecast built its features without them)."""
+    from cryptocast.config.schema import load_config
+    from cryptocast.data.store import series_path, write_parquet_atomic
+    from cryptocast.evaluate.holdout import train_run
+    from cryptocast.forecasting.job import forecast_series
+
+    hourly = make_hourly(140, seed=6)
+    day_d = pd.Timestamp("2021-05-10", tz="UTC")
+    hourly = hourly[hourly["timestamp"] < day_d + pd.Timedelta("1D")]
+    write_parquet_atomic(hourly, series_path(data_dir, "binance", "ETH/USDT", "1h"))
+    write_parquet_atomic(daily_from(hourly), series_path(data_dir, "binance", "ETH/USDT", "1d"))
+    btc = make_hourly(140, seed=16)
+    write_parquet_atomic(btc, series_path(data_dir, "binance", "BTC/USDT", "1h"))
+    cfg = load_config(
+        TINY_CONFIG,
+        [
+            *VOL_FAST, "features.rv_cross=auto", "model.name=har_x", "data.symbol=ETH/USDT",
+            f"output.runs_dir={tmp_path / 'runs'}",
+        ],
+    )  # fmt: skip
+    run = train_run(cfg, data_dir).run_dir
+    now = day_d + pd.Timedelta("1D") + pd.Timedelta("1h")
+    res = forecast_series(run, data_dir, fetch=False, now=now)
+    assert res.added == 1 and 0.05 < res.rows["predicted_vol"].iloc[0] < 5

@@ -260,7 +260,7 @@ def forecast_series(
         reason = f"fetch from {ex} failed ({fetch_error})"
     else:
         reason = stale_reason(last, clock, tf, slack)
-    extra = {t: load_series(data_dir, ex, sym, t) for t in kind.extra_timeframes(fcfg)}
+    extra = kind.extra_inputs(data_dir, ex, sym, fcfg)
     inp = Inputs(predictor, fcfg, tf, candles, extra, log_path)
     reason = reason or kind.stale_reason(inp)
     if reason is not None and not allow_stale:

@@ -4,7 +4,9 @@
 ``realized_vol`` run is asked of ``KINDS[get_target(target).kind]`` (``"price"`` or ``"vol"``):
 
 - ``store_kind`` / ``schema``: where the log lives (``data/{store_kind}/...``) and its columns;
-- ``extra_timeframes(fcfg)``: candles fetched and loaded besides the run's own timeframe;
+- ``extra_timeframes(fcfg)``: candles fetched besides the run's own timeframe;
+- ``extra_inputs(data_dir, exchange, symbol, fcfg)``: what the forecast reads besides them (the
+  ``rv_source`` candles; the ``features.rv_cross`` symbol's, read as stored);
 - ``stale_reason(inp)``: why those extra candles cannot serve this forecast (None: they can);
 - ``window(inp)``: (the table the gap rule reads, what ``predict_rows`` needs), and
   ``gap_hint``, how the DataError of a gap says to fix it;
@@ -45,7 +47,7 @@ from cryptocast.forecasting.volatility import (
 @dataclass(frozen=True)
 class Inputs:
     """What one forecast reads: the run's predictor and features config, the stored candles of its
-    series (``extra``: of each ``extra_timeframes``), and the log it writes to."""
+    series (``extra``: what its kind's ``extra_inputs`` loads), and the log it writes to."""
 
     predictor: Any
     fcfg: Any  # the checkpoint's FeaturesConfig
@@ -105,6 +107,9 @@ class PriceLog:
     def extra_timeframes(self, fcfg: Any) -> tuple[str, ...]:
         return ()
 
+    def extra_inputs(self, data_dir: Any, exchange: str, symbol: str, fcfg: Any) -> dict:
+        return {}
+
     def stale_reason(self, inp: Inputs) -> str | None:
         return None
 
@@ -150,6 +155,17 @@ class VolLog:
     def extra_timeframes(self, fcfg: Any) -> tuple[str, ...]:
         return (fcfg.rv_source,)
 
+    def extra_inputs(self, data_dir: Any, exchange: str, symbol: str, fcfg: Any) -> dict:
+        """The series' ``rv_source`` candles, and under ``"cross"`` the ``features.rv_cross``
+        symbol's (read as stored: the job refreshes only its own series)."""
+        from cryptocast.data.store import load_series
+        from cryptocast.features.volatility import load_cross
+
+        extra = {fcfg.rv_source: load_series(data_dir, exchange, symbol, fcfg.rv_source)}
+        if fcfg.rv_cross is not None:
+            extra["cross"] = load_cross(data_dir, exchange, symbol, fcfg)
+        return extra
+
     def stale_reason(self, inp: Inputs) -> str | None:
         source = inp.fcfg.rv_source
         return fine_gap(inp.extra[source], inp.candles["timestamp"].iloc[-1], source)
@@ -160,7 +176,8 @@ class VolLog:
 
     def predict_rows(self, inp: Inputs, _: None, base: dict[str, Any]) -> pd.DataFrame:
         fine = inp.extra[inp.fcfg.rv_source]
-        vol, rv_last = predict_latest_vol(inp.predictor, inp.candles, fine, inp.fcfg)
+        cross = inp.extra.get("cross")
+        vol, rv_last = predict_latest_vol(inp.predictor, inp.candles, fine, inp.fcfg, cross)
         check_finite(base, "volatility", vol, log_path=inp.log_path)
         return vol_rows(base, vol, rv_last, base["last_candle"])
 

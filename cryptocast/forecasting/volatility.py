@@ -32,13 +32,19 @@ def fine_gap(fine: pd.DataFrame, last_daily: pd.Timestamp, source: str) -> str |
     return None
 
 
-def predict_latest_vol(predictor: Any, candles: pd.DataFrame, fine: pd.DataFrame, fcfg: Any):
+def predict_latest_vol(
+    predictor: Any,
+    candles: pd.DataFrame,
+    fine: pd.DataFrame,
+    fcfg: Any,
+    cross: pd.DataFrame | None = None,
+):
     """Annualised volatility forecasts (H,) for the days after the last stored daily candle, and
-    the origin day's RV (annualised)."""
+    the origin day's RV (annualised); ``cross``: the ``features.rv_cross`` symbol's candles."""
     from cryptocast.features.table import compute_features, feature_columns
     from cryptocast.features.targets import ANNUALISE
 
-    table = compute_features(candles, fcfg, "1d", fine=fine)
+    table = compute_features(candles, fcfg, "1d", fine=fine, cross=cross)
     if feature_columns(table) != list(predictor.feature_names):
         raise CheckpointError(
             "feature list differs from the checkpoint's; retrain the model with this cryptocast "

@@ -59,9 +59,10 @@ def to_timestamp(value: str, source: str) -> Any:
 CLOCK_ENV = "CRYPTOCAST_NOW"
 
 
-def now_utc(now: Any = None) -> Any:
+def now_utc(now: Any = None, source: str = CLOCK_ENV) -> Any:
     """The clock every "is it closed yet / how old is it" rule uses: ``now`` (a Timestamp or ISO
-    text), else ``$CRYPTOCAST_NOW`` (to replay history), else the wall clock; a UTC Timestamp."""
+    text), else ``$CRYPTOCAST_NOW`` (to replay history), else the wall clock; a UTC Timestamp.
+    ``source`` names where a bad value came from in the error."""
     import os
 
     import pandas as pd
@@ -71,4 +72,4 @@ def now_utc(now: Any = None) -> Any:
         return pd.Timestamp.now(tz="UTC")
     if isinstance(value, pd.Timestamp):
         return value.tz_localize("UTC") if value.tzinfo is None else value.tz_convert("UTC")
-    return to_timestamp(value, f"the clock ({CLOCK_ENV})")
+    return to_timestamp(value, f"the clock ({source})")

@@ -29,13 +29,13 @@ The clock is injectable (``now`` argument or ``CRYPTOCAST_NOW``) so historical d
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from cryptocast.config.dates import to_timestamp
+from cryptocast.config.dates import CLOCK_ENV
+from cryptocast.config.dates import now_utc as clock
 from cryptocast.config.timeframes import human_duration, timeframe_delta
 from cryptocast.errors import (
     CheckpointError,
@@ -66,18 +66,12 @@ __all__ = [
     "run_from_config",
 ]
 
-CLOCK_ENV = "CRYPTOCAST_NOW"
 FETCH_ATTEMPTS = 6  # tries per exchange request before the fetch counts as failed
 
 
 def now_utc(now: str | pd.Timestamp | None = None) -> pd.Timestamp:
     """The job's clock: ``now``, else ``$CRYPTOCAST_NOW``, else the wall clock (UTC)."""
-    value = now if now is not None and now != "" else os.environ.get(CLOCK_ENV) or None
-    if value is None:
-        return pd.Timestamp.now(tz="UTC")
-    if isinstance(value, pd.Timestamp):
-        return value.tz_localize("UTC") if value.tzinfo is None else value.tz_convert("UTC")
-    return to_timestamp(value, f"the clock (--now or {CLOCK_ENV})")
+    return clock(now, f"--now or {CLOCK_ENV}")
 
 
 def checkpoint_file(run: Path) -> Path:

@@ -54,7 +54,7 @@ gpu-wheels:  ## wheels for the bare GPU machine -> .gpu/ (git-ignored; docs/gpu.
 	$(BIN)/python scripts/gpu_wheels.py
 
 .PHONY: compare-vol
-compare-vol:  ## volatility forecasts vs vol_persistence/HAR/EWMA/GARCH -> docs/volatility.md
+compare-vol:  ## every volatility model (neural over 3 seeds) vs HAR, with DM, SPA and the 90% MCS -> docs/volatility.md
 	$(BIN)/python scripts/compare.py volatility $(COMPARE_ARGS)
 
 .PHONY: compare-prob

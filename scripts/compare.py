@@ -10,7 +10,8 @@ backtest of its config on a copy of the reference candles and renders its page f
 - ``probabilistic`` (``make compare-prob``): ``configs/compare_prob.yaml``, quantile models
   against rw_ewma under each calibration method -> ``docs/probabilistic.md``;
 - ``volatility`` (``make compare-vol``): ``configs/compare_vol.yaml``, realized volatility
-  against vol_persistence/HAR/EWMA/GARCH -> the results section of ``docs/volatility.md``.
+  over >= 3 training seeds against vol_persistence/HAR/EWMA/GARCH and the HAR family -> the
+  results section of ``docs/volatility.md``.
 
 Usage::
 
@@ -19,7 +20,7 @@ Usage::
     python scripts/compare.py price --reuse            # reuse reports/compare/seed-N (same config)
     python scripts/compare.py price --seeds 0,1,2,3,4 --set train.epochs=4
     python scripts/compare.py probabilistic --calibrations cqr
-    python scripts/compare.py volatility --reuse       # reuse reports/compare_vol
+    python scripts/compare.py volatility --reuse       # 3 seeds; reuse reports/compare_vol/seed-N
 
 Every mode takes ``--config``, ``--data-dir``, ``--report``, ``--workers``, ``--reuse`` and
 ``--set KEY=VALUE``; ``python scripts/compare.py MODE --help`` lists the rest.

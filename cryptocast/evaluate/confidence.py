@@ -57,11 +57,23 @@ def model_confidence_set(
     if len(models) < 2 or len(clean) < MIN_ORIGINS:
         pvalue = 1.0 if len(models) == 1 and len(clean) else math.nan
         return pd.DataFrame({"pvalue": pvalue, "included": True}, index=pd.Index(models))
-    mcs = MCS(clean, size=size, reps=reps, block_size=block_size, method="R", seed=seed)
+
+    # Models with the same losses up to rounding (a selection that picked the same member every
+    # fold) are one model to the test (arch's elimination breaks on tied statistics): test the
+    # first of each group, give the others its answer.
+    def same(a: str, b: str) -> bool:
+        return bool(np.allclose(clean[a], clean[b], rtol=1e-9, atol=1e-12))
+
+    first = {m: next(o for o in models if same(o, m)) for m in models}
+    distinct = list(dict.fromkeys(first.values()))
+    if len(distinct) < 2:
+        return pd.DataFrame({"pvalue": 1.0, "included": True}, index=pd.Index(models))
+    mcs = MCS(clean[distinct], size=size, reps=reps, block_size=block_size, method="R", seed=seed)
     mcs.compute()
-    pvalues = mcs.pvalues["Pvalue"].reindex(models).astype("float64")
-    included = pd.Series([m in set(mcs.included) for m in models], index=models)
-    return pd.DataFrame({"pvalue": pvalues, "included": included})
+    pvalues = mcs.pvalues["Pvalue"].reindex([first[m] for m in models]).astype("float64")
+    kept = set(mcs.included)
+    included = pd.Series([first[m] in kept for m in models], index=models)
+    return pd.DataFrame({"pvalue": pvalues.to_numpy(), "included": included})
 
 
 def spa_test(

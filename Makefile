@@ -54,8 +54,9 @@ gpu-wheels:  ## wheels for the bare GPU machine -> .gpu/ (git-ignored; docs/gpu.
 	$(BIN)/python scripts/gpu_wheels.py
 
 .PHONY: compare-vol
-compare-vol:  ## every volatility model (neural over 3 seeds) vs HAR, with DM, SPA and the 90% MCS -> docs/volatility.md
+compare-vol:  ## every volatility model (neural over 3 seeds) vs HAR, with DM, SPA and the 90% MCS; RV from 1h, then 5m candles -> docs/volatility.md
 	$(BIN)/python scripts/compare.py volatility $(COMPARE_ARGS)
+	$(BIN)/python scripts/compare.py volatility --config configs/compare_vol_5m.yaml $(COMPARE_ARGS)
 
 .PHONY: compare-prob
 compare-prob:  ## quantile models vs rw_ewma, calibration none/cqr/aci -> docs/probabilistic.md

@@ -49,3 +49,25 @@ def test_fewer_than_three_seeds_refused(tmp_path, capsys):
     args = argparse.Namespace(seeds="0,1", out=page)
     assert volatility.run(args) == 2
     assert "at least 3 seeds" in capsys.readouterr().err
+
+
+def test_five_minute_section_has_its_own_markers_and_leaves_the_hourly_one_alone():
+    page = (
+        "intro\n<!-- results: 1h -->\nHOURLY\n<!-- end results -->\n"
+        "5m text\n<!-- results-5m: 5m -->\nold\n<!-- end results-5m -->\n"
+    )
+    assert volatility.markers("1h") == (volatility.START, volatility.END)
+    new = volatility.splice(page, "FIVE\n", *volatility.markers("5m"))
+    assert "HOURLY" in new and "FIVE" in new and "old" not in new
+    assert new.index("FIVE") > new.index("<!-- results-5m:")
+    # the hourly section's end marker is not mistaken for the 5m one, nor the other way round
+    assert volatility.splice(page, "H2\n").count("HOURLY") == 0
+    assert "old" in volatility.splice(page, "H2\n")
+
+
+def test_the_aim_of_another_section_judges_the_configured_model():
+    pooled = volatility.pool([_summary(0.44, True)] * 3)
+    lines = volatility.aim(pooled, "garch", "why", main=False)
+    assert "picks **`garch`**" in lines[0]
+    configured = volatility._configured()
+    assert f"Aim, for `{configured}`," in lines[-1]

@@ -17,23 +17,33 @@ REPO = Path(__file__).resolve().parents[2]
 SHARED_OHLCV = Path(
     os.environ.get("CRYPTOCAST_SHARED_DATA", REPO.parent / "shared" / "data" / "ohlcv" / "binance")
 )
+SHARED_FINE = SHARED_OHLCV.parent.parent / "fine" / "binance"  # 5-minute candles from 2022
 
 
 def shared_copy(symbols: list[str], timeframes: list[str]) -> Path:
-    """A temporary data folder holding the reference candles (the shared folder is read-only)."""
+    """A temporary data folder holding the reference candles (the shared folder is read-only).
+
+    Timeframes under 1h come from ``fine/binance`` beside ``ohlcv/binance`` and are imported
+    (``cryptocast.data.importers``), since the store keeps them one file per month."""
     from cryptocast.config.timeframes import symbol_slug
+    from cryptocast.data.importers import import_path
+    from cryptocast.data.months import is_monthly
 
     tmp = Path(tempfile.mkdtemp(prefix="cryptocast-compare-"))
     dest = tmp / "ohlcv" / "binance"
     dest.mkdir(parents=True)
     for s in symbols:
         for timeframe in timeframes:
-            src = SHARED_OHLCV / f"{symbol_slug(s)}_{timeframe}.parquet"
+            folder = SHARED_FINE if is_monthly(timeframe) else SHARED_OHLCV
+            src = folder / f"{symbol_slug(s)}_{timeframe}.parquet"
             if not src.is_file():
                 raise SystemExit(
                     f"error: reference candles {src} not found; pass --data-dir with fetched candles"
                 )
-            shutil.copy(src, dest / src.name)
+            if is_monthly(timeframe):
+                import_path(tmp, src, symbols=[s], timeframes=[timeframe])
+            else:
+                shutil.copy(src, dest / src.name)
     return tmp
 
 
@@ -68,7 +78,9 @@ def backtest(cfg: Any, data_dir: Path | None, label: str = "") -> tuple[list, fl
 
     tmp = None
     if data_dir is None:
-        frames = ["1d", cfg.features.rv_source] if cfg.features.target == "realized_vol" else ["1d"]
+        frames = list(cfg.backtest.timeframes)
+        if cfg.features.target == "realized_vol":
+            frames = list(dict.fromkeys([*frames, cfg.features.rv_source]))
         data_dir = tmp = shared_copy(cfg.backtest.symbols, frames)
     t0 = time.perf_counter()
 

@@ -140,34 +140,54 @@ def _configured() -> str | None:
     return load_config(str(RECOMMENDED)).model.name
 
 
-def aim(pooled: dict, best: str, why: str) -> list[str]:
-    """The recommendation and the issue's aim, said plainly."""
+def _aim_line(pooled: dict, model: str) -> tuple[bool, str]:
+    """Whether ``model`` meets the issue's aim on this run, and the sentence saying so."""
     coins = sorted({c for c, _ in pooled})
-    wins = [c for c in coins if (c, best) in pooled and beats_har(pooled[(c, best)])]
+    wins = [c for c in coins if (c, model) in pooled and beats_har(pooled[(c, model)])]
     bits = [
-        f"{c}: skill {fmt(_mean(pooled[(c, best)]['skill_qlike']))}, "
-        f"DM p {_p_cell(pooled[(c, best)]['dm_pvalue_vs_har'])}"
+        f"{c}: skill {fmt(_mean(pooled[(c, model)]['skill_qlike']))}, "
+        f"DM p {_p_cell(pooled[(c, model)]['dm_pvalue_vs_har'])}"
         for c in coins
-        if (c, best) in pooled
+        if (c, model) in pooled
     ]
     pb = {c: pooled.get((c, "performer_bilstm"), {}).get("mcs_qlike_90", []) for c in coins}
     pb_all = all(v and all(v) for v in pb.values())
+    met = len(wins) >= 2 and pb_all
+    return met, (
+        f"**Aim {'met' if met else 'not met'}.** `{model}` beats `har` on QLIKE with DM p < 0.05 "
+        f"(in every seed) on {len(wins)} of {len(coins)} coins (needed: 2) ({'; '.join(bits)}); "
+        "`performer_bilstm` is in the 90% MCS on "
+        + ", ".join(f"{c} {int(sum(v))}/{len(v)} seeds" for c, v in pb.items())
+        + f" (needed: all three coins): {'yes' if pb_all else 'no'}."
+    )
+
+
+def aim(pooled: dict, best: str, why: str, main: bool = True) -> list[str]:
+    """The recommendation and the issue's aim, said plainly. ``main``: the section the
+    recommendation is made from; another section says what the same rule picks there and judges
+    the configured model by the aim."""
     configured = _configured()
+    if not main:
+        judged = configured or best
+        return [
+            f"By the same rule this target picks **`{best}`** ({why}); the recommendation is made "
+            "on the hourly-RV section above, whose test period is twice as long.",
+            "",
+            _aim_line(pooled, judged)[1].replace("**Aim", f"**Aim, for `{judged}`,", 1),
+        ]
     agree = (
         "`configs/volatility.yaml` has no model" if configured is None
         else f"`configs/volatility.yaml` sets `model.name: {configured}`"
         + (" (the same)." if configured == best else f" — **not** `{best}`: update it.")
     )  # fmt: skip
-    met = len(wins) >= 2 and pb_all
-    return [
-        f"**Recommended: `{best}`** — {why}. {agree}",
-        "",
-        f"**Aim {'met' if met else 'not met'}.** `{best}` beats `har` on QLIKE with DM p < 0.05 "
-        f"(in every seed) on {len(wins)} of {len(coins)} coins (needed: 2) ({'; '.join(bits)}); "
-        "`performer_bilstm` is in the 90% MCS on "
-        + ", ".join(f"{c} {int(sum(v))}/{len(v)} seeds" for c, v in pb.items())
-        + f" (needed: all three coins): {'yes' if pb_all else 'no'}.",
-    ]
+    return [f"**Recommended: `{best}`** — {why}. {agree}", "", _aim_line(pooled, best)[1]]
+
+
+def markers(rv_source: str) -> tuple[str, str]:
+    """The results markers of the page section of ``rv_source`` (1h: the main section)."""
+    if rv_source == "1h":
+        return START, END
+    return f"<!-- results-{rv_source}:", f"<!-- end results-{rv_source} -->"
 
 
 def render_results(summaries: list[dict], reports: list[Path], seeds: list[int], args) -> str:
@@ -177,17 +197,24 @@ def render_results(summaries: list[dict], reports: list[Path], seeds: list[int],
     first, last, n = common.period(summary)
     pooled = pool(summaries)
     best, why = recommend(pooled)
+    main = ft["rv_source"] == "1h"
     out = [
         "",
         f"Daily BTC, ETH, LTC (Binance spot), one-day-ahead forecasts of annualised realized "
         f"volatility (RV from `{ft['rv_source']}` candles) for the days after **{first} .. {last}** "
         f"({'/'.join(map(str, n))} forecast origins per coin; days without a complete-enough RV are "
         f"not scored), walk-forward: {bt['fold_length']}-day folds, {bt['window']} window, every "
-        f"model refit each fold on earlier days only; {len(seeds)} training seeds.",
+        f"model refit each fold on earlier days only; {len(seeds)} training seeds"
+        + (
+            "."
+            if main
+            else f"; daily series from {cfg['data']['start']} (the first 5-minute "
+            "candle), so the first fold trains on under a year."
+        ),
         "",
-        "### Recommendation and the aim",
+        "### Recommendation and the aim" if main else "### The rule and the aim on this target",
         "",
-        *aim(pooled, best, why),
+        *aim(pooled, best, why, main),
         "",
         "### Every model beside the baselines",
         "",
@@ -228,8 +255,9 @@ def render_results(summaries: list[dict], reports: list[Path], seeds: list[int],
         "### How these numbers were made",
         "",
         f"- Command: `make compare-vol` (`{COMMAND} --seeds {','.join(map(str, seeds))}"
+        + ("" if main else f" --config {common.shown(args.config)}")
         + (f" {sets}" if sets else "")
-        + f"`), config `configs/compare_vol.yaml`, report folders "
+        + f"`), config `{common.shown(args.config)}`, report folders "
         f"`{common.shown(reports[0].parent)}/seed-N`.",
         f"- Target `{ft['target']}` from `{ft['rv_source']}` candles (days with fewer than "
         f"{ft['rv_min_hours']}/24 of their returns dropped), lookback {ft['lookback']} days, "
@@ -248,29 +276,31 @@ def render_results(summaries: list[dict], reports: list[Path], seeds: list[int],
     return "\n".join(out)
 
 
-def _markers(page: str) -> tuple[int, int]:
-    start, end = page.find(START), page.find(END)
+def _markers(page: str, start_mark: str = START, end_mark: str = END) -> tuple[int, int]:
+    start, end = page.find(start_mark), page.find(end_mark)
     if start < 0 or end < start:
-        raise SystemExit(f"error: the page lacks the {START} ... {END} markers")
+        raise SystemExit(f"error: the page lacks the {start_mark} ... {end_mark} markers")
     return start, end
 
 
-def splice(page: str, body: str) -> str:
+def splice(page: str, body: str, start_mark: str = START, end_mark: str = END) -> str:
     """``page`` with the text between the results markers replaced by ``body``."""
-    start, end = _markers(page)
+    start, end = _markers(page, start_mark, end_mark)
     return page[: page.index("\n", start) + 1] + body + page[end:]
 
 
 def run(args: argparse.Namespace) -> int:
-    """One backtest per seed (or its report), spliced into the results section of ``--out``."""
-    _markers(args.out.read_text(encoding="utf-8"))  # before minutes of backtest, not after
+    """One backtest per seed (or its report), spliced into the results section of ``--out`` that
+    belongs to the config's ``features.rv_source``."""
     seeds = [int(x) for x in args.seeds.split(",") if x.strip()]
     if len(seeds) < 3:
         print("error: --seeds needs at least 3 seeds (a single seed is noise)", file=sys.stderr)
         return 2
+    marks = markers(common.load(args).features.rv_source)
+    _markers(args.out.read_text(encoding="utf-8"), *marks)  # before minutes of backtest
     runs = [run_or_reuse(args, seed) for seed in seeds]
     body = render_results([s for s, _ in runs], [r for _, r in runs], seeds, args)
     out = args.out
-    out.write_text(splice(out.read_text(encoding="utf-8"), body), "utf-8")
+    out.write_text(splice(out.read_text(encoding="utf-8"), body, *marks), "utf-8")
     print(f"wrote {out}")
     return 0

@@ -163,3 +163,14 @@ def test_symbol_and_timeframe_select_files_in_a_folder(candles, data_dir, tmp_pa
     assert not series_path(data_dir, "binance", "BTC/USDT", "1h").exists()
     with pytest.raises(DataError, match="no candle file matches"):
         import_path(data_dir, tmp_path, symbols=["LTC/USDT"])
+
+
+def test_a_derivative_parquet_name_tells_its_symbol(candles, data_dir, tmp_path):
+    """BTC-USDT-USDT_1h.parquet (the store's own name of BTC/USDT:USDT) imports as that
+    perpetual, without --symbol: the inverse of symbol_slug, not a first-dash guess."""
+    p = tmp_path / "BTC-USDT-USDT_1h.parquet"
+    candles.to_parquet(p)
+    (report,) = import_path(data_dir, p)
+    assert report["symbol"] == "BTC/USDT:USDT" and report["timeframe"] == "1h"
+    stored = load_series(data_dir, "binance", "BTC/USDT:USDT", "1h")
+    assert len(stored) == len(candles)

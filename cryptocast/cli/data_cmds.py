@@ -257,7 +257,7 @@ def data(
 ) -> None:
     """Show the stored candles: rows, first/last candle, gaps, duplicates, zero volume, OHLC issues."""
     use_format(fmt, console)
-    from cryptocast.config.names import check_exchange_name
+    from cryptocast.config.names import check_exchange_name, symbol_from_slug
     from cryptocast.config.timeframes import symbol_slug, validate_timeframe
     from cryptocast.data.integrity import integrity_report
     from cryptocast.data.store import list_series, read_ohlcv
@@ -278,7 +278,7 @@ def data(
             continue
         row: dict[str, Any] = {
             "exchange": path.parent.name,
-            "symbol": slug.replace("-", "/", 1),
+            "symbol": symbol_from_slug(slug),
             "timeframe": tf,
         }
         try:

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from cryptocast.config.names import symbol_from_slug
 from cryptocast.data.store import OHLCV_COLUMNS, to_utc_timestamps
 from cryptocast.errors import DataError, brief
 
@@ -106,7 +107,8 @@ def _frame(
 
 
 def _read_parquet(path: Path) -> Imported:
-    m = re.fullmatch(r"([A-Za-z0-9]+)-([A-Za-z0-9]+)_(\w+)", path.stem)
+    # the store's own names: BASE-QUOTE_tf, or BASE-QUOTE-SETTLE[-EXPIRY]_tf for a derivative
+    m = re.fullmatch(r"([A-Za-z0-9]+-[A-Za-z0-9]+(?:-[A-Za-z0-9]+)*)_(\w+)", path.stem)
     try:
         df = pd.read_parquet(path)
     except Exception as err:  # noqa: BLE001 (pyarrow raises many types)
@@ -114,7 +116,7 @@ def _read_parquet(path: Path) -> Imported:
     if "timestamp" not in df.columns and "date" in df.columns:
         df = df.rename(columns={"date": "timestamp"})
     _need(df, OHLCV_COLUMNS, path)
-    sym, tf = (f"{m[1]}/{m[2]}".upper(), m[3]) if m else (None, None)
+    sym, tf = (symbol_from_slug(m[1].upper()), m[2]) if m else (None, None)
     return Imported(path, sym, tf, df)
 
 

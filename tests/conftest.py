@@ -158,3 +158,41 @@ def data_lock_held_elsewhere(data_dir: Path) -> Iterator[None]:
     finally:
         release.set()
         t.join(5)
+
+
+@contextmanager
+def ray_cluster(*nodes: dict, **head: object) -> Iterator[object]:
+    """A simulated Ray cluster (``ray.cluster_utils.Cluster``): a head with one CPU (``head``
+    overrides its node args) and one node per ``nodes`` entry, this process connected to it."""
+    import ray
+    from ray.cluster_utils import Cluster
+
+    if ray.is_initialized():
+        ray.shutdown()
+    c = Cluster(
+        initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False, **head}
+    )
+    for node in nodes:
+        c.add_node(**node)
+    if nodes:
+        c.wait_for_nodes()
+    ray.init(address=c.address, log_to_driver=False, logging_level="ERROR")
+    try:
+        yield c
+    finally:
+        ray.shutdown()
+        c.shutdown()
+
+
+@contextmanager
+def local_ray(**init: object) -> Iterator[None]:
+    """A new local Ray instance (``ray.init`` with ``init``), shut down after the block."""
+    import ray
+
+    if ray.is_initialized():
+        ray.shutdown()
+    ray.init(include_dashboard=False, log_to_driver=False, logging_level="ERROR", **init)
+    try:
+        yield
+    finally:
+        ray.shutdown()

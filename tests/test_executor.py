@@ -15,7 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cryptocast.cli import app
-from tests.conftest import make_ohlcv
+from tests.conftest import local_ray, make_ohlcv
 from tests.test_backtest import cheat_model, config, store  # noqa: F401
 
 ray = pytest.importorskip("ray")
@@ -31,15 +31,10 @@ GRID = [
 
 
 @pytest.fixture(scope="module")
-def local_ray():
+def two_cpu_ray():
     """One real Ray instance for the whole module (start-up is seconds on 2 cores)."""
-    if ray.is_initialized():
-        ray.shutdown()
-    ray.init(
-        num_cpus=2, num_gpus=0, include_dashboard=False, log_to_driver=False, logging_level="ERROR"
-    )
-    yield
-    ray.shutdown()
+    with local_ray(num_cpus=2, num_gpus=0):
+        yield
 
 
 def grid_data(data_dir: Path) -> Path:
@@ -63,7 +58,7 @@ def _same(a: list, b: list, cfg=None) -> None:
     assert [[r[k] for k in keys] for r in sa] == [[r[k] for k in keys] for r in sb]
 
 
-def test_ray_gives_the_local_results_without_opening_the_data_folder(local_ray, tmp_path):
+def test_ray_gives_the_local_results_without_opening_the_data_folder(two_cpu_ray, tmp_path):
     """The driver builds the tables, then the data folder disappears before any task runs: a task
     that opened it would fail. The results must equal the local run's, bit for bit."""
     from cryptocast.evaluate.backtest import run_backtest
@@ -88,7 +83,7 @@ def test_ray_gives_the_local_results_without_opening_the_data_folder(local_ray, 
 
 
 @pytest.mark.usefixtures("cheat_model")
-def test_a_failing_ray_task_is_reported_by_name_and_the_others_finish(local_ray, tmp_path):
+def test_a_failing_ray_task_is_reported_by_name_and_the_others_finish(two_cpu_ray, tmp_path):
     """``cheat`` is registered only in this process, so building it fails in the Ray worker."""
     from cryptocast.errors import PartialFailure
     from cryptocast.evaluate.backtest import run_backtest
@@ -106,7 +101,7 @@ def test_a_failing_ray_task_is_reported_by_name_and_the_others_finish(local_ray,
     assert done == {"cheat": False, "persistence": True, "drift": True}
 
 
-def test_on_a_cpu_only_cluster_no_task_asks_for_a_gpu(local_ray):
+def test_on_a_cpu_only_cluster_no_task_asks_for_a_gpu(two_cpu_ray):
     """``train.device: auto`` asks for a GPU only where the cluster has one: a request no node can
     meet would wait forever (tests/test_executor_ray_faults.py: a cluster with a GPU node)."""
     from cryptocast.executor import RayExecutor
@@ -117,7 +112,7 @@ def test_on_a_cpu_only_cluster_no_task_asks_for_a_gpu(local_ray):
     assert ex.gpus_for("cuda", True) == 1.0  # asked for explicitly: the user's call
 
 
-def test_tune_on_ray_scores_each_trial_as_locally(local_ray, tmp_path):
+def test_tune_on_ray_scores_each_trial_as_locally(two_cpu_ray, tmp_path):
     """One Ray task per trial; without pruning, trial k samples the same values (seeded TPE,
     random start-up) and trains the same seeded model, so its score matches the local study's."""
     import optuna
@@ -137,7 +132,7 @@ def test_tune_on_ray_scores_each_trial_as_locally(local_ray, tmp_path):
     assert out["local"] == out["ray"]
 
 
-def test_the_cli_runs_backtest_on_ray(local_ray, tmp_path):
+def test_the_cli_runs_backtest_on_ray(two_cpu_ray, tmp_path):
     from tests.conftest import TINY_CONFIG
     from tests.test_backtest import FAST
 

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import make_ohlcv
+from tests.conftest import make_ohlcv, ray_cluster
 from tests.test_backtest import config, store
 from tests.test_executor import _same
 
@@ -44,20 +44,8 @@ TRIAL = [  # 3 series x 4 models = 12 jobs
 
 @pytest.fixture(scope="module")
 def cluster():
-    from ray.cluster_utils import Cluster
-
-    if ray.is_initialized():
-        ray.shutdown()
-    c = Cluster(
-        initialize_head=True,
-        head_node_args={"num_cpus": 1, "num_gpus": 0, "include_dashboard": False},
-    )
-    c.add_node(num_cpus=1, num_gpus=1)
-    c.wait_for_nodes()
-    ray.init(address=c.address, log_to_driver=False, logging_level="ERROR")
-    yield c
-    ray.shutdown()
-    c.shutdown()
+    with ray_cluster({"num_cpus": 1, "num_gpus": 1}, num_gpus=0) as c:
+        yield c
 
 
 @pytest.fixture(scope="module")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.conftest import ray_cluster
 from tests.test_backtest import config
 from tests.test_executor import GRID, _same, grid_data
 
@@ -17,15 +18,8 @@ pytestmark = pytest.mark.usefixtures("restore_torch_threads")
 
 @pytest.fixture(scope="module")
 def cluster():
-    from ray.cluster_utils import Cluster
-
-    if ray.is_initialized():
-        ray.shutdown()
-    c = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
-    ray.init(address=c.address, log_to_driver=False, logging_level="ERROR")
-    yield c
-    ray.shutdown()
-    c.shutdown()
+    with ray_cluster() as c:  # one node; the test adds the second
+        yield c
 
 
 def test_one_node_and_two_give_the_same_backtest(cluster, tmp_path):

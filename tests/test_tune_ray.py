@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import local_ray
 from tests.test_backtest import store
 from tests.test_tune import CANDLES, config
 
@@ -20,20 +21,11 @@ pytestmark = pytest.mark.usefixtures("restore_torch_threads")
 
 
 @pytest.fixture(scope="module")
-def local_ray():
+def eight_cpu_ray():
     """A local Ray that believes it has 8 CPUs: the old driver asked for 8 trials at once."""
-    if ray.is_initialized():
-        ray.shutdown()
     # address="local": a new instance, never another process's cluster on this machine
-    ray.init(
-        address="local",
-        num_cpus=8,
-        include_dashboard=False,
-        log_to_driver=False,
-        logging_level="ERROR",
-    )
-    yield
-    ray.shutdown()
+    with local_ray(address="local", num_cpus=8):
+        yield
 
 
 @pytest.fixture
@@ -51,7 +43,7 @@ def max_in_flight(trials: list) -> int:
     return most
 
 
-def test_ray_tuning_keeps_at_most_max_in_flight_trials(local_ray, tmp_path, data):
+def test_ray_tuning_keeps_at_most_max_in_flight_trials(eight_cpu_ray, tmp_path, data):
     from cryptocast.tune.study import run_tune
 
     events: list[dict] = []
@@ -93,7 +85,7 @@ def _ray_trial(prune, flag) -> list[bool]:
     return _until_pruned(prune, lambda: ray.get(flag.raise_.remote()))
 
 
-def test_a_running_ray_trial_prunes_against_medians_published_after_it_started(local_ray):
+def test_a_running_ray_trial_prunes_against_medians_published_after_it_started(eight_cpu_ray):
     from cryptocast.tune.pruning import BoardPruning, make_board, reader
 
     board = make_board("ray")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.conftest import ray_cluster
 from tests.test_backtest import store
 from tests.test_tune import CANDLES, config
 from tests.test_tune_ray import max_in_flight
@@ -18,17 +19,8 @@ pytestmark = pytest.mark.usefixtures("restore_torch_threads")
 
 @pytest.fixture(scope="module")
 def cluster():
-    from ray.cluster_utils import Cluster
-
-    if ray.is_initialized():
-        ray.shutdown()
-    c = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
-    c.add_node(num_cpus=1)
-    c.wait_for_nodes()
-    ray.init(address=c.address, log_to_driver=False, logging_level="ERROR")
-    yield c
-    ray.shutdown()
-    c.shutdown()
+    with ray_cluster({"num_cpus": 1}) as c:
+        yield c
 
 
 def test_two_nodes_run_one_trial_at_a_time_when_max_in_flight_is_1(cluster, tmp_path, data_dir):

@@ -59,5 +59,5 @@ compare-vol:  ## every volatility model (neural over 3 seeds) vs HAR, with DM, S
 	$(BIN)/python scripts/compare.py volatility --config configs/compare_vol_5m.yaml $(COMPARE_ARGS)
 
 .PHONY: compare-prob
-compare-prob:  ## quantile models vs rw_ewma, calibration none/cqr/aci -> docs/probabilistic.md
+compare-prob:  ## quantile models vs rw_ewma, daily and hourly, calibration none/cqr/aci, VaR tests, MCS -> docs/probabilistic.md
 	$(BIN)/python scripts/compare.py probabilistic $(COMPARE_ARGS)

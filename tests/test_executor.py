@@ -33,7 +33,7 @@ GRID = [
 @pytest.fixture(scope="module")
 def two_cpu_ray():
     """One real Ray instance for the whole module (start-up is seconds on 2 cores)."""
-    with local_ray(num_cpus=2, num_gpus=0):
+    with local_ray(address="local", num_cpus=2, num_gpus=0):  # a new instance, never another
         yield
 
 

@@ -67,6 +67,9 @@ HASH_NEUTRAL = {
     ("model", "gbm_rounds"): 500,
     ("model", "members"): ["har", "ewma_vol", "garch"],
     ("model", "combo_weights"): "equal",
+    ("model", "series_embedding"): False,
+    ("train", "universe"): [],
+    ("backtest", "pooled"): False,
 }
 
 

@@ -133,6 +133,9 @@ class ModelConfig(_Section):
     # and vol_combo's weights (equal, or inverse validation QLIKE)
     members: list[str] = Field(default_factory=lambda: ["har", "ewma_vol", "garch"])
     combo_weights: Literal["equal", "inverse_qlike"] = "equal"
+    # pooled models (evaluate/pooled.py): a learned per-series vector added to every input step;
+    # off, a pooled model can forecast a series it never trained on (docs/global.md)
+    series_embedding: bool = False
 
     @field_validator("quantiles")
     @classmethod
@@ -170,6 +173,21 @@ class TrainConfig(_Section):
     # after the validated run, retrain on every stored row for the best epoch count; the
     # checkpoint then holds those weights (metrics.json keeps the validated run's figures)
     refit_all: bool = True
+    # training-only series of pooled models (backtest.pooled, docs/global.md): symbols whose
+    # windows join the evaluated symbols' in one training set, read from the same data folder
+    universe: list[str] = Field(default_factory=list)
+
+    @field_validator("universe")
+    @classmethod
+    def _symbols(cls, value: list[str]) -> list[str]:
+        from cryptocast.config.names import symbol_slug
+
+        for s in value:
+            _name_check(symbol_slug, s)
+        twice = sorted({s for s in value if value.count(s) > 1})
+        if twice:
+            raise ValueError(f"lists {twice[0]} twice; name each symbol once")
+        return value
 
 
 class OutputConfig(_Section):
@@ -233,6 +251,9 @@ class BacktestConfig(_Section):
     # validation tail, or adaptive conformal inference online over the test period
     calibration: Literal["none", "cqr", "aci"] = "none"
     aci_gamma: float = Field(0.005, gt=0, lt=1)  # ACI step size (Gibbs & Candes 2021)
+    # also run every neural model as one pooled model per (timeframe, fold) over the evaluated
+    # symbols and train.universe, reported per symbol as `<model>@pooled` (docs/global.md)
+    pooled: bool = False
 
     @model_validator(mode="after")
     def _check(self) -> BacktestConfig:

@@ -136,6 +136,7 @@ def run_backtest(
         CryptocastError: every job failed: the first failure, prefixed with its job name.
     """
     from cryptocast.evaluate.jobstore import JobStore, job_key, table_hash
+    from cryptocast.evaluate.pooled import pool_units, pooled_task, result_order
     from cryptocast.evaluate.walkforward import job_config, job_folds
     from cryptocast.executor import Task, import_ray, make_executor, run_all
     from cryptocast.models.registry import is_trainable
@@ -147,6 +148,7 @@ def run_backtest(
     n_jobs = len(bt.symbols) * len(bt.timeframes) * len(dict.fromkeys(m for m in bt.models if m))
     apply_thread_plan(min(max(1, bt.workers), max(1, n_jobs)), cfg.train.num_threads)
     jobs = validate(cfg, data_dir)
+    units = pool_units(cfg, jobs, data_dir)  # backtest.pooled: one job per (timeframe, model)
     if executor == "ray":
         import_ray()  # a missing Ray fails before the features are built
     # Build features and check the folds of every series before any training starts.
@@ -156,28 +158,37 @@ def run_backtest(
         c = job_config(cfg, s, t, jobs[0][2])
         tables[(s, t)] = load_feature_table(c, data_dir)
         n_folds[(s, t)] = len(job_folds(tables[(s, t)], c))
+    for s, t in dict.fromkeys((s, u.timeframe) for u in units for s in u.universe):
+        tables[(s, t)] = load_feature_table(job_config(cfg, s, t, jobs[0][2]), data_dir)
+    unit_folds = sum(n_folds[key[:2]] for u in units for key in u.results)
+    n_all = len(jobs) + len(units)
     if on_event:
-        on_event(
-            {"event": "plan", "jobs": len(jobs), "folds": sum(n_folds[(s, t)] for s, t, _ in jobs)}
-        )
-    workers = min(max(1, bt.workers), len(jobs))
+        folds = sum(n_folds[(s, t)] for s, t, _ in jobs) + unit_folds
+        on_event({"event": "plan", "jobs": n_all, "folds": folds})
+    workers = min(max(1, bt.workers), n_all)
     # the local thread plan on every executor: the thread count changes a result's last bits
     threads = _threads(cfg, workers)
     store = JobStore(jobs_dir) if jobs_dir is not None else None
-    keys: dict[tuple[str, str, str], str] = {}
+    keys: dict[tuple[str, str, str], str] = {}  # (symbol, timeframe, model) of a result -> key
     results: dict[tuple[str, str, str], Any] = {}
     if store is not None:
         digests = {key: table_hash(df) for key, df in tables.items()}
         for job in jobs:
             keys[job] = job_key(job_config(cfg, *job), digests[job[:2]], threads)
-            if (kept := store.get(keys[job])) is not None:
-                results[job] = kept
+        for u in units:
+            pool = [(s, digests[(s, u.timeframe)]) for s in u.series]
+            for s, t, name in u.results:
+                keys[(s, t, name)] = job_key(job_config(cfg, s, t, u.model), "", threads, pool)
+        results = {k: kept for k, key in keys.items() if (kept := store.get(key)) is not None}
     streams = executor == "local"  # Ray tasks report their folds when they finish
 
-    def report_job(job: tuple, value: Any, ok: bool, replay: bool, **extra: Any) -> None:
+    def report_job(job: tuple, values: list, ok: bool, replay: bool, **extra: Any) -> None:
         if on_event and ok and replay:  # folds not streamed as they ran: replay their records
-            for rec in value.fold_info:
-                on_event({"symbol": job[0], "timeframe": job[1], "model": job[2], **rec})
+            for r in values:
+                for rec in r.fold_info:
+                    on_event(
+                        {"symbol": r.symbol, "timeframe": r.timeframe, "model": r.model, **rec}
+                    )
         if on_event:
             on_event({"event": "job", "job": job, "ok": ok, **extra})
 
@@ -188,20 +199,29 @@ def run_backtest(
             return
         out = ev["outcome"]
         job = out.task.args[2]
-        if ev["ok"] and store is not None:
-            store.put(keys[job], out.value)  # kept at once: a later crash cannot lose it
-        report_job(job, out.value, ev["ok"], not streams, error=ev.get("error"), **out.meta)
+        done = _as_list(out.value) if ev["ok"] else []
+        if store is not None:
+            for r in done:  # kept at once: a later crash cannot lose it
+                store.put(keys[(r.symbol, r.timeframe, r.model)], r)
+        report_job(job, done, ev["ok"], not streams, error=ev.get("error"), **out.meta)
 
-    for job, kept in results.items():
-        report_job(job, kept, True, True, error=None, reused=True)
+    for job in jobs:
+        if job in results:
+            report_job(job, [results[job]], True, True, error=None, reused=True)
+    for u in units:  # a pooled job is reused only when every symbol's result is kept
+        if all(key in results for key in u.results):
+            report_job(u.job, [results[key] for key in u.results], True, True, error=None,
+                       reused=True)  # fmt: skip
     todo = [job for job in jobs if job not in results]
+    todo_units = [u for u in units if not all(key in results for key in u.results)]
     outcomes = []
-    if todo:
+    if todo or todo_units:
         ex = make_executor(executor, workers, ray_address, forward)
         cfg_dict = cfg.to_dict()
         try:
             # one shipped copy per series serves all its models (Ray: one object-store entry)
-            shipped = {key: ex.put(tables[key]) for key in dict.fromkeys(j[:2] for j in todo)}
+            need = [j[:2] for j in todo] + [(s, u.timeframe) for u in todo_units for s in u.series]
+            shipped = {key: ex.put(tables[key]) for key in dict.fromkeys(need)}
             tasks = [
                 Task(
                     f"{s} {t} {m}",
@@ -212,13 +232,26 @@ def run_backtest(
                 )
                 for s, t, m in todo
             ]
+            tasks += [
+                Task(
+                    " ".join(u.job),
+                    pooled_task,
+                    (cfg_dict, u, u.job, *[shipped[(s, u.timeframe)] for s in u.series]),
+                    threads,
+                    ex.gpus_for(cfg.train.device, True),
+                )
+                for u in todo_units
+            ]
             outcomes = run_all(ex, tasks)
         finally:
             ex.close()
-    results |= {o.task.args[2]: o.value for o in outcomes if o.error is None}
+    for o in outcomes:
+        if o.error is None:
+            results |= {(r.symbol, r.timeframe, r.model): r for r in _as_list(o.value)}
     failed = [o for o in outcomes if o.error is not None]
+    order = result_order(jobs, units)
     if not failed:
-        return [results[job] for job in jobs]
+        return [results[key] for key in order]
     if not results:  # nothing finished: the first failure, with its own exit code
         first = failed[0].error
         more = f" ({len(failed) - 1} more job(s) failed)" if len(failed) > 1 else ""
@@ -229,10 +262,15 @@ def run_backtest(
     names = "; ".join(f"{f.symbol} {f.timeframe} {f.model}: {f.error}" for f in failures[:3])
     more = f"; {len(failures) - 3} more" if len(failures) > 3 else ""
     raise PartialFailure(
-        f"{len(failures)} of {len(jobs)} backtest jobs failed ({names}{more})",
-        done=[results[job] for job in jobs if job in results],
+        f"{len(failures)} of {n_all} backtest jobs failed ({names}{more})",
+        done=[results[key] for key in order if key in results],
         failed=failures,
     )
+
+
+def _as_list(value: Any) -> list[Any]:
+    """A task's value as a list of ``JobResult``s (a pooled job returns one per symbol)."""
+    return list(value) if isinstance(value, list) else [value]
 
 
 def summarise(

@@ -6,9 +6,11 @@ training window and scores its validation windows once per epoch; the naive base
 closed form and are counted as free. A probe times a few training and scoring steps of each
 neural model at the config's sizes, batch and lookback, with the torch threads each job will get
 (the thread plan), on this machine; the estimate is windows x epochs x those rates, summed over
-every refit of every job and spread over the workers. Early stopping (``train.patience``) usually
-ends a refit sooner; the per-fold work around a fit (scaling, prediction) is not counted (about a
-quarter of a small daily refit's time, measured on ``configs/demo.yaml``).
+every refit of every job and spread over the workers (a pooled job, ``backtest.pooled``: one
+refit per fold over the training windows of every series of its pool). Early stopping
+(``train.patience``) usually ends a refit sooner; the per-fold work around a fit (scaling,
+prediction) is not counted (about a quarter of a small daily refit's time, measured on
+``configs/demo.yaml``).
 """
 
 from __future__ import annotations
@@ -122,6 +124,7 @@ def estimate_backtest(cfg: Config, data_dir: Path, executor: str = "local") -> P
     bad plan fails here with the same error, before anything trains.
     """
     from cryptocast.evaluate.backtest import _threads, validate
+    from cryptocast.evaluate.pooled import cut_rows, pool_units, pooled_folds
     from cryptocast.evaluate.walkforward import job_config, job_folds
     from cryptocast.features.table import feature_columns
     from cryptocast.models.registry import is_trainable
@@ -134,6 +137,7 @@ def estimate_backtest(cfg: Config, data_dir: Path, executor: str = "local") -> P
     workers = min(max(1, bt.workers), max(1, n_jobs))
     apply_thread_plan(workers, cfg.train.num_threads)  # as run_backtest: before torch loads
     jobs = validate(cfg, data_dir)
+    units = pool_units(cfg, jobs, data_dir)  # checks train.universe before any feature is built
     threads = _threads(cfg, workers)  # each job's torch threads, on every executor
     parallel = workers if executor == "local" else 1
     tables, folds, probed = {}, {}, {}
@@ -163,6 +167,31 @@ def estimate_backtest(cfg: Config, data_dir: Path, executor: str = "local") -> P
             seconds += epochs * (train_w * t_train + val_w * t_score)
             refits, first = refits + 1, False
         job_seconds.append(seconds)
+    for u in units:  # backtest.pooled: one refit per fold over the whole pool
+        c = job_config(cfg, u.symbols[0], u.timeframe, u.model)
+        pool = {s: tables.get((s, u.timeframe)) for s in u.series}
+        for s in u.universe:
+            pool[s] = load_feature_table(job_config(cfg, s, u.timeframe, u.model), data_dir)
+        f, tr = c.features, c.train
+        key = (u.model, tr.batch_size, u.timeframe)
+        if key not in probed:
+            probed[key] = probe_rates(c, len(feature_columns(pool[u.symbols[0]])), threads)
+        t_train, t_score = probed[key]
+        fold_lists, cuts = pooled_folds(pool, u, cfg)
+        n_folds += sum(len(folds[(s, u.timeframe)]) for s in u.symbols)
+        seconds = 0.0
+        for k, cut in enumerate(cuts):
+            if k and not fold_lists[u.symbols[0]][k].retrain:
+                continue
+            epochs = bt.warm_epochs if c.backtest.warm_start and k else tr.epochs
+            for rows in filter(None, (cut_rows(df, cut, c) for df in pool.values())):
+                train_w = math.ceil(
+                    _windows(rows["train"], f.lookback, f.horizon) / tr.window_stride
+                )
+                val_w = _windows(rows["val"], f.lookback, f.horizon)
+                seconds += epochs * (train_w * t_train + val_w * t_score)
+            refits += 1
+        job_seconds.append(seconds)
     wall = max(sum(job_seconds) / parallel, max(job_seconds, default=0.0))
     rates = {m: r[0] for (m, _, _), r in probed.items()}
-    return PlanEstimate(len(jobs), n_folds, refits, wall, parallel, rates, executor)
+    return PlanEstimate(len(job_seconds), n_folds, refits, wall, parallel, rates, executor)

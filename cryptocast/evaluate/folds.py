@@ -107,7 +107,7 @@ def make_folds(
         test = (start, min(start + fold_length, test_hi))
         retrain = k % retrain_every == 0
         if retrain:
-            train, val = _train_val(start, horizon, window, train_length, val_fraction)
+            train, val = train_val_rows(start, horizon, window, train_length, val_fraction)
             n_windows = train[1] - horizon - max(train[0], lookback - 1)
             if n_windows < min_train_windows:
                 raise DataError(
@@ -119,9 +119,11 @@ def make_folds(
     return folds
 
 
-def _train_val(
+def train_val_rows(
     start: int, horizon: int, window: str, train_length: int | None, val_fraction: float
 ) -> tuple[tuple[int, int], tuple[int, int]]:
+    """Training and validation rows of a model whose first forecast is at origin row ``start``
+    (targets up to row ``start``; the pooled walk cuts every series with this at its own row)."""
     hi = start + 1  # row `start` is known at the first forecast; targets up to it may be used
     lo = 0 if window == "expanding" else max(0, hi - int(train_length))
     n_val = max(math.ceil(val_fraction * (hi - lo)), horizon + 1)

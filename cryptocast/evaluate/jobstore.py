@@ -7,7 +7,8 @@ one ``<key>.npz`` (numpy arrays plus one JSON string; no pickle, read with
 
 - the job's resolved config (``job_config``), less the keys that only pick the grid or the
   output (``backtest.models/symbols/timeframes/workers/metrics/report_dir``);
-- the content of the series' feature table (a fetch that changes a candle changes the key);
+- the content of the series' feature table (a fetch that changes a candle changes the key), and
+  for a pooled job's result the content and order of every table it trained on;
 - the torch thread count (it changes a result's last bits);
 - the versions of cryptocast, torch, numpy and pandas, and a hash of cryptocast's own source.
 
@@ -36,6 +37,8 @@ from cryptocast.config.schema import Config
 
 # keys that choose which jobs run or where the report goes, never what one job computes
 NOT_JOB_KEYS = ("models", "symbols", "timeframes", "workers", "metrics", "report_dir")
+# settings only pooled jobs read (evaluate/pooled.py)
+POOLED_KEYS = (("backtest", "pooled"), ("train", "universe"), ("model", "series_embedding"))
 _ARRAYS = ("timestamps", "folds", "last_close", "y_true", "y_pred", "y_quantiles")
 _ARRAYS += ("raw_quantiles", "origin_rows", "calibration_of")
 
@@ -64,15 +67,27 @@ def table_hash(df: pd.DataFrame) -> str:
     return h.hexdigest()
 
 
-def job_key(job_cfg: Config, table_digest: str, threads: int) -> str:
-    """The key of one job: its config (``job_config``), its table's hash and its thread count."""
+def job_key(
+    job_cfg: Config, table_digest: str, threads: int, pool: list[tuple[str, str]] | None = None
+) -> str:
+    """The key of one job: its config (``job_config``), its table's hash and its thread count.
+
+    ``pool``: a pooled job's result for ``job_cfg.data.symbol``: every (symbol, table hash) it
+    trained on, in stacking order. A per-series job's key leaves out the pooled-only settings
+    (``backtest.pooled``, ``train.universe``, ``model.series_embedding``), which it never reads.
+    """
     from cryptocast.training.runs import package_versions
 
     d = job_cfg.to_dict()
     d["backtest"] = {k: v for k, v in d["backtest"].items() if k not in NOT_JOB_KEYS}
+    if pool is None:
+        for section, key in POOLED_KEYS:
+            d[section].pop(key, None)
     versions = {k: v for k, v in package_versions().items() if k in ("cryptocast", "torch")}
     versions |= {"numpy": np.__version__, "pandas": pd.__version__, "code": code_hash()}
     blob = {"config": d, "table": table_digest, "threads": threads, "versions": versions}
+    if pool is not None:
+        blob["pool"] = [list(p) for p in pool]
     text = json.dumps(blob, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:24]
 

@@ -246,6 +246,7 @@ def _markdown(
         costs_line,
         failed_jobs_section,
         fold_table,
+        pooled_line,
         summary_paragraph,
         trading_table,
     )
@@ -256,6 +257,8 @@ def _markdown(
             lines.append(f"- {key}: `{summary[key]}`")
     if costs := costs_line(summary):
         lines.append(costs)
+    if pooled := pooled_line(summary):
+        lines.append(pooled)
     lines += ["", *failed_jobs_section(summary)]  # a partial report says so first
     if warning := calibration_warning(summary):
         lines += [f"**warning:** {warning}", ""]

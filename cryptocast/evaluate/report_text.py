@@ -34,6 +34,23 @@ def _pct(v: Any, sign: bool = True) -> str:
     return "–" if x is None else (f"{x * 100:+.1f} %" if sign else f"{x * 100:.1f} %")
 
 
+def pooled_line(summary: dict[str, Any]) -> str | None:
+    """``- pooled: ...`` naming what the ``@pooled`` models trained on (None without them)."""
+    from cryptocast.evaluate.pooled import POOLED
+
+    if not any(POOLED in m for m in summary.get("models", [])):
+        return None
+    cfg = summary.get("config", {})
+    symbols = cfg.get("backtest", {}).get("symbols", [])
+    universe = [u for u in cfg.get("train", {}).get("universe", []) if u not in symbols]
+    extra = f" + training-only {', '.join(universe)}" if universe else ""
+    return (
+        f"- pooled: each `{POOLED}` model is one network per timeframe and fold trained on "
+        f"{', '.join(symbols)}{extra}, each series scaled by its own training rows, folds cut on "
+        "the calendar (docs/global.md)"
+    )
+
+
 def costs_line(summary: Mapping) -> str | None:
     """``- costs: 10 bp fee + 5 bp slippage per unit of position change; long/flat`` (or None)."""
     bt = (summary.get("config") or {}).get("backtest") or {}
@@ -194,9 +211,12 @@ def column_legend(records: Sequence[Mapping]) -> list[str]:
         "significantly *worse*. `dm_pvalue_vs_persistence` is against persistence.",
     ]
     if any("dm_pvalue_vs_best" in r for r in records):
+        from cryptocast.evaluate.pooled import POOLED
+
+        pooled = f", per series or `{POOLED}`" if any(POOLED in r["model"] for r in records) else ""
         lines.append(
             "- **DM p vs best other neural (model)**: against the neural model "
-            f"({', '.join(NEURAL)}) with the lowest RMSE other than the row's own, named in "
+            f"({', '.join(NEURAL)}{pooled}) with the lowest RMSE other than the row's own, named in "
             "brackets; for the baselines that is the best neural model. `dm_pvalue_vs_best` and "
             "`dm_best_other` in summary.json."
         )

@@ -34,6 +34,14 @@ LEAKAGE_SKILL = 0.3
 # a model fed the next day's RV scores above 0.9.
 LEAKAGE_QLIKE_SKILL = 0.8
 
+
+def is_neural(model: str) -> bool:
+    """A neural model's results: one of ``NEURAL``, per series or pooled (``lstm@pooled``)."""
+    from cryptocast.evaluate.pooled import base_name
+
+    return base_name(model) in NEURAL
+
+
 #: one series' scores -> (records in job order, equity curves by model, origins the curves cover)
 SeriesScores = tuple[list[dict], dict[str, np.ndarray], np.ndarray]
 
@@ -100,7 +108,7 @@ def score_price_series(group: Sequence[Any], bt: Any) -> SeriesScores:
     add_risk_scores(recs, group)  # VaR backtests, FZ0, tail losses, the MCS on CRPS
     y_true = group[0].y_true
     rmse = {m: rec["rmse"] for m, rec in recs.items()}
-    best = dm_vs_best_other(y_true, preds, rmse, [m for m in recs if m in NEURAL])
+    best = dm_vs_best_other(y_true, preds, rmse, [m for m in recs if is_neural(m)])
     for m, (other, stat, p) in best.items():
         recs[m].update(dm_best_other=other, dm_stat_vs_best=stat, dm_pvalue_vs_best=p)
     curves[BUY_HOLD] = bh

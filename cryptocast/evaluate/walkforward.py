@@ -145,8 +145,7 @@ def run_job(
     ``scored_folds`` adds each fold's origin rows ``ends``, predictions ``pred`` and quantiles
     ``q`` (None for a point model) at ``levels`` to its ``on_fold`` event; an exception raised by ``on_fold`` ends the walk there.
     """
-    from cryptocast.features.targets import get_target
-    from cryptocast.features.windows import prepare, window_ends
+    from cryptocast.features.windows import prepare
     from cryptocast.models.registry import build_model, is_trainable
     from cryptocast.training.inference import Predictor
     from cryptocast.training.loop import fit, seed_everything
@@ -155,17 +154,13 @@ def run_job(
     t0 = time.perf_counter()
     c = job_config(cfg, symbol, timeframe, model_name)
     f = c.features
-    target = get_target(f.target)
     if df is None:
         df = load_feature_table(c, data_dir)
-    n, L, H = len(df), f.lookback, f.horizon
+    L, H = f.lookback, f.horizon
     folds = job_folds(df, c)
-    gaps = df["gap_before"].to_numpy("int64")
-    close = df["close"].to_numpy("float64")
     bt = c.backtest
     warm_train = c.train.model_copy(update={"epochs": bt.warm_epochs})
-    out_ends, out_folds, preds, quants, info = [], [], [], [], []
-    cal_sets: list = []  # one conformal calibration set per trained model
+    walk = SeriesWalk(df, c)
     predictor = X = previous = None
     max_seen, warm = -1, False  # warm: the weights in use continued an earlier fit
     for fold in folds:
@@ -186,61 +181,113 @@ def run_job(
             seen = np.concatenate([data.ends["train"], data.ends["val"]])
             # last target row any fit behind these weights read (warm starts carry earlier fits)
             max_seen = max(max_seen if warm else -1, int(seen.max()) + H)
-            if predictor.levels is not None:
-                from cryptocast.evaluate.conformal import calibration_set
-
-                # the validation tail: outcomes known at the fold's first forecast, never a test row
-                cal_sets.append(calibration_set(predictor, X, close, data.ends["val"], H))
-        # origins of this fold; their targets may lie past the fold (they are only scored)
-        ends = window_ends(n, fold.test[0], fold.test[1] + H, L, H, gaps, f.gap_tolerance, False)
-        pred, q = predictor.predict_distribution(X, close, ends)
-        out_ends.append(ends)
-        out_folds.append(np.full(len(ends), fold.fold))
-        preds.append(pred)
-        quants.append((q, len(cal_sets) - 1))
-        rec = {
-            "fold": fold.fold,
-            "retrained": fold.retrain,
-            "warm_start": warm,
-            "first_origin": int(fold.test[0]),
-            "max_row_fit": max_seen,
-            "n_origins": int(len(ends)),
-        }
-        info.append(rec)
+            walk.new_model(predictor, X, data.ends["val"])
+        ends, pred, q = walk.forecast(fold, predictor, X)
+        rec = walk.record(fold, warm, max_seen)
         if on_fold is not None:  # tune scores (and may stop) the walk after each fold
             # seconds (training + forecasting) go to progress only: fold_info stays reproducible
             ev = {"symbol": symbol, "timeframe": timeframe, "model": model_name, **rec,
                   "seconds": time.perf_counter() - t_fold}  # fmt: skip
             scored = {"ends": ends, "pred": pred, "q": q, "levels": predictor.levels}
             on_fold({**ev, **scored} if scored_folds else ev)
-    ends = np.concatenate(out_ends)
-    ts = df["timestamp"].to_numpy()
-    y_true = target.realised(df, ends, H)  # closes, or annualised RV
-    levels = predictor.levels if predictor is not None else None
-    raw = cal_of = None
-    if levels is not None:
-        raw = np.concatenate([q for q, _ in quants])
-        cal_of = np.concatenate([np.full(len(q), k) for q, k in quants])
-    result = JobResult(
-        symbol=symbol,
-        timeframe=timeframe,
-        model=model_name,
-        timestamps=ts[ends],
-        folds=np.concatenate(out_folds),
-        last_close=close[ends],
-        y_true=y_true,
-        y_pred=np.concatenate(preds),
-        raw_quantiles=raw,
-        origin_rows=ends,
-        calibration_sets=cal_sets,
-        calibration_of=cal_of,
-        quantile_levels=levels,
-        fold_info=info,
-        aux=target.aux(df, ends),
-        seconds=time.perf_counter() - t0,
-        data_range=(str(df["timestamp"].iloc[0]), str(df["timestamp"].iloc[-1])),
-    )
-    return recalibrate(result, c.backtest.calibration, c.backtest.aci_gamma)
+    return walk.result(symbol, timeframe, model_name, time.perf_counter() - t0)
+
+
+class SeriesWalk:
+    """One series' forecasts over a walk, fold by fold, and the ``JobResult`` they make.
+
+    The per-series walk (:func:`run_job`) and the pooled one (``evaluate/pooled.py``) both
+    forecast a series through this, so the two report identical things in identical ways.
+    """
+
+    def __init__(self, df: pd.DataFrame, cfg: Config):
+        self.df, self.cfg = df, cfg
+        self.close = df["close"].to_numpy("float64")
+        self.gaps = df["gap_before"].to_numpy("int64")
+        self.ends: list[np.ndarray] = []
+        self.folds: list[np.ndarray] = []
+        self.preds: list[np.ndarray] = []
+        self.quants: list[tuple[Any, int]] = []
+        self.info: list[dict[str, Any]] = []
+        self.cal_sets: list = []  # one conformal calibration set per trained model
+        self.levels: tuple[float, ...] | None = None
+
+    def new_model(self, predictor: Any, X: np.ndarray, val_ends: np.ndarray) -> None:
+        """A freshly fitted model: its calibration set, for a quantile model."""
+        if predictor.levels is not None:
+            from cryptocast.evaluate.conformal import calibration_set
+
+            # the validation tail: outcomes known at the fold's first forecast, never a test row
+            H = self.cfg.features.horizon
+            self.cal_sets.append(calibration_set(predictor, X, self.close, val_ends, H))
+
+    def forecast(self, fold: Any, predictor: Any, X: np.ndarray) -> tuple[Any, Any, Any]:
+        """Forecast every origin of ``fold`` -> (origin rows, points, quantiles or None)."""
+        from cryptocast.features.windows import window_ends
+
+        f = self.cfg.features
+        L, H = f.lookback, f.horizon
+        # origins of this fold; their targets may lie past the fold (they are only scored)
+        n = len(self.df)
+        ends = window_ends(
+            n, fold.test[0], fold.test[1] + H, L, H, self.gaps, f.gap_tolerance, False
+        )
+        pred, q = predictor.predict_distribution(X, self.close, ends)
+        self.ends.append(ends)
+        self.folds.append(np.full(len(ends), fold.fold))
+        self.preds.append(pred)
+        self.quants.append((q, len(self.cal_sets) - 1))
+        self.levels = predictor.levels
+        return ends, pred, q
+
+    def record(self, fold: Any, warm: bool, max_seen: int, **extra: Any) -> dict[str, Any]:
+        """The fold's ``fold_info`` record (after :meth:`forecast`)."""
+        rec = {
+            "fold": fold.fold,
+            "retrained": fold.retrain,
+            "warm_start": warm,
+            "first_origin": int(fold.test[0]),
+            "max_row_fit": max_seen,
+            "n_origins": int(len(self.ends[-1])),
+            **extra,
+        }
+        self.info.append(rec)
+        return rec
+
+    def result(self, symbol: str, timeframe: str, model: str, seconds: float) -> JobResult:
+        """Every fold's forecasts as one ``JobResult``, calibrated per ``backtest.calibration``."""
+        from cryptocast.features.targets import get_target
+
+        df, c = self.df, self.cfg
+        target = get_target(c.features.target)
+        ends = np.concatenate(self.ends)
+        ts = df["timestamp"].to_numpy()
+        y_true = target.realised(df, ends, c.features.horizon)  # closes, or annualised RV
+        levels = self.levels
+        raw = cal_of = None
+        if levels is not None:
+            raw = np.concatenate([q for q, _ in self.quants])
+            cal_of = np.concatenate([np.full(len(q), k) for q, k in self.quants])
+        result = JobResult(
+            symbol=symbol,
+            timeframe=timeframe,
+            model=model,
+            timestamps=ts[ends],
+            folds=np.concatenate(self.folds),
+            last_close=self.close[ends],
+            y_true=y_true,
+            y_pred=np.concatenate(self.preds),
+            raw_quantiles=raw,
+            origin_rows=ends,
+            calibration_sets=self.cal_sets,
+            calibration_of=cal_of,
+            quantile_levels=levels,
+            fold_info=self.info,
+            aux=target.aux(df, ends),
+            seconds=seconds,
+            data_range=(str(df["timestamp"].iloc[0]), str(df["timestamp"].iloc[-1])),
+        )
+        return recalibrate(result, c.backtest.calibration, c.backtest.aci_gamma)
 
 
 def recalibrate(result: JobResult, method: str, gamma: float = 0.005) -> JobResult:

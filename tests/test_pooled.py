@@ -326,9 +326,12 @@ def test_backtest_pooled_reports_model_at_pooled_per_symbol(tmp_path):
     assert len(result.summary["results"]) == 10
 
 
-def test_the_plan_counts_pooled_jobs_and_refits(data_dir):
+def test_the_plan_counts_pooled_jobs_and_refits(data_dir, monkeypatch):
+    from cryptocast.evaluate import estimate
     from cryptocast.evaluate.estimate import estimate_backtest
 
+    # one fixed per-window cost: the comparison below is of the plans, not of a timed probe
+    monkeypatch.setattr(estimate, "probe_rates", lambda *a, **k: (1e-4, 1e-5))
     store(data_dir, pool_candles())
     plain = estimate_backtest(config(*POOLED[:1], "backtest.models=[lstm, persistence]"), data_dir)
     pooled = estimate_backtest(config(*POOLED), data_dir)

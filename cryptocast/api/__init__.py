@@ -15,7 +15,7 @@ when this module is imported. See docs/api.md.
 """
 
 from cryptocast.api.common import load_config
-from cryptocast.api.daily import forecast
+from cryptocast.api.daily import forecast, forecast_each
 from cryptocast.api.data import build_features, fetch, fetch_records
 from cryptocast.api.evaluation import BacktestResult, backtest
 from cryptocast.api.runs import Run, TrainResult, load_run, train
@@ -29,6 +29,7 @@ __all__ = [
     "fetch",
     "fetch_records",
     "forecast",
+    "forecast_each",
     "load_config",
     "load_run",
     "train",

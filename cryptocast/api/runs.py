@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -48,7 +48,8 @@ def train(
 
     The validated run fits on the train segment, picks the epoch on validation and scores the
     test segment; with ``train.refit_all`` (default) the checkpoint then holds a refit on every
-    stored row. Like the CLI, this sets torch's thread count for the process
+    stored row. With ``backtest.pooled`` it trains one model over ``backtest.symbols`` and
+    ``train.universe``, scored per evaluated symbol (docs/global.md). Like the CLI, this sets torch's thread count for the process
     (``train.num_threads``, or what the machine's thread plan picks).
 
     Args:
@@ -116,13 +117,17 @@ class Run:
         config: the resolved config it was trained from (config.yaml).
         metrics: metrics.json: loss history, best epoch, held-out ``test`` scores, ``deployed``.
         predictor: the checkpoint as a ``Predictor`` (model, scalers, feature list), the same
-            prediction path the backtest and the forecast job use.
+            prediction path the backtest and the forecast job use; of a pooled run
+            (``backtest.pooled``), its first evaluated symbol's.
+        predictors: one ``Predictor`` per series the run forecasts, by symbol: a pooled run's
+            evaluated symbols (one model, each with its own scalers), else the run's series.
     """
 
     path: Path
     config: Config
     metrics: dict[str, Any]
     predictor: Predictor
+    predictors: dict[str, Predictor] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -149,7 +154,7 @@ def load_run(
         overrides: ``section.key=value`` strings for ``config``.
 
     Returns:
-        A :class:`Run` (path, config, metrics, predictor).
+        A :class:`Run` (path, config, metrics, predictor, and ``predictors`` by symbol).
 
     Raises:
         ConfigError: neither or both of ``run`` and ``config``.
@@ -160,7 +165,9 @@ def load_run(
     from cryptocast.config.schema import config_from_dict
     from cryptocast.errors import CheckpointError, ConfigError
     from cryptocast.forecasting.job import checkpoint_file
+    from cryptocast.training.checkpoint import load_checkpoint
     from cryptocast.training.inference import Predictor
+    from cryptocast.training.pooled import served_symbols
 
     if (run is None) == (config is None):
         raise ConfigError("pass run=runs/NAME-TIMESTAMP or config=configs/X.yaml (one of them)")
@@ -168,7 +175,12 @@ def load_run(
         run, _ = _latest_run(config, overrides)
     ckpt = checkpoint_file(Path(run))  # type: ignore[arg-type]
     run_dir = ckpt.parent
-    predictor = Predictor.from_checkpoint(ckpt)
+    model, raw = load_checkpoint(ckpt)
+    predictors = {}
+    for symbol in served_symbols(raw) or [None]:  # a pooled run: one model, each its scalers
+        one = Predictor.from_loaded(model, raw, ckpt, symbol)
+        predictors[symbol or str((one.meta.get("data") or {}).get("symbol", ""))] = one
+    predictor = next(iter(predictors.values()))
     meta = predictor.meta or {}
     cfg_file = run_dir / "config.yaml"
     cfg = load_config(cfg_file) if cfg_file.is_file() else config_from_dict(meta.get("config", {}))
@@ -179,4 +191,4 @@ def load_run(
             metrics = json.loads(metrics_file.read_text())
         except ValueError as err:
             raise CheckpointError(f"{metrics_file}: not valid JSON ({err})") from None
-    return Run(path=run_dir, config=cfg, metrics=metrics, predictor=predictor)
+    return Run(run_dir, cfg, metrics, predictor, predictors)

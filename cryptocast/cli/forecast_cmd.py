@@ -198,6 +198,13 @@ def forecast(
         str | None,
         typer.Option("--timeframe", "-t", help="Timeframe you expect; must match the checkpoint."),
     ] = None,
+    symbol: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--symbol",
+            help="Only this series of a pooled run (repeatable; default: every evaluated symbol).",
+        ),
+    ] = None,
     grace: Annotated[
         str | None,
         typer.Option(
@@ -222,11 +229,12 @@ def forecast(
     """Fetch new candles, predict the next horizon candles with a trained run, append to the log.
 
     The log is data/forecasts/{exchange}/{BASE}-{QUOTE}_{timeframe}.parquet, one row per step.
-    Rerunning for the same candle adds nothing. Exit 0 when every series worked; otherwise the
+    A pooled run forecasts each of its evaluated symbols. Rerunning for the same candle adds
+    nothing. Exit 0 when every series worked; otherwise the
     error's code (3 gap in the window, 5 stale data, 6 locked, 7 checkpoint or no run of the
     config, 10 model too old, ...; 8 when only some series failed). Lines start with the UTC time.
     """
-    from cryptocast.api import forecast as forecast_one
+    from cryptocast.api import forecast_each
     from cryptocast.errors import ConfigError, CryptocastError, PartialFailure
 
     stamp_errors()
@@ -244,30 +252,34 @@ def forecast(
         "data_dir": data_dir, "fetch": not no_fetch, "exchange_url": exchange_url,
         "allow_stale": allow_stale, "allow_old_model": allow_old_model, "allow_gaps": allow_gaps,
         "timeframe": timeframe, "now": now, "grace": grace, "score": score,
-        "lock_timeout": lock_timeout,
+        "lock_timeout": lock_timeout, "symbols": symbol,
     }  # fmt: skip
     results: list[dict[str, Any]] = []
     errors: list[tuple[str, CryptocastError]] = []
+    n_series = 0
     for kind, path in jobs:
-        try:
+        try:  # each series of the run (a pooled run: each evaluated symbol, or --symbol)
             if kind == "config":  # its newest completed run, with --set applied
-                res = forecast_one(config=path, overrides=set_, **options)
+                done, failed = forecast_each(config=path, overrides=set_, **options), []
             else:
-                res = forecast_one(path, **options)
+                done, failed = forecast_each(path, **options), []
+        except PartialFailure as err:
+            done, failed = list(err.done or []), list(err.failed)
         except CryptocastError as err:
-            errors.append((str(path), err))
-            results.append({"source": str(path), "error": str(err), "exit_code": err.exit_code})
-            if len(jobs) > 1:
-                print_error(f"{path}: {err}")
-            continue
-        results.append({"source": str(path), **res.to_dict()})
-        if not quiet and fmt == "table":
-            console.print(_line(res), soft_wrap=True, highlight=False)
-            for note in res.notes:  # what the job repaired, e.g. repeated rows of the log
-                console.print(f"{utc_stamp()}   note: {note}", soft_wrap=True, highlight=False)
-            if score:
-                for line in _score_lines(res):
-                    console.print(line, soft_wrap=True, highlight=False)
+            done, failed = [], [(None, err)]
+        n_series += len(done) + len(failed)
+        for sym, err in failed:
+            where = f"{path} {sym}" if sym else str(path)
+            errors.append((where, err))
+            named = {"symbol": sym} if sym else {}
+            results.append({"source": str(path), **named, "error": str(err),
+                            "exit_code": err.exit_code})  # fmt: skip
+            if len(jobs) > 1 or len(done) + len(failed) > 1:
+                print_error(f"{where}: {err}")
+        for res in done:
+            results.append({"source": str(path), **res.to_dict()})
+            if not quiet and fmt == "table":
+                _print_result(res, score)
     if fmt == "json" and not quiet:
         typer.echo(json.dumps(results, indent=2))
     elif fmt == "csv" and not quiet:  # one row per scored model with --score, else per step
@@ -275,9 +287,19 @@ def forecast(
         emit(rows, list(dict.fromkeys(k for r in rows for k in r)), fmt)
     if not errors:
         return
-    if len(errors) == len(jobs):
+    if len(errors) == n_series:
         raise errors[0][1]
     raise PartialFailure(
-        f"{len(errors)} of {len(jobs)} forecasts failed ({', '.join(p for p, _ in errors)}); "
+        f"{len(errors)} of {n_series} forecasts failed ({', '.join(p for p, _ in errors)}); "
         "see the messages above"
     )
+
+
+def _print_result(res: Any, score: bool) -> None:
+    """One series' dated line, its notes and (``--score``) its live accuracy."""
+    console.print(_line(res), soft_wrap=True, highlight=False)
+    for note in res.notes:  # what the job repaired, e.g. repeated rows of the log
+        console.print(f"{utc_stamp()}   note: {note}", soft_wrap=True, highlight=False)
+    if score:
+        for line in _score_lines(res):
+            console.print(line, soft_wrap=True, highlight=False)

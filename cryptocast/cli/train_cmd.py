@@ -23,6 +23,7 @@ def train(
 
     Writes runs/{name}-{timestamp}/ with checkpoint.pt, metrics.json and config.yaml. With
     train.refit_all (default) the checkpoint holds a refit on every stored row for the best epoch.
+    With backtest.pooled, one model over backtest.symbols and train.universe (docs/global.md).
     """
 
     from cryptocast.api import load_config
@@ -34,8 +35,13 @@ def train(
 
     from rich.table import Table
 
+    what, series = f"[bold]{m.name}[/]", d.symbol
+    if cfg.backtest.pooled:  # one model over the evaluated symbols and the training-only ones
+        extra = [u for u in cfg.train.universe if u not in cfg.backtest.symbols]
+        what, series = f"{what} pooled", ", ".join(cfg.backtest.symbols)
+        series += f" (+ training-only {', '.join(extra)})" if extra else ""
     header = (
-        f"training [bold]{m.name}[/] on {d.exchange} {d.symbol} {d.timeframe} "
+        f"training {what} on {d.exchange} {series} {d.timeframe} "
         f"(lookback {cfg.features.lookback}, horizon {cfg.features.horizon}, config {cfg.hash()})"
     )
     with EpochProgress(console, header, quiet) as progress:
@@ -48,10 +54,16 @@ def train(
     if cfg.features.target == "realized_vol":  # annualised volatility: no price scores
         cols = ("rmse_vol", "mae_vol", "qlike", "mz_r2")
     table = Table(title=f"{m.name}: test segment ({met['n_windows'].get('test', 0)} windows)")
+    pooled = met.get("pooled")
+    tests = met.get("test") or {}
+    rows = [(s, tests.get(s) or {}) for s in pooled["evaluated"]] if pooled else [("", tests)]
+    if pooled:  # one row per evaluated symbol, each on its own test windows
+        table.add_column("symbol")
     for col in cols:
         table.add_column(col, justify="right")
-    t = met.get("test") or {}
-    table.add_row(*(f"{t[c]:.4g}" if isinstance(t.get(c), (int, float)) else "-" for c in cols))
+    for symbol, t in rows:
+        cells = [f"{t[c]:.4g}" if isinstance(t.get(c), (int, float)) else "-" for c in cols]
+        table.add_row(*([symbol] if pooled else []), *cells)
     console.print(table)
     refit = met["deployed"]["refit"]
     if refit:

@@ -131,8 +131,12 @@ class Config(_Section):
 
         ``forecast --config`` uses the newest run whose training hash equals its config's, so a
         change of report folder, backtest or forecast settings does not orphan a trained run.
+        With ``backtest.pooled`` the evaluated symbols are in it too: they are what a pooled
+        run trains on.
         """
         d = {k: v for k, v in _hashable(self.to_dict()).items() if k not in NOT_TRAINING}
+        if self.backtest.pooled:  # a pooled run trains on backtest.symbols (and train.universe)
+            d["pool"] = list(self.backtest.symbols)
         blob = json.dumps(d, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:12]
 

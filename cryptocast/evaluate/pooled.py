@@ -74,16 +74,9 @@ def pool_units(cfg: Config, jobs: list[tuple[str, str, str]], data_dir: Any) -> 
         ConfigError: ``train.universe`` without ``backtest.pooled``.
         DataError: a universe symbol has no stored candles (naming the file and the fetch).
     """
-    from cryptocast.errors import ConfigError
     from cryptocast.models.registry import is_trainable
 
-    bt = cfg.backtest
-    if not bt.pooled:
-        if cfg.train.universe:
-            raise ConfigError(
-                "train.universe lists training-only series of pooled models, but backtest.pooled "
-                "is false; set backtest.pooled=true or drop train.universe"
-            )
+    if not check_pooled_keys(cfg):
         return []
     symbols = tuple(dict.fromkeys(s for s, _, _ in jobs))
     universe = tuple(u for u in cfg.train.universe if u not in symbols)
@@ -91,6 +84,22 @@ def pool_units(cfg: Config, jobs: list[tuple[str, str, str]], data_dir: Any) -> 
     check_universe(cfg, universe, timeframes, data_dir)
     models = [m for m in dict.fromkeys(m for _, _, m in jobs) if is_trainable(m)]
     return [PoolUnit(t, m, symbols, universe) for t in timeframes for m in models]
+
+
+def check_pooled_keys(cfg: Config) -> bool:
+    """Whether ``cfg`` trains pooled models (``backtest.pooled``).
+
+    Raises:
+        ConfigError: ``train.universe`` without ``backtest.pooled``.
+    """
+    from cryptocast.errors import ConfigError
+
+    if not cfg.backtest.pooled and cfg.train.universe:
+        raise ConfigError(
+            "train.universe lists training-only series of pooled models, but backtest.pooled "
+            "is false; set backtest.pooled=true or drop train.universe"
+        )
+    return cfg.backtest.pooled
 
 
 def check_universe(cfg: Config, universe: Any, timeframes: list[str], data_dir: Any) -> None:
@@ -155,19 +164,40 @@ def pooled_folds(tables: dict[str, pd.DataFrame], unit: PoolUnit, cfg: Config) -
 def fold_data(tables: dict[str, pd.DataFrame], unit: PoolUnit, cut: Any, cfg: Config) -> Any:
     """The pooled training set of a fold cut at ``cut``: every series prepared alone on its rows
     before the cut (a training-only series with too little history then is left out)."""
+
+    def rows(symbol: str, df: pd.DataFrame) -> dict[str, tuple]:
+        segments = cut_rows(df, cut, cfg)
+        if segments is None:
+            raise DataError(f"{symbol} has no training rows before {cut}")
+        return segments
+
+    return stack_series(tables, unit, rows, cfg, embargo=False)
+
+
+def stack_series(
+    tables: dict[str, pd.DataFrame],
+    unit: PoolUnit,
+    segments_of: Callable[[str, pd.DataFrame], dict[str, tuple]],
+    cfg: Config,
+    embargo: bool,
+) -> Any:
+    """Every series of ``unit`` prepared alone on its ``segments_of(symbol, table)`` (its scalers
+    fit on its own training rows) and stacked (``features.pooled.pool``). A training-only series
+    without a training window (or without a table) is left out; an evaluated one raises.
+    """
     from cryptocast.features.pooled import pool
     from cryptocast.features.windows import prepare
 
     names, parts, ids = [], [], []
     for i, s in enumerate(unit.series):
-        segments = cut_rows(tables[s], cut, cfg)
         try:
-            if segments is None:
-                raise DataError(f"{s} has no training rows before {cut}")
-            part = prepare(tables[s], cfg.features, segments, embargo=False)
-        except DataError:
+            if s not in tables:
+                raise DataError(f"{s} has no feature rows")
+            part = prepare(tables[s], cfg.features, segments_of(s, tables[s]), embargo)
+        except DataError as err:
             if s in unit.symbols:  # its per-series job would fail the same way
-                raise
+                msg = str(err)
+                raise DataError(msg if msg.startswith(s) else f"{s}: {msg}") from None
             continue
         names.append(s)
         parts.append(part)

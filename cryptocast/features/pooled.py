@@ -53,10 +53,15 @@ class PooledData:
         return out
 
 
+def append_series_id(X: np.ndarray, index: int) -> np.ndarray:
+    """``X`` (N, F) with the series index as one more, unscaled, last column (N, F + 1)."""
+    ids = np.full((len(X), 1), float(index), dtype=np.float32)
+    return np.concatenate([X, ids], axis=1)
+
+
 def with_series_id(data: PreparedData, index: int) -> PreparedData:
     """``data`` whose ``X`` carries the series index as one more, unscaled, last column."""
-    ids = np.full((len(data.X), 1), float(index), dtype=np.float32)
-    return replace(data, X=np.concatenate([data.X, ids], axis=1))
+    return replace(data, X=append_series_id(data.X, index))
 
 
 def pool(

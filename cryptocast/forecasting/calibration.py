@@ -72,7 +72,8 @@ def calibrate_rows(
         )
         # each origin's own run's scores, as the backtest pools each fold's own calibration set
         runs = sorted(set(hruns) - {run_id})
-        sets = [scores] + [_run_scores(run_dir, r, levels, scores) for r in runs]
+        symbol = (meta.get("data") or {}).get("symbol")
+        sets = [scores] + [_run_scores(run_dir, r, levels, scores, symbol) for r in runs]
         cal_of = [0 if r == run_id else 1 + runs.index(r) for r in hruns] + [0]
         out, used = aci_scores(
             np.concatenate([hq, zq]), np.concatenate([hy, np.full(zq.shape[:2], np.nan)]),
@@ -99,11 +100,15 @@ def _quantiles(texts: pd.Series) -> np.ndarray:
     return np.array([list(json.loads(t).values()) for t in texts], dtype=np.float64)
 
 
-def _run_scores(run_dir: Path | None, run_id: str, levels: list[float], default: list) -> list:
-    """The stored scores of an earlier run of the config (``calibration.json`` in its folder);
-    ``default`` (the current run's) when that run is gone or calibrated other levels."""
+def _run_scores(
+    run_dir: Path | None, run_id: str, levels: list[float], default: list, symbol: Any = None
+) -> list:
+    """The stored scores of an earlier run of the config (``calibration.json`` in its folder; a
+    pooled run's holds one record per symbol under ``members``); ``default`` (the current run's)
+    when that run is gone or calibrated other levels."""
     try:
         rec = json.loads((Path(run_dir).parent / run_id / "calibration.json").read_text())
+        rec = rec["members"][symbol] if "members" in rec else rec
         if [float(t) for t in rec["levels"]] == levels:
             return [np.asarray(s, dtype=np.float64) for s in rec["scores"]]
     except (OSError, TypeError, ValueError, KeyError):

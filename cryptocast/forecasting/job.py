@@ -29,6 +29,7 @@ The clock is injectable (``now`` argument or ``CRYPTOCAST_NOW``) so historical d
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -161,11 +162,14 @@ def forecast_series(
     grace: str | pd.Timedelta | None = None,
     score: bool = False,
     lock_timeout: float = 10.0,
+    symbol: str | None = None,
 ) -> ForecastResult:
     """Forecast the next ``horizon`` candles of the run's series and log them (see module doc).
 
     Args:
         run: a run folder (or its checkpoint file).
+        symbol: the series of a pooled run to forecast (``forecasting.pooled``); None: a
+            per-series run's own series, or a pooled run's only evaluated one.
         timeframe: the timeframe the caller expects; must equal the checkpoint's.
         now: the clock (default ``$CRYPTOCAST_NOW`` or the wall clock).
         grace: how long after a candle closed its absence is tolerated (default a tenth of one).
@@ -185,7 +189,7 @@ def forecast_series(
         DataError: the window spans a gap (and not ``allow_gaps``), or unreadable data.
         ExchangeError: the fetch failed and no candles are stored at all.
         LockedError, DataError, ConfigError: as named (ConfigError for a negative or NaN
-            ``lock_timeout``); nothing is written to the log.
+            ``lock_timeout``, or a ``symbol`` the run does not forecast); nothing is written.
     """
     from cryptocast.data.store import load_series, series_path, write_parquet_atomic
     from cryptocast.features.targets import get_target
@@ -197,10 +201,11 @@ def forecast_series(
         log_lock,
         read_log,
     )
+    from cryptocast.forecasting.pooled import outside_predictor
     from cryptocast.training.inference import Predictor
 
     ckpt = checkpoint_file(run)
-    predictor = Predictor.from_checkpoint(ckpt)
+    predictor = Predictor.from_checkpoint(ckpt, symbol)
     meta = predictor.meta or {}
     ex, sym, tf, fcfg = series_of(meta, ckpt)
     kind = KINDS[get_target(predictor.target).kind]  # a realized_vol run logs volatility
@@ -270,6 +275,8 @@ def forecast_series(
             f"{series}: {gap}; nothing written to {log_path} ({kind.gap_hint}, or pass "
             "--allow-gaps to log a forecast flagged gap)"
         )
+    if predictor.x_scaler is None:  # a series outside a pooled run's pool: its own scalers
+        inp = replace(inp, predictor=outside_predictor(predictor, kind.features(inp)))
     base = _row_base(meta, ckpt, clock, last, reason, gap)
     rows = kind.predict_rows(inp, window, base)
     with log_lock(log_path, lock_timeout):  # read, change and replace the log as one step
@@ -321,10 +328,13 @@ def _row_base(
     gap: str | None,
 ) -> dict[str, Any]:
     """The log columns every step of one forecast shares, price or volatility."""
+    from cryptocast.evaluate.pooled import pooled_name
+
+    model = str(meta.get("model_config", {}).get("name", "?"))
     return {
         "made_at": clock,
         "last_candle": last,
-        "model": str(meta.get("model_config", {}).get("name", "?")),
+        "model": pooled_name(model) if meta.get("pool") else model,  # lstm@pooled
         "run_id": ckpt.parent.name,
         "config_hash": str(meta.get("config_hash", "")),
         "stale": stale is not None,

@@ -8,6 +8,8 @@
 - ``extra_inputs(data_dir, exchange, symbol, fcfg)``: what the forecast reads besides them (the
   ``rv_source`` candles; the ``features.rv_cross`` symbol's, read as stored);
 - ``stale_reason(inp)``: why those extra candles cannot serve this forecast (None: they can);
+- ``features(inp)``: the series' feature table (a series outside a pooled run's pool is scaled
+  on its rows, ``forecasting.pooled.outside_predictor``);
 - ``window(inp)``: (the table the gap rule reads, what ``predict_rows`` needs), and
   ``gap_hint``, how the DataError of a gap says to fix it;
 - ``predict_rows(inp, window, base)``: the log rows of this forecast (CheckpointError when the
@@ -113,8 +115,11 @@ class PriceLog:
     def stale_reason(self, inp: Inputs) -> str | None:
         return None
 
+    def features(self, inp: Inputs) -> pd.DataFrame:
+        return forecast_table(inp.predictor, inp.candles, inp.fcfg, inp.timeframe)
+
     def window(self, inp: Inputs) -> tuple[pd.DataFrame, pd.DataFrame]:
-        table = forecast_table(inp.predictor, inp.candles, inp.fcfg, inp.timeframe)
+        table = self.features(inp)
         return table, table
 
     def predict_rows(self, inp: Inputs, table: pd.DataFrame, base: dict[str, Any]) -> pd.DataFrame:
@@ -169,6 +174,12 @@ class VolLog:
     def stale_reason(self, inp: Inputs) -> str | None:
         source = inp.fcfg.rv_source
         return fine_gap(inp.extra[source], inp.candles["timestamp"].iloc[-1], source)
+
+    def features(self, inp: Inputs) -> pd.DataFrame:
+        from cryptocast.features.table import compute_features
+
+        fine, cross = inp.extra[inp.fcfg.rv_source], inp.extra.get("cross")
+        return compute_features(inp.candles, inp.fcfg, "1d", fine=fine, cross=cross)
 
     def window(self, inp: Inputs) -> tuple[pd.DataFrame, None]:
         """The same gap rule, on the daily candles of the window."""

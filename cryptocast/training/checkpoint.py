@@ -89,14 +89,18 @@ def load_checkpoint(path: Path) -> tuple[Any, dict[str, Any]]:
     """Rebuild the model from a checkpoint; returns ``(model in eval mode, meta)``."""
     from cryptocast.config.schema import ModelConfig
     from cryptocast.models.registry import build_model
+    from cryptocast.models.series import build_pooled_model
+    from cryptocast.training.pooled import POOLED, n_series
 
     payload = read_checkpoint(path)
     try:
         meta = payload["meta"]
         cfg = ModelConfig.model_validate(meta["model_config"])
-        model = build_model(
-            cfg, int(meta["n_features"]), int(meta["horizon"]), int(meta["lookback"])
-        )
+        shape = (int(meta["n_features"]), int(meta["horizon"]), int(meta["lookback"]))
+        if POOLED in meta:  # with model.series_embedding: its embedding table as well
+            model = build_pooled_model(cfg, *shape, n_series(meta))
+        else:
+            model = build_model(cfg, *shape)
         model.load_state_dict(payload["state_dict"], strict=True)
     except (KeyError, RuntimeError, ValueError, TypeError) as err:
         first = brief(err)

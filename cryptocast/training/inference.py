@@ -31,6 +31,8 @@ class Predictor:
     target: str
     meta: dict[str, Any] | None = None
     variance_factor: np.ndarray | None = None  # (H,) vol targets' mapping back; None: none
+    # a pooled model with a series embedding: the series' index, appended to its scaled rows
+    series_index: int | None = None
 
     @classmethod
     def from_prepared(cls, model: Any, data: Any) -> Predictor:
@@ -46,33 +48,50 @@ class Predictor:
         )
 
     @classmethod
-    def from_checkpoint(cls, path: Path) -> Predictor:
-        from cryptocast.features.windows import Scaler
+    def from_checkpoint(cls, path: Path, symbol: str | None = None) -> Predictor:
+        """The checkpoint's predictor; of a pooled run, ``symbol``'s (see ``pooled.series_meta``:
+        a series outside the pool comes back without scalers, for ``outside_predictor``)."""
         from cryptocast.training.checkpoint import load_checkpoint
 
         model, meta = load_checkpoint(path)
+        return cls.from_loaded(model, meta, Path(path), symbol)
+
+    @classmethod
+    def from_loaded(
+        cls, model: Any, meta: dict[str, Any], path: Path, symbol: str | None = None
+    ) -> Predictor:
+        """The predictor of a loaded checkpoint (``load_checkpoint``'s model and meta)."""
+        from cryptocast.features.windows import Scaler
+        from cryptocast.training.pooled import series_meta
+
+        meta = series_meta(meta, symbol, Path(path).parent.name)
         try:
             target = str(meta["target"])
             factor = meta["variance_factor"] if target == "realized_vol" else None
+            x, y = meta["x_scaler"], meta["y_scaler"]
             return cls(
                 model,
                 list(meta["feature_names"]),
-                Scaler.from_dict(meta["x_scaler"]),
-                Scaler.from_dict(meta["y_scaler"]),
+                None if x is None else Scaler.from_dict(x),
+                None if y is None else Scaler.from_dict(y),
                 int(meta["lookback"]),
                 int(meta["horizon"]),
                 target,
                 meta,
                 None if factor is None else np.asarray(factor, dtype=np.float64),
+                meta.get("series_index"),
             )
         except KeyError as err:
             raise CheckpointError(f"{path}: checkpoint lacks {err.args[0]!r}; retrain") from None
 
     def scaled_table(self, df: pd.DataFrame) -> np.ndarray:
-        """Feature table -> (N, F) float32 scaled with this predictor's training statistics."""
+        """Feature table -> (N, F) float32 scaled with this predictor's training statistics
+        (N, F + 1 with a pooled model's series index)."""
+        from cryptocast.features.pooled import append_series_id
         from cryptocast.features.windows import apply_scalers
 
-        return apply_scalers(df, self.feature_names, self.x_scaler)
+        X = apply_scalers(df, self.feature_names, self.x_scaler)
+        return X if self.series_index is None else append_series_id(X, self.series_index)
 
     @property
     def levels(self) -> tuple[float, ...] | None:

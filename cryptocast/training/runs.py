@@ -104,31 +104,107 @@ def checkpoint_meta(
     ``model`` holds the deployed weights; ``data``/``df`` are what they were fit on (the refit's
     when ``refit``), which also gives the target's mapping-back factor (``variance_factor``).
     """
-    from cryptocast.training.inference import fit_variance_factor
-
-    last_train_row = _segment_rows(data, "train")[1] - 1  # the newest target candle learnt from
-    factor = fit_variance_factor(model, data)
+    own = series_record(model, data, df)
     return {
-        "model_config": cfg.model.model_dump(mode="json"),
-        "n_features": len(data.feature_names),
-        "feature_names": list(data.feature_names),
-        "x_scaler": data.x_scaler.to_dict(),
-        "y_scaler": data.y_scaler.to_dict(),
-        "lookback": data.lookback,
-        "horizon": data.horizon,
-        "target": data.target,
-        "variance_factor": None if factor is None else [float(v) for v in factor],
-        "features_config": cfg.features.model_dump(mode="json"),
+        **model_record(cfg, data),
+        "x_scaler": own["x_scaler"],
+        "y_scaler": own["y_scaler"],
+        "variance_factor": own["variance_factor"],
         "data": {
             "exchange": cfg.data.exchange,
             "symbol": cfg.data.symbol,
             "timeframe": cfg.data.timeframe,
+            **own["data"],
+        },
+        "trained_until": own["trained_until"],
+        **run_record(cfg, fit_result, refit),
+    }
+
+
+def pooled_meta(
+    cfg: Config,
+    model: Any,
+    data: Any,
+    tables: dict[str, pd.DataFrame],
+    fit_result: Any,
+    refit: dict[str, Any] | None,
+    pool: dict[str, Any],
+    calibration: dict[str, dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """The checkpoint meta of a pooled model deployed on ``data`` (a ``PooledData``), laid out
+    in :mod:`cryptocast.training.pooled`.
+
+    ``pool``: ``evaluated`` and ``series`` (the embedding order) and ``scaled_before``;
+    ``calibration``: each evaluated symbol's record (a calibrated quantile run).
+    """
+    from cryptocast.training.pooled import POOLED
+
+    members = {}
+    for symbol, part in zip(data.series, data.parts, strict=True):
+        members[symbol] = series_record(model, part, tables[symbol])
+        if calibration and symbol in calibration:
+            members[symbol]["calibration"] = calibration[symbol]
+    stamps = {k: [pd.Timestamp(m["data"][k]) for m in members.values()] for k in ("first", "last")}
+    return {
+        **model_record(cfg, data),
+        "data": {
+            "exchange": cfg.data.exchange,
+            "timeframe": cfg.data.timeframe,
+            "symbols": list(pool["evaluated"]),
+            "universe": [s for s in pool["series"] if s not in pool["evaluated"]],
+            "first": str(min(stamps["first"])),
+            "last": str(max(stamps["last"])),
+            "rows": sum(m["data"]["rows"] for m in members.values()),
+        },
+        "trained_until": str(max(pd.Timestamp(m["trained_until"]) for m in members.values())),
+        POOLED: {
+            "evaluated": list(pool["evaluated"]),
+            "series": list(pool["series"]),
+            "embedding": bool(cfg.model.series_embedding),
+            "scaled_before": str(pool["scaled_before"]),
+            "members": members,
+        },
+        **run_record(cfg, fit_result, refit),
+    }
+
+
+def model_record(cfg: Config, data: Any) -> dict[str, Any]:
+    """The checkpoint's description of the network and its inputs (any series)."""
+    return {
+        "model_config": cfg.model.model_dump(mode="json"),
+        "n_features": len(data.feature_names),
+        "feature_names": list(data.feature_names),
+        "lookback": data.lookback,
+        "horizon": data.horizon,
+        "target": data.target,
+        "features_config": cfg.features.model_dump(mode="json"),
+    }
+
+
+def series_record(model: Any, data: Any, df: pd.DataFrame) -> dict[str, Any]:
+    """What one series of a checkpoint needs: its scaler statistics, the target's mapping-back
+    factor, the rows ``data`` covers and ``trained_until`` (its newest target candle learnt from)."""
+    from cryptocast.training.inference import fit_variance_factor
+
+    train_rows = _segment_rows(data, "train")
+    factor = fit_variance_factor(model, data)
+    return {
+        "x_scaler": data.x_scaler.to_dict(),
+        "y_scaler": data.y_scaler.to_dict(),
+        "variance_factor": None if factor is None else [float(v) for v in factor],
+        "data": {
             "first": str(df["timestamp"].iloc[0]),
             "last": str(df["timestamp"].iloc[-1]),
             "rows": len(df),
-            "train_rows": [int(x) for x in _segment_rows(data, "train")],
+            "train_rows": [int(x) for x in train_rows],
         },
-        "trained_until": str(df["timestamp"].iloc[last_train_row]),
+        "trained_until": str(df["timestamp"].iloc[train_rows[1] - 1]),
+    }
+
+
+def run_record(cfg: Config, fit_result: Any, refit: dict[str, Any] | None) -> dict[str, Any]:
+    """Which weights the checkpoint holds, the config and its hashes, versions and time."""
+    return {
         "weights": "refit_all" if refit else "validated",
         "refit": refit,
         "config": cfg.to_dict(),
@@ -179,24 +255,41 @@ def refit_all(cfg: Config, data_dir: Path, validated: Any) -> tuple[Any, Any, An
     Returns:
         (model, prepared data, feature table, fit result, refit summary for the checkpoint).
     """
+    from functools import partial
+
     from cryptocast.models.registry import build_model
-    from cryptocast.training.loop import fit, seed_everything
 
     data, df = refit_data(cfg, data_dir)
     f = cfg.features
+    build = partial(build_model, cfg.model, len(data.feature_names), f.horizon, f.lookback)
+    model, result, summary = refit_model(cfg, data, build, validated)
+    first, last = df["timestamp"].iloc[0], df["timestamp"].iloc[-1]
+    return model, data, df, result, refit_summary(summary, len(df), first, last)
+
+
+def refit_model(cfg: Config, data: Any, build: Any, validated: Any) -> tuple[Any, Any, dict]:
+    """``build()`` retrained from ``train.seed`` on ``data``'s training windows for the validated
+    best epoch count (see :func:`refit_all`): (model, fit result, epochs/windows/seconds)."""
+    from cryptocast.training.loop import fit, seed_everything
+
     seed_everything(cfg.train.seed)
-    model = build_model(cfg.model, len(data.feature_names), f.horizon, f.lookback)
+    model = build()
     epochs = max(int(validated.best_epoch), 1)
     result = fit(model, data, cfg.train, epochs=epochs if validated.trained else None)
-    summary = {
-        "epochs": epochs if validated.trained else 0,
-        "rows": len(df),
-        "windows": int(len(data.ends["train"])),
-        "first": str(df["timestamp"].iloc[0]),
-        "last": str(df["timestamp"].iloc[-1]),
-        "seconds": result.seconds,
+    done = {"epochs": epochs if validated.trained else 0, "windows": int(len(data.ends["train"]))}
+    return model, result, {**done, "seconds": result.seconds}
+
+
+def refit_summary(fit: dict, rows: int, first: Any, last: Any) -> dict[str, Any]:
+    """The checkpoint's ``refit`` record: epochs, rows, windows, first and last row, seconds."""
+    return {
+        "epochs": fit["epochs"],
+        "rows": rows,
+        "windows": fit["windows"],
+        "first": str(first),
+        "last": str(last),
+        "seconds": fit["seconds"],
     }
-    return model, data, df, result, summary
 
 
 def run_hash(run_dir: Path) -> str | None:

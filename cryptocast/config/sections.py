@@ -251,8 +251,8 @@ class BacktestConfig(_Section):
     # validation tail, or adaptive conformal inference online over the test period
     calibration: Literal["none", "cqr", "aci"] = "none"
     aci_gamma: float = Field(0.005, gt=0, lt=1)  # ACI step size (Gibbs & Candes 2021)
-    # also run every neural model as one pooled model per (timeframe, fold) over the evaluated
-    # symbols and train.universe, reported per symbol as `<model>@pooled` (docs/global.md)
+    # also run every neural model and gbm_vol as one pooled model per (timeframe, fold) over the
+    # evaluated symbols and train.universe, reported per symbol as `<model>@pooled` (docs/global.md)
     pooled: bool = False
 
     @model_validator(mode="after")

@@ -238,7 +238,7 @@ def run_backtest(
                     pooled_task,
                     (cfg_dict, u, u.job, *[shipped[(s, u.timeframe)] for s in u.series]),
                     threads,
-                    ex.gpus_for(cfg.train.device, True),
+                    ex.gpus_for(cfg.train.device, is_trainable(u.model)),
                 )
                 for u in todo_units
             ]

@@ -173,12 +173,15 @@ def estimate_backtest(cfg: Config, data_dir: Path, executor: str = "local") -> P
         for s in u.universe:
             pool[s] = load_feature_table(job_config(cfg, s, u.timeframe, u.model), data_dir)
         f, tr = c.features, c.train
+        fold_lists, cuts = pooled_folds(pool, u, cfg)
+        n_folds += sum(len(folds[(s, u.timeframe)]) for s in u.symbols)
+        if not is_trainable(u.model):  # gbm_vol: fitted in seconds, like its per-series jobs
+            job_seconds.append(0.0)
+            continue
         key = (u.model, tr.batch_size, u.timeframe)
         if key not in probed:
             probed[key] = probe_rates(c, len(feature_columns(pool[u.symbols[0]])), threads)
         t_train, t_score = probed[key]
-        fold_lists, cuts = pooled_folds(pool, u, cfg)
-        n_folds += sum(len(folds[(s, u.timeframe)]) for s in u.symbols)
         seconds = 0.0
         for k, cut in enumerate(cuts):
             if k and not fold_lists[u.symbols[0]][k].retrain:

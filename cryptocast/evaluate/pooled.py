@@ -1,5 +1,5 @@
-"""Pooled ("global") models in the backtest: one network per (timeframe, model, fold), trained on
-the windows of every series of the pool, forecasting each evaluated symbol.
+"""Pooled ("global") models in the backtest: one network (or ``gbm_vol``'s boosters) per (timeframe,
+model, fold), trained on the windows of every series of the pool, forecasting each evaluated symbol.
 
 The pool is the evaluated symbols (``backtest.symbols``) plus the training-only ``train.universe``.
 A pooled job walks the same folds as the per-series jobs of its evaluated symbols
@@ -68,13 +68,14 @@ class PoolUnit:
 
 def pool_units(cfg: Config, jobs: list[tuple[str, str, str]], data_dir: Any) -> list[PoolUnit]:
     """The pooled jobs of a backtest whose per-series ``jobs`` are given: one per timeframe and
-    trainable (neural) model when ``backtest.pooled``, else none. Checks ``train.universe`` first.
+    poolable model (the neural ones and ``gbm_vol``, ``registry.is_poolable``) when
+    ``backtest.pooled``, else none. Checks ``train.universe`` first.
 
     Raises:
         ConfigError: ``train.universe`` without ``backtest.pooled``.
         DataError: a universe symbol has no stored candles (naming the file and the fetch).
     """
-    from cryptocast.models.registry import is_trainable
+    from cryptocast.models.registry import is_poolable
 
     if not check_pooled_keys(cfg):
         return []
@@ -82,7 +83,7 @@ def pool_units(cfg: Config, jobs: list[tuple[str, str, str]], data_dir: Any) -> 
     universe = tuple(u for u in cfg.train.universe if u not in symbols)
     timeframes = list(dict.fromkeys(t for _, t, _ in jobs))
     check_universe(cfg, universe, timeframes, data_dir)
-    models = [m for m in dict.fromkeys(m for _, _, m in jobs) if is_trainable(m)]
+    models = [m for m in dict.fromkeys(m for _, _, m in jobs) if is_poolable(m)]
     return [PoolUnit(t, m, symbols, universe) for t in timeframes for m in models]
 
 
@@ -211,8 +212,15 @@ def run_pooled(
     unit: PoolUnit,
     on_fold: Callable[[dict[str, Any]], None] | None = None,
 ) -> list[Any]:
-    """Walk forward with one pooled model per fold; one ``JobResult`` per evaluated symbol."""
+    """Walk forward with one pooled model per fold; one ``JobResult`` per evaluated symbol.
+
+    A neural model is trained by ``training.loop.fit`` on the stacked windows; ``gbm_vol`` is
+    fitted by the same call (``fit_pooled``: one set of boosters on every series' unscaled
+    training rows) and forecasts each series through a copy holding that series' scalers
+    (``for_series``). A tree has no series embedding and no warm start: both keys are ignored.
+    """
     from cryptocast.evaluate.walkforward import SeriesWalk, job_config
+    from cryptocast.models.registry import is_trainable
     from cryptocast.models.series import build_pooled_model
     from cryptocast.training.inference import Predictor
     from cryptocast.training.loop import fit, seed_everything
@@ -220,6 +228,8 @@ def run_pooled(
     t0 = time.perf_counter()
     t, m = unit.timeframe, unit.model
     c = job_config(cfg, unit.symbols[0], t, m)
+    trainable = is_trainable(m)
+    c.model.series_embedding = c.model.series_embedding and trainable
     f, bt = c.features, c.backtest
     folds, cuts = pooled_folds(tables, unit, cfg)
     walks = {s: SeriesWalk(tables[s], job_config(cfg, s, t, m)) for s in unit.symbols}
@@ -234,7 +244,7 @@ def run_pooled(
             seed_everything(c.train.seed + k)
             n_feat = len(data.feature_names)
             model = build_pooled_model(c.model, n_feat, f.horizon, f.lookback, len(unit.series))
-            warm = bt.warm_start and previous is not None
+            warm = bt.warm_start and previous is not None and trainable
             if warm:  # the previous fit read only targets before the previous fold's cut
                 model.load_state_dict(previous)
             fit(model, data, warm_train if warm else c.train)
@@ -244,7 +254,8 @@ def run_pooled(
             fit_until = max(fit_until, latest) if warm and fit_until is not None else latest
             for s in unit.symbols:
                 part = data.parts[data.series.index(s)]
-                predictor = Predictor.from_prepared(model, part)  # its own scalers
+                own_model = model if trainable else model.for_series(part)
+                predictor = Predictor.from_prepared(own_model, part)  # its own scalers
                 current[s] = (predictor, part.X)
                 own = np.concatenate([part.ends["train"], part.ends["val"]])
                 max_seen[s] = max(max_seen[s] if warm else -1, int(own.max()) + f.horizon)

@@ -53,7 +53,7 @@ def train_pooled(
     )
     from cryptocast.evaluate.scoring import scoring_for
     from cryptocast.features.targets import get_target
-    from cryptocast.models.registry import is_trainable
+    from cryptocast.models.registry import is_poolable, is_trainable
     from cryptocast.models.series import build_pooled_model
     from cryptocast.training.inference import predict_prices
     from cryptocast.training.loop import fit, resolve_device, seed_everything
@@ -61,8 +61,14 @@ def train_pooled(
 
     resolve_device(cfg.train.device)
     if not is_trainable(cfg.model.name):
+        name = cfg.model.name
+        what = (
+            f"is pooled by backtest only ({name}@pooled)"
+            if is_poolable(name)
+            else "is fitted per series"
+        )
         raise ConfigError(
-            f"model.name {cfg.model.name} is fitted per series; backtest.pooled trains one model "
+            f"model.name {name} {what}; a pooled `train` trains one model "
             "by gradient descent over the pool (lstm, gru, transformer, performer_bilstm): pick "
             "one of those, or set backtest.pooled=false"
         )

@@ -45,7 +45,7 @@ def pooled_line(summary: dict[str, Any]) -> str | None:
     universe = [u for u in cfg.get("train", {}).get("universe", []) if u not in symbols]
     extra = f" + training-only {', '.join(universe)}" if universe else ""
     return (
-        f"- pooled: each `{POOLED}` model is one network per timeframe and fold trained on "
+        f"- pooled: each `{POOLED}` model is one model per timeframe and fold trained on "
         f"{', '.join(symbols)}{extra}, each series scaled by its own training rows, folds cut on "
         "the calendar (docs/global.md)"
     )

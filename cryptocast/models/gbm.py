@@ -66,17 +66,41 @@ class GbmVol(VolBaseline):
         self._boosters: list[Any] = []
 
     def _fit(self, data) -> None:
-        lgb = _lightgbm()
-        train, val = data.ends.get("train"), data.ends.get("val")
-        if val is None or len(val) == 0:
-            raise ConfigError("gbm_vol stops early on validation rows: set split.val above 0")
-        if train is None or len(train) < 2 * PARAMS["min_data_in_leaf"]:
-            raise DataError(
-                f"gbm_vol needs at least {2 * PARAMS['min_data_in_leaf']} training days"
-            )
+        self._fit_rows([self._fit_sets(data)])
+
+    def fit_pooled(self, parts: list) -> None:
+        """One set of boosters over several series (a pooled model, ``features/pooled.py``): each
+        ``windows.PreparedData`` of ``parts`` unscaled with its own statistics, their training
+        rows stacked in order, early stopping on the union of their validation rows. On one series
+        this is ``fit_prepared`` exactly. The buffers are left at the last series' scalers; a
+        series is forecast through :meth:`for_series`."""
+        sets = []
+        for part in parts:
+            self.adopt_scalers(part)
+            sets.append(self._fit_sets(part))
+        self._fit_rows(sets)
+
+    def _fit_sets(self, data) -> tuple[np.ndarray, ...]:
+        """(x_train, y_train, x_val, y_val) of ``data``, unscaled with the buffers' statistics:
+        the origin rows' features (n, k) and their log RV labels (n, H)."""
+        train = data.ends.get("train", np.empty(0, np.int64))
+        val = data.ends.get("val", np.empty(0, np.int64))
         inverse = data.y_scaler.inverse_transform
         x_tr, y_tr = self.unscaled_rows(data, train), inverse(data.Y[train].astype("float64"))
         x_va, y_va = self.unscaled_rows(data, val), inverse(data.Y[val].astype("float64"))
+        return x_tr, y_tr, x_va, y_va
+
+    def _fit_rows(self, sets: list[tuple[np.ndarray, ...]]) -> None:
+        lgb = _lightgbm()
+        # one series: its own arrays, so the pooled fit is the per-series fit bit for bit
+        stack = (lambda a: a[0]) if len(sets) == 1 else np.concatenate
+        x_tr, y_tr, x_va, y_va = (stack([s[i] for s in sets]) for i in range(4))
+        if len(x_va) == 0:
+            raise ConfigError("gbm_vol stops early on validation rows: set split.val above 0")
+        if len(x_tr) < 2 * PARAMS["min_data_in_leaf"]:
+            raise DataError(
+                f"gbm_vol needs at least {2 * PARAMS['min_data_in_leaf']} training days"
+            )
         strings, best = [], []
         for h in range(self.horizon):
             ok_tr, ok_va = np.isfinite(y_tr[:, h]), np.isfinite(y_va[:, h])
@@ -124,6 +148,6 @@ class GbmVol(VolBaseline):
         return self.scaled(torch.as_tensor(out, dtype=torch.float64, device=x.device))
 
 
-register("gbm_vol", trainable=False)(
+register("gbm_vol", trainable=False, poolable=True)(
     lambda cfg, n_features, horizon, lookback: GbmVol(horizon, cfg.gbm_rounds)
 )

@@ -26,6 +26,7 @@ _BUILDERS: dict[str, Builder] = {}
 #: combinations of other models' forecasts (models/combo.py); their members: ``model.members``
 COMBINATIONS = ("vol_combo", "vol_select")
 _TRAINABLE: dict[str, bool] = {}
+_POOLABLE: dict[str, bool] = {}
 # The names each built-in module registers, so a name can be checked without importing torch
 # (a mistyped --models is rejected at once, not after a multi-second torch import).
 # tests/test_models.py keeps this equal to what the modules actually register.
@@ -45,14 +46,19 @@ _BUILTIN_MODULES = tuple(BUILTIN)
 _loaded = False
 
 
-def register(name: str, trainable: bool = True) -> Callable[[Builder], Builder]:
-    """Decorator registering a builder under ``name``; ``trainable=False`` for fitted baselines."""
+def register(
+    name: str, trainable: bool = True, poolable: bool | None = None
+) -> Callable[[Builder], Builder]:
+    """Decorator registering a builder under ``name``; ``trainable=False`` for fitted baselines.
+    ``poolable`` (default: ``trainable``): ``backtest.pooled`` also fits it as one model over a
+    pool of series (a fitted baseline then needs ``fit_pooled`` and ``for_series``)."""
 
     def deco(fn: Builder) -> Builder:
         if name in _BUILDERS and _BUILDERS[name] is not fn:
             raise ValueError(f"model {name!r} registered twice")
         _BUILDERS[name] = fn
         _TRAINABLE[name] = trainable
+        _POOLABLE[name] = trainable if poolable is None else poolable
         return fn
 
     return deco
@@ -114,6 +120,13 @@ def is_trainable(name: str) -> bool:
     """False for baselines fitted in closed form (``fit_naive``) instead of gradient descent."""
     _check_name(name)
     return _TRAINABLE[name]
+
+
+def is_poolable(name: str) -> bool:
+    """Whether ``backtest.pooled`` fits ``name`` over the pool: the models trained by gradient
+    descent and ``gbm_vol``; the closed-form baselines run per series only."""
+    _check_name(name)
+    return _POOLABLE[name]
 
 
 def build_model(cfg: ModelConfig, n_features: int, horizon: int, lookback: int) -> Any:

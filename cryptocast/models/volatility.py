@@ -26,6 +26,8 @@ only to share the contract) and are mapped back unchanged.
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import torch
 from torch import nn
@@ -53,6 +55,18 @@ class VolBaseline(nn.Module):
 
     def fit_prepared(self, data) -> None:
         """Fit from a ``windows.PreparedData`` (its train and val windows only)."""
+        self.adopt_scalers(data)
+        self._fit(data)
+
+    def for_series(self, data) -> VolBaseline:
+        """A copy of this fitted model that reads ``data``'s scaled rows (that series' scaler
+        statistics in its buffers): how a pooled model forecasts each series of its pool."""
+        twin = copy.deepcopy(self)
+        twin.adopt_scalers(data)
+        return twin
+
+    def adopt_scalers(self, data) -> None:
+        """Read ``data``'s feature columns and scaler statistics into the buffers."""
         if data.target != "realized_vol":
             raise ConfigError(
                 f"{type(self).__name__} forecasts volatility; set features.target=realized_vol"
@@ -67,7 +81,6 @@ class VolBaseline(nn.Module):
         self.x_scale.copy_(torch.as_tensor(data.x_scaler.scale[idx]))
         self.y_center.copy_(torch.as_tensor(data.y_scaler.center))
         self.y_scale.copy_(torch.as_tensor(data.y_scaler.scale))
-        self._fit(data)
 
     def _fit(self, data) -> None:  # closed-form estimation, if any
         pass

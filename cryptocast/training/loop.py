@@ -105,7 +105,8 @@ def _to_device(data: Any, device: Any) -> tuple[Any, Any]:
 def fit_naive_model(model: Any, data: Any, cfg: TrainConfig | None = None) -> None:
     """Fit a no-training baseline (persistence, drift, rw_*) from the training rows only, a
     volatility baseline (``fit_prepared``) from the training windows and their features, or a
-    combination (``fit_members``, models/combo.py), which fits its members with ``cfg``."""
+    combination (``fit_members``, models/combo.py), which fits its members with ``cfg``. A pooled
+    training set (``features.pooled.PooledData``) goes to ``fit_pooled`` (gbm_vol)."""
     if hasattr(model, "fit_members"):  # each member fit as ``fit`` fits a model alone
         cfg = cfg if cfg is not None else TrainConfig()
         model.fit_members(
@@ -113,6 +114,11 @@ def fit_naive_model(model: Any, data: Any, cfg: TrainConfig | None = None) -> No
             lambda member: fit(member, data, cfg),
             lambda member, rows: predict_scaled(member, data.X, rows, data.lookback),
         )
+        return
+    if hasattr(data, "parts"):  # a pooled training set (features/pooled.py)
+        if not hasattr(model, "fit_pooled"):
+            raise ConfigError(f"{type(model).__name__} is fitted per series only, not pooled")
+        model.fit_pooled(data.parts)
         return
     if hasattr(model, "fit_prepared"):
         model.fit_prepared(data)

@@ -61,3 +61,7 @@ compare-vol:  ## every volatility model (neural over 3 seeds) vs HAR, with DM, S
 .PHONY: compare-prob
 compare-prob:  ## quantile models vs rw_ewma, daily and hourly, calibration none/cqr/aci, VaR tests, MCS -> docs/probabilistic.md
 	$(BIN)/python scripts/compare.py probabilistic $(COMPARE_ARGS)
+
+.PHONY: compare-global
+compare-global:  ## pooled vs per-series models (3 seeds), without and with the ten training-only pairs; daily price/quantile/volatility, hourly price -> docs/global.md (COMPARE_ARGS=--reuse re-renders)
+	$(BIN)/python scripts/compare.py pooled $(COMPARE_ARGS)

@@ -11,7 +11,10 @@ backtest of its config on a copy of the reference candles and renders its page f
   against rw_ewma under each calibration method -> ``docs/probabilistic.md``;
 - ``volatility`` (``make compare-vol``): ``configs/compare_vol.yaml``, realized volatility
   over >= 3 training seeds against vol_persistence/HAR/EWMA/GARCH and the HAR family -> the
-  results section of ``docs/volatility.md``.
+  results section of ``docs/volatility.md``;
+- ``pooled`` (``make compare-global``): ``configs/compare_global*.yaml``, pooled ("global") models
+  beside per-series ones, without and with the ten training-only pairs, over >= 3 seeds -> the
+  results section of ``docs/global.md``.
 
 Usage::
 
@@ -21,6 +24,7 @@ Usage::
     python scripts/compare.py price --seeds 0,1,2,3,4 --set train.epochs=4
     python scripts/compare.py probabilistic --calibrations cqr
     python scripts/compare.py volatility --reuse       # 3 seeds; reuse reports/compare_vol/seed-N
+    python scripts/compare.py pooled --plan 1d-price   # daily price only, alone and universe
 
 Every mode takes ``--config``, ``--data-dir``, ``--report``, ``--workers``, ``--reuse`` and
 ``--set KEY=VALUE``; ``python scripts/compare.py MODE --help`` lists the rest.
@@ -35,9 +39,14 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))  # run as a plain script from any directory
 
-from scripts.comparison import price, probabilistic, volatility  # noqa: E402  (the path above)
+from scripts.comparison import pooled, price, probabilistic, volatility  # noqa: E402  (the path above)
 
-MODES = {"price": price, "probabilistic": probabilistic, "volatility": volatility}
+MODES = {
+    "price": price,
+    "probabilistic": probabilistic,
+    "volatility": volatility,
+    "pooled": pooled,
+}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

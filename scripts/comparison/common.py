@@ -18,13 +18,17 @@ SHARED_OHLCV = Path(
     os.environ.get("CRYPTOCAST_SHARED_DATA", REPO.parent / "shared" / "data" / "ohlcv" / "binance")
 )
 SHARED_FINE = SHARED_OHLCV.parent.parent / "fine" / "binance"  # 5-minute candles from 2022
+# training-only pairs of pooled models (train.universe, docs/global.md): ADA, AVAX, ... (1h, 1d)
+SHARED_UNIVERSE = SHARED_OHLCV.parent.parent / "universe" / "binance"
 
 
-def shared_copy(symbols: list[str], timeframes: list[str]) -> Path:
+def shared_copy(symbols: list[str], timeframes: list[str], universe: list[str] = ()) -> Path:
     """A temporary data folder holding the reference candles (the shared folder is read-only).
 
     Timeframes under 1h come from ``fine/binance`` beside ``ohlcv/binance`` and are imported
-    (``cryptocast.data.importers``), since the store keeps them one file per month."""
+    (``cryptocast.data.importers``), since the store keeps them one file per month. ``universe``:
+    training-only symbols, copied from ``universe/binance`` beside ``ohlcv/binance`` into the same
+    store folder (where ``train.universe`` reads them)."""
     from cryptocast.config.timeframes import symbol_slug
     from cryptocast.data.importers import import_path
     from cryptocast.data.months import is_monthly
@@ -44,6 +48,14 @@ def shared_copy(symbols: list[str], timeframes: list[str]) -> Path:
                 import_path(tmp, src, symbols=[s], timeframes=[timeframe])
             else:
                 shutil.copy(src, dest / src.name)
+    for s in dict.fromkeys(u for u in universe if u not in symbols):
+        for timeframe in timeframes:
+            src = SHARED_UNIVERSE / f"{symbol_slug(s)}_{timeframe}.parquet"
+            if not src.is_file():
+                raise SystemExit(
+                    f"error: training-only candles {src} not found; pass --data-dir with them"
+                )
+            shutil.copy(src, dest / src.name)
     return tmp
 
 
@@ -71,9 +83,13 @@ def reused(report: Path, cfg: Any) -> dict | None:
     return summary if summary.get("config_hash") == cfg.hash() else None
 
 
-def backtest(cfg: Any, data_dir: Path | None, label: str = "") -> tuple[list, float]:
-    """Run the walk-forward backtest of ``cfg`` (on a copy of the reference candles unless
-    ``data_dir``), printing progress; returns the results and the wall seconds."""
+def backtest(
+    cfg: Any, data_dir: Path | None, label: str = "", jobs_dir: Path | None = None
+) -> tuple[list, float]:
+    """Run the walk-forward backtest of ``cfg`` (on a copy of the reference candles, and of its
+    ``train.universe``, unless ``data_dir``), printing progress; returns the results and the wall
+    seconds. ``jobs_dir``: a job store (``cryptocast.evaluate.jobstore``) whose finished jobs of
+    the same key are reused and to which new ones are added; None runs every job."""
     from cryptocast.evaluate.backtest import run_backtest
 
     tmp = None
@@ -81,7 +97,7 @@ def backtest(cfg: Any, data_dir: Path | None, label: str = "") -> tuple[list, fl
         frames = list(cfg.backtest.timeframes)
         if cfg.features.target == "realized_vol":
             frames = list(dict.fromkeys([*frames, cfg.features.rv_source]))
-        data_dir = tmp = shared_copy(cfg.backtest.symbols, frames)
+        data_dir = tmp = shared_copy(cfg.backtest.symbols, frames, cfg.train.universe)
     t0 = time.perf_counter()
 
     def on_event(ev: dict) -> None:
@@ -90,10 +106,13 @@ def backtest(cfg: Any, data_dir: Path | None, label: str = "") -> tuple[list, fl
                 f"{label}{ev['jobs']} jobs, {ev['folds']} folds, {cfg.backtest.workers} worker(s)"
             )
         elif ev.get("event") == "job":
-            print(f"  done {' '.join(ev['job'])} ({time.perf_counter() - t0:.0f} s)", flush=True)
+            kept = ", kept" if ev.get("reused") else ""
+            print(
+                f"  done {' '.join(ev['job'])} ({time.perf_counter() - t0:.0f} s{kept})", flush=True
+            )
 
     try:
-        results = run_backtest(cfg, data_dir, on_event)
+        results = run_backtest(cfg, data_dir, on_event, jobs_dir=jobs_dir)
     finally:
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)

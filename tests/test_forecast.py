@@ -307,3 +307,19 @@ def test_an_old_log_without_the_gap_column_reads_as_no_gap(tmp_path):
     path = tmp_path / "old.parquet"
     old.to_parquet(path)
     assert read_log(path)["gap"].tolist() == [False, False]
+
+
+def test_the_gap_hint_works_an_import_fills_the_hole(forecast_run, data_dir, tmp_path):
+    """The refusal names `fetch --import`; importing the missing candles (the import only adds
+    candles, never changes stored ones) makes the same forecast go through without --allow-gaps."""
+    from cryptocast.data.importers import import_path
+
+    _store(data_dir, FORECAST_CANDLES.iloc[: D + 1].drop(index=range(D - 7, D - 4)))
+    with pytest.raises(DataError, match="cryptocast fetch --import FILE"):
+        forecast_series(forecast_run, data_dir, fetch=False, now=clock_after(D))
+    hole = tmp_path / "BTC-USDT_1d.parquet"
+    FORECAST_CANDLES.iloc[D - 7 : D - 4].reset_index(drop=True).to_parquet(hole)
+    (report,) = import_path(data_dir, hole, now=clock_after(D))
+    assert report["new_candles"] == 3
+    res = forecast_series(forecast_run, data_dir, fetch=False, now=clock_after(D))
+    assert res.added == 1 and res.gap_reason is None

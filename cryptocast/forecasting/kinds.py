@@ -104,7 +104,12 @@ class PriceLog:
 
     store_kind = "forecasts"
     schema = LOG_SCHEMA
-    gap_hint = "backfill the gap with `cryptocast fetch --since ...`"
+    # `fetch` resumes after the last stored candle and before the first, never inside: a hole is
+    # filled by importing its candles (an import adds candles, it never changes stored ones)
+    gap_hint = (
+        "the exchange may have no candles there; if you have them, import them with "
+        "`cryptocast fetch --import FILE` (fetch does not refill holes)"
+    )
 
     def extra_timeframes(self, fcfg: Any) -> tuple[str, ...]:
         return ()
@@ -155,7 +160,7 @@ class VolLog:
 
     store_kind = "vol_forecasts"
     schema = VOL_LOG_SCHEMA
-    gap_hint = "backfill the gap"
+    gap_hint = PriceLog.gap_hint
 
     def extra_timeframes(self, fcfg: Any) -> tuple[str, ...]:
         return (fcfg.rv_source,)

@@ -101,28 +101,29 @@ def _score_lines(res: Any) -> list[str]:
             f"direction {_pct(da * 100 if da == da else float('nan'))} (persistence calls none)"
         )
         if m.get("n_quantile"):
-            cov = "  ".join(
-                f"{c}% coverage {_pct(100 * m[f'coverage_{c}'])} vs rw_ewma "
-                f"{_pct(100 * m[f'rw_ewma_coverage_{c}'])}"
-                for c in (80, 90)
-                if f"coverage_{c}" in m
-            )
             out.append(
-                f"  live {model} quantiles: {m['n_quantile']} scored  {cov}  "
+                f"  live {model} quantiles: {m['n_quantile']} scored  "
+                f"{_coverages(m, '', 'rw_ewma')}  "
                 f"CRPS {m['crps']:.4g} vs rw_ewma {m['rw_ewma_crps']:.4g} (log-return units)"
             )
         if m.get("n_calibrated"):
-            cov = "  ".join(
-                f"{c}% coverage {_pct(100 * m[f'calibrated_coverage_{c}'])} vs raw "
-                f"{_pct(100 * m[f'raw_coverage_{c}'])}"
-                for c in (80, 90)
-                if f"calibrated_coverage_{c}" in m
-            )
             out.append(
                 f"  live {model} calibrated ({m['calibration']}): {m['n_calibrated']} scored  "
-                f"{cov}  CRPS {m['calibrated_crps']:.4g} vs raw {m['raw_crps']:.4g}"
+                f"{_coverages(m, 'calibrated_', 'raw')}  "
+                f"CRPS {m['calibrated_crps']:.4g} vs raw {m['raw_crps']:.4g}"
             )
     return out
+
+
+def _coverages(m: dict, prefix: str, other: str) -> str:
+    """``80% coverage 81.0% vs <other> 86.5%  90% ...`` from ``<prefix>coverage_<c>`` beside
+    ``<other>_coverage_<c>``, for the intervals the scores hold."""
+    return "  ".join(
+        f"{c}% coverage {_pct(100 * m[f'{prefix}coverage_{c}'])} vs {other} "
+        f"{_pct(100 * m[f'{other}_coverage_{c}'])}"
+        for c in (80, 90)
+        if f"{prefix}coverage_{c}" in m
+    )
 
 
 def _score_records(results: list[dict[str, Any]]) -> list[dict[str, Any]]:

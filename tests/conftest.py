@@ -18,6 +18,18 @@ SHARED_OHLCV = Path(
 )
 TINY_CONFIG = REPO / "configs" / "tiny.yaml"
 
+# small and quick: one indicator, a tiny LSTM/GRU, one epoch, single-threaded (deterministic, and
+# the same thread count whether a job runs here or in a worker process)
+TINY_NET = [
+    "features.indicators=[{name: rsi, params: {window: 14}}]",
+    "features.lookback=8",
+    "model.hidden_size=8",
+    "model.num_layers=1",
+    "train.epochs=1",
+    "train.device=cpu",
+    "train.num_threads=1",
+]
+
 _FREQ = {"1h": "1h", "1d": "1D", "4h": "4h", "15m": "15min", "1m": "1min"}
 
 

@@ -14,19 +14,11 @@ import pandas as pd
 import pytest
 import torch
 
-from tests.conftest import TINY_CONFIG, make_ohlcv, scramble_after
+from tests.conftest import TINY_CONFIG, TINY_NET, make_ohlcv, scramble_after
 
 SYMBOL = "BTC/USDT"
-# Small and quick: one indicator, tiny LSTM/GRU, one epoch, single-threaded (deterministic, and
-# the same thread count whether the job runs here or in a worker process).
 FAST = [
-    "features.indicators=[{name: rsi, params: {window: 14}}]",
-    "features.lookback=8",
-    "model.hidden_size=8",
-    "model.num_layers=1",
-    "train.epochs=1",
-    "train.device=cpu",
-    "train.num_threads=1",
+    *TINY_NET,
     f"backtest.symbols=[{SYMBOL}]",
     "backtest.timeframes=[1d]",
 ]

@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 
 from tests.conftest import TINY_CONFIG, scramble_after
-from tests.test_pooled import FAST, config, unit_of
+from tests.test_pooled import FAST, assert_only_later_forecasts_move, config, unit_of
 from tests.test_volatility import daily_from, make_hourly
 
 pytest.importorskip("lightgbm", reason="gbm_vol needs lightgbm (pip install 'cryptocast[vol]')")
@@ -177,12 +177,4 @@ def test_scrambling_every_series_after_a_point_leaves_earlier_pooled_gbm_forecas
     }
     cfg = config(*VOL, *POOLED, "backtest.models=[gbm_vol]")
     runs = [run_backtest(cfg, store(tmp_path / n / "data", h)) for n, h in (("a", hourly), ("b", future))]  # fmt: skip
-    pooled = 0
-    for a, b in zip(*runs, strict=True):
-        assert (a.symbol, a.model) == (b.symbol, b.model)
-        before = pd.DatetimeIndex(a.timestamps) < cut
-        assert before.sum() == 26 and (~before).sum() > 20  # the first fold + one origin
-        assert np.array_equal(a.y_pred[before], b.y_pred[before]), a.model
-        assert not np.allclose(a.y_pred[~before], b.y_pred[~before]), a.model
-        pooled += a.model == "gbm_vol@pooled"
-    assert pooled == 2
+    assert_only_later_forecasts_move(runs, cut, "gbm_vol@pooled", later=20)

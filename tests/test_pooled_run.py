@@ -20,7 +20,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cryptocast.cli import app
-from tests.conftest import TINY_CONFIG, make_ohlcv
+from tests.conftest import TINY_CONFIG, TINY_NET, make_ohlcv
 
 runner = CliRunner()
 EVALUATED = ["BTC/USDT", "ETH/USDT"]
@@ -28,14 +28,8 @@ UNIVERSE = "ADA/USDT"  # training-only
 N = 260  # daily candles of BTC and ETH, from 2021-01-01
 LAST = pd.Timestamp("2021-01-01", tz="UTC") + pd.Timedelta(days=N - 1)  # their newest candle
 FAST = [
-    "features.indicators=[{name: rsi, params: {window: 14}}]",
-    "features.lookback=8",
+    *TINY_NET,
     "model.name=lstm",
-    "model.hidden_size=8",
-    "model.num_layers=1",
-    "train.epochs=1",
-    "train.device=cpu",
-    "train.num_threads=1",
 ]
 POOLED = [
     f"backtest.symbols=[{', '.join(EVALUATED)}]",

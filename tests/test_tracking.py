@@ -17,7 +17,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cryptocast.cli import app
-from tests.conftest import TINY_CONFIG, make_ohlcv
+from tests.conftest import TINY_CONFIG, TINY_NET, make_ohlcv
 from tests.test_backtest import store
 
 pytest.importorskip(
@@ -28,14 +28,8 @@ pytestmark = pytest.mark.usefixtures("restore_torch_threads")
 runner = CliRunner()
 CANDLES = make_ohlcv(260, "1d", start="2021-01-01", seed=4)
 SMALL = [
-    "features.indicators=[{name: rsi, params: {window: 14}}]",
-    "features.lookback=8",
+    *TINY_NET,
     "model.name=lstm",
-    "model.hidden_size=8",
-    "model.num_layers=1",
-    "train.epochs=1",
-    "train.device=cpu",
-    "train.num_threads=1",
     "backtest.symbols=[BTC/USDT]",
     "backtest.timeframes=[1d]",
     "backtest.test_start=2021-08-01",

@@ -16,7 +16,7 @@ import yaml
 from typer.testing import CliRunner
 
 from cryptocast.cli import app
-from tests.conftest import TINY_CONFIG, make_ohlcv
+from tests.conftest import TINY_CONFIG, TINY_NET, make_ohlcv
 from tests.test_backtest import store
 
 pytest.importorskip("optuna")
@@ -25,14 +25,8 @@ pytestmark = pytest.mark.usefixtures("restore_torch_threads")
 runner = CliRunner()
 TEST_START = "2021-08-01"
 TUNE = [
-    "features.indicators=[{name: rsi, params: {window: 14}}]",
-    "features.lookback=8",
+    *TINY_NET,
     "model.name=lstm",
-    "model.hidden_size=8",
-    "model.num_layers=1",
-    "train.epochs=1",
-    "train.device=cpu",
-    "train.num_threads=1",
     "backtest.models=[lstm, persistence]",
     "backtest.symbols=[BTC/USDT]",
     "backtest.timeframes=[1d]",

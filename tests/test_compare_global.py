@@ -8,7 +8,7 @@ import argparse
 
 import pytest
 
-from scripts.comparison import pooled
+from scripts.comparison import common, pooled
 
 COINS = ("BTC", "ETH", "LTC")
 
@@ -46,9 +46,9 @@ def test_rule_is_pooled_mean_at_least_per_series_mean_minus_sd():
     assert pooled.at_or_above([0.00, 0.00, 0.00], per) is True
     assert pooled.at_or_above([-0.01, 0.0, 0.0], per) is False
     assert pooled.at_or_above([0.5], per) is None  # one seed is no spread
-    assert pooled.mean_sd([0.01, 0.01, 0.01]) == "0.010"
-    assert pooled.mean_sd([0.0, 0.02, 0.04]) == "0.020 ± 0.020"
-    assert pooled.p_cell([0.2, 0.01, 0.5]) == "0.200 [0.010, 0.500]"
+    assert common.seed_cell([0.01, 0.01, 0.01]) == "0.010"
+    assert common.seed_cell([0.0, 0.02, 0.04]) == "0.020 ± 0.020"
+    assert common.seed_p_cell([0.2, 0.01, 0.5]) == "0.200 [0.010, 0.500]"
 
 
 def test_table_met_when_every_row_passes_and_not_met_naming_the_misses():

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import argparse
 
-from scripts.comparison import volatility
+from scripts.comparison import common, volatility
 
 
 def _rec(sym: str, model: str, qlike: float, mcs: bool, skill: float = 0.0, p: float = 1.0):
@@ -34,8 +34,8 @@ def test_pool_keeps_every_seed_and_recommend_follows_the_rule():
     pooled = volatility.pool(summaries)
     assert pooled[("BTC", "performer_bilstm")]["qlike"] == [0.44, 0.48, 0.46]
     assert pooled[("BTC", "har")]["qlike"] == [0.50] * 3
-    assert volatility._cell(pooled[("BTC", "har")]["qlike"]) == "0.500"  # shown once
-    assert volatility._cell(pooled[("BTC", "performer_bilstm")]["qlike"]) == "0.460 ± 0.020"
+    assert common.seed_cell(pooled[("BTC", "har")]["qlike"]) == "0.500"  # shown once
+    assert common.seed_cell(pooled[("BTC", "performer_bilstm")]["qlike"]) == "0.460 ± 0.020"
     assert volatility._mcs_cell(pooled[("BTC", "performer_bilstm")]) == "2/3 seeds"
     # garch has the lowest QLIKE but is not in the set on LTC; performer_bilstm misses one seed
     best, why = volatility.recommend(pooled)

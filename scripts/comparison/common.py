@@ -7,6 +7,7 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import tempfile
 import time
@@ -144,6 +145,24 @@ def fmt_p(v: float | None) -> str:
     if v is None:
         return "–"
     return "< 0.001" if v < 0.001 else f"{v:.3f}"
+
+
+def seed_cell(vals: list[float], digits: int = 3) -> str:
+    """A figure over training seeds: one value when every seed agrees, else ``mean ± sd``."""
+    if not vals:
+        return "–"
+    if len(set(vals)) == 1:
+        return fmt(vals[0], digits)
+    return f"{fmt(statistics.fmean(vals), digits)} ± {fmt(statistics.stdev(vals), digits)}"
+
+
+def seed_p_cell(vals: list[float]) -> str:
+    """A p-value over training seeds: one value when every seed agrees, else median [min, max]."""
+    if not vals:
+        return "–"
+    if len(set(vals)) == 1:
+        return fmt_p(vals[0])
+    return f"{fmt_p(statistics.median(vals))} [{fmt_p(min(vals))}, {fmt_p(max(vals))}]"
 
 
 def period(summary: dict) -> tuple[str, str, list[int]]:

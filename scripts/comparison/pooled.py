@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from scripts.comparison import common
-from scripts.comparison.common import REPO, fmt, fmt_p
+from scripts.comparison.common import REPO, fmt, seed_cell, seed_p_cell
 
 CONFIG = "compare_global.yaml"
 HELP = "pooled vs per-series models, without and with training-only pairs -> docs/global.md"
@@ -164,24 +164,6 @@ def values(summaries: list[dict], key: str) -> dict[tuple[str, str], list[float]
     return out
 
 
-def mean_sd(vals: list[float], digits: int = 3) -> str:
-    """``mean ± sd`` over seeds (one value when every seed agrees)."""
-    if not vals:
-        return "–"
-    if len(set(vals)) == 1:
-        return fmt(vals[0], digits)
-    return f"{fmt(statistics.fmean(vals), digits)} ± {fmt(statistics.stdev(vals), digits)}"
-
-
-def p_cell(vals: list[float]) -> str:
-    """Median [min, max] of a p-value over seeds."""
-    if not vals:
-        return "–"
-    if len(set(vals)) == 1:
-        return fmt_p(vals[0])
-    return f"{fmt_p(statistics.median(vals))} [{fmt_p(min(vals))}, {fmt_p(max(vals))}]"
-
-
 def at_or_above(pooled: list[float], per_series: list[float]) -> bool | None:
     """The page's rule: the pooled mean skill >= the per-series mean skill minus the per-series
     standard deviation over seeds (None when either has fewer than two seeds)."""
@@ -241,12 +223,12 @@ def render_table(table: Table, runs: dict[str, list[dict]]) -> list[str]:
         pm = m + POOLED
         d = table.skill_digits
         line = (
-            f"| {c} | {m} | {mean_sd(skill[present[0]].get((c, m), []), d)} | "
-            f"{p_cell(pval[present[0]].get((c, m), []))} |"
+            f"| {c} | {m} | {seed_cell(skill[present[0]].get((c, m), []), d)} | "
+            f"{seed_p_cell(pval[present[0]].get((c, m), []))} |"
         )
         for v in present:
             line += (
-                f" {mean_sd(skill[v].get((c, pm), []), d)} | {p_cell(pval[v].get((c, pm), []))} | "
+                f" {seed_cell(skill[v].get((c, pm), []), d)} | {seed_p_cell(pval[v].get((c, pm), []))} | "
                 f"{_verdict(verdicts[v].get((c, m)))} |"
             )
         out.append(line)
@@ -288,11 +270,11 @@ def extra_table(table: Table, runs: dict[str, list[dict]]) -> list[str]:
     for c, m in vals[present[0]]:
         if m.endswith(POOLED):
             continue
-        pooled = [mean_sd(vals[v].get((c, m + POOLED), []), table.digits) for v in present]
+        pooled = [seed_cell(vals[v].get((c, m + POOLED), []), table.digits) for v in present]
         if m == table.baseline:
             pooled = ["(baseline)"] * len(present)
         out.append(
-            f"| {c} | {m} | {mean_sd(vals[present[0]][(c, m)], table.digits)} | "
+            f"| {c} | {m} | {seed_cell(vals[present[0]][(c, m)], table.digits)} | "
             + " | ".join(pooled)
             + " |"
         )

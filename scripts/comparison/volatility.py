@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 
 from scripts.comparison import common
-from scripts.comparison.common import REPO, coin, fmt, fmt_p
+from scripts.comparison.common import REPO, coin, fmt, seed_cell, seed_p_cell
 from scripts.comparison.price import run_or_reuse
 
 CONFIG = "compare_vol.yaml"
@@ -64,30 +64,12 @@ def _mean(vals: list[float]) -> float | None:
     return statistics.fmean(vals) if vals else None
 
 
-def _cell(vals: list[float], digits: int = 3) -> str:
-    """One value when every seed agrees, else ``mean ± sd``."""
-    if not vals:
-        return "–"
-    if len(set(vals)) == 1:
-        return fmt(vals[0], digits)
-    return f"{fmt(statistics.fmean(vals), digits)} ± {fmt(statistics.stdev(vals), digits)}"
-
-
-def _p_cell(vals: list[float]) -> str:
-    """A p-value: one value when every seed agrees, else median [min, max]."""
-    if not vals:
-        return "–"
-    if len(set(vals)) == 1:
-        return fmt_p(vals[0])
-    return f"{fmt_p(statistics.median(vals))} [{fmt_p(min(vals))}, {fmt_p(max(vals))}]"
-
-
 def _mcs_cell(vals: dict[str, list[float]]) -> str:
     ins = vals["mcs_qlike_90"]
     if not ins:
         return "–"
     if len(set(ins)) == 1 and len(set(vals["mcs_pvalue_qlike"])) <= 1:
-        return f"{'yes' if ins[0] else 'no'} ({_p_cell(vals['mcs_pvalue_qlike'])})"
+        return f"{'yes' if ins[0] else 'no'} ({seed_p_cell(vals['mcs_pvalue_qlike'])})"
     return f"{int(sum(ins))}/{len(ins)} seeds"
 
 
@@ -146,7 +128,7 @@ def _aim_line(pooled: dict, model: str) -> tuple[bool, str]:
     wins = [c for c in coins if (c, model) in pooled and beats_har(pooled[(c, model)])]
     bits = [
         f"{c}: skill {fmt(_mean(pooled[(c, model)]['skill_qlike']))}, "
-        f"DM p {_p_cell(pooled[(c, model)]['dm_pvalue_vs_har'])}"
+        f"DM p {seed_p_cell(pooled[(c, model)]['dm_pvalue_vs_har'])}"
         for c in coins
         if (c, model) in pooled
     ]
@@ -236,11 +218,11 @@ def render_results(summaries: list[dict], reports: list[Path], seeds: list[int],
     ]
     for (c, m), v in pooled.items():
         out.append(
-            f"| {c} | {m} | {_cell(v['n'], 0)} | {_cell(v['qlike'])} | "
-            f"{_cell(v['skill_qlike'])} | {_p_cell(v['dm_pvalue_vs_har'])} | "
-            f"{_p_cell(v['spa_p_vs_har'])} | {_mcs_cell(v)} | {_cell(v['bias_ratio'], 2)} | "
-            f"{_cell(v['mz_r2'])} | {_cell(v['rmse_vol'])} | {_cell(v['vt_annual_vol'])} | "
-            f"{_cell(v['vt_sharpe'], 2)} |"
+            f"| {c} | {m} | {seed_cell(v['n'], 0)} | {seed_cell(v['qlike'])} | "
+            f"{seed_cell(v['skill_qlike'])} | {seed_p_cell(v['dm_pvalue_vs_har'])} | "
+            f"{seed_p_cell(v['spa_p_vs_har'])} | {_mcs_cell(v)} | {seed_cell(v['bias_ratio'], 2)} | "
+            f"{seed_cell(v['mz_r2'])} | {seed_cell(v['rmse_vol'])} | {seed_cell(v['vt_annual_vol'])} | "
+            f"{seed_cell(v['vt_sharpe'], 2)} |"
         )
     flagged = sorted(
         {f"{r['model']} on {r['symbol']}" for s in summaries for r in s["results"]

@@ -3,7 +3,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 SHARED_DATA ?= ../shared/data/ohlcv/binance
 
-.PHONY: install test test-all lint format demo bench bench-grid bench-quick clean
+.PHONY: install test test-all lint format demo bench bench-grid bench-paper-grid bench-quick clean
 
 install:  ## create .venv; install the package with dev tools (pytest, ruff; the vol, tune, ray, tracking extras) and darts (bench)
 	$(PY) -m venv $(VENV)
@@ -32,6 +32,9 @@ bench:  ## every benchmark, results in bench/results/, table in bench/RESULTS.md
 
 bench-grid:  ## the walk-forward grid sample, cold vs warm vs fast refits (26 min on 2 cores, measured) -> bench/results/grid.json
 	$(BIN)/python -m bench.run --only grid
+
+bench-paper-grid:  ## the paper's whole grid end to end, pooled vs the shipped per-series plan (2 cores: see README) -> bench/results/paper_grid.json
+	$(BIN)/python -m bench.run --only paper_grid
 
 bench-quick:  ## smoke mode of every benchmark (CI runs it)
 	$(BIN)/python -m bench.run --quick

@@ -97,7 +97,7 @@ def last_folds_start(n: int) -> str:
     return start.strftime("%Y-%m-%d")
 
 
-def _synthetic(i: int, timeframe: str) -> pd.DataFrame:
+def synthetic(i: int, timeframe: str) -> pd.DataFrame:
     """Synthetic candles ending mid-2023, like the reference."""
     import numpy as np
 
@@ -109,11 +109,11 @@ def _synthetic(i: int, timeframe: str) -> pd.DataFrame:
 
 def _data_dir(root: Path, symbols: list[str], timeframes: list[str]) -> str:
     """Candles under ``root`` (copies of the reference files, or synthetic); returns a label."""
-    ref = candles_dir(root / "ohlcv" / "binance", symbols, timeframes, _synthetic)
+    ref = candles_dir(root / "ohlcv" / "binance", symbols, timeframes, synthetic)
     return "reference Binance candles" if ref else "synthetic candles"
 
 
-def _pass(cfg, data_dir: Path, label: str) -> tuple[float, list, list[dict], dict]:
+def grid_pass(cfg, data_dir: Path, label: str) -> tuple[float, list, list[dict], dict]:
     """One backtest with plain-line progress: (wall seconds, results, fold events, summary)."""
     from cryptocast.cli.grid_progress import GridProgress
     from cryptocast.evaluate.backtest import run_backtest, summarise
@@ -222,7 +222,7 @@ def run(
         # warm-up outside the timings: imports torch and builds every series' feature cache
         for sl in slices:
             warmup = [*slice_sets(sl), "backtest.models=[persistence]", "backtest.workers=1"]
-            _pass(config("lstm", warmup), data_dir, "warm-up")
+            grid_pass(config("lstm", warmup), data_dir, "warm-up")
         import torch
 
         # the first optimiser a process builds imports torch._dynamo (seconds, once)
@@ -247,7 +247,7 @@ def run(
                     if cfg.hash() in done:  # e.g. fast on daily data is warm: same config
                         s, evs, summary = done[cfg.hash()]
                     else:
-                        s, _, evs, summary = _pass(cfg, data_dir, f"{name} seed {seed} {tf}")
+                        s, _, evs, summary = grid_pass(cfg, data_dir, f"{name} seed {seed} {tf}")
                         done[cfg.hash()] = (s, evs, summary)
                     total, folds, cfgs = total + s, folds + evs, [*cfgs, cfg]
                     p = {**base, "pass": name, "seed": seed, "timeframe": tf}

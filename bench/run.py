@@ -30,8 +30,9 @@ from bench.common import REPO, RESULTS_DIR
 BENCH_DIR = Path(__file__).resolve().parent
 DEFAULT_TIMEOUT = {True: 90.0, False: 600.0}  # seconds per benchmark: quick, full
 # Full runs that take most of an hour: left out of a full ``make bench`` (their quick mode still
-# runs in ``make bench-quick``); ``make bench-grid`` or ``--only grid`` runs one, without timeout.
-LONG = {"grid"}
+# runs in ``make bench-quick``); ``make bench-grid`` / ``make bench-paper-grid`` (``--only NAME``)
+# runs one, without timeout.
+LONG = {"grid", "paper_grid"}
 
 
 @dataclass
@@ -116,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     outcomes = []
     chosen = args.only or [n for n in names if args.quick or n not in LONG]
     if not args.quick and not args.only:
-        print(f"(left out, about an hour each: {', '.join(sorted(LONG))}; make bench-grid)")
+        print(f"(left out, about an hour each: {', '.join(sorted(LONG))}; make bench-grid, make bench-paper-grid)")
     for name in chosen:
         print(f"bench {name}{' --quick' if args.quick else ''} ...", flush=True)
         outcome = run_one(name, args.quick, timeout, results_dir)

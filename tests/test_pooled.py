@@ -349,6 +349,26 @@ def test_the_plan_counts_pooled_jobs_and_refits(data_dir, monkeypatch):
     assert pooled.seconds > plain.seconds
 
 
+def test_pooled_only_replaces_the_per_series_jobs_and_keeps_the_baselines(tmp_path, monkeypatch):
+    from cryptocast.api import backtest
+    from cryptocast.evaluate import estimate
+    from cryptocast.evaluate.estimate import estimate_backtest
+
+    data_dir = store(tmp_path / "data", pool_candles())
+    only = [*FAST, *POOLED, "backtest.pooled=only"]
+    both = backtest(TINY_CONFIG, data_dir=data_dir, overrides=[*FAST, *POOLED])
+    run = backtest(TINY_CONFIG, data_dir=data_dir, overrides=only, report_dir=tmp_path / "r")
+    rows = {(r["symbol"], r["model"]): r for r in run.summary["results"]}
+    assert sorted(rows) == sorted((s, m) for s in EVALUATED for m in ("persistence", "lstm@pooled"))
+    assert run.summary["models"] == ["persistence", "lstm@pooled"]
+    kept = {(r["symbol"], r["model"]): r for r in both.summary["results"]}
+    for key, rec in rows.items():  # the same pooled model and baseline, with or without lstm
+        assert rec["rmse"] == kept[key]["rmse"] and rec["skill_rmse"] == kept[key]["skill_rmse"]
+    monkeypatch.setattr(estimate, "probe_rates", lambda *a, **k: (1e-4, 1e-5))
+    plan = estimate_backtest(config(*POOLED, "backtest.pooled=only"), data_dir)
+    assert (plan.jobs, plan.folds, plan.refits) == (3, 16, 4)  # 2 persistence jobs + 1 pooled
+
+
 def test_job_keys_of_pooled_results_carry_the_pool_and_leave_per_series_keys_alone():
     from cryptocast.evaluate.jobstore import job_key
     from cryptocast.evaluate.walkforward import job_config

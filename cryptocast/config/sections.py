@@ -252,8 +252,9 @@ class BacktestConfig(_Section):
     calibration: Literal["none", "cqr", "aci"] = "none"
     aci_gamma: float = Field(0.005, gt=0, lt=1)  # ACI step size (Gibbs & Candes 2021)
     # also run every neural model and gbm_vol as one pooled model per (timeframe, fold) over the
-    # evaluated symbols and train.universe, reported per symbol as `<model>@pooled` (docs/global.md)
-    pooled: bool = False
+    # evaluated symbols and train.universe, reported per symbol as `<model>@pooled` (docs/global.md);
+    # "only": the pooled models instead of their per-series jobs (the baselines still run per series)
+    pooled: bool | Literal["only"] = False
 
     @model_validator(mode="after")
     def _check(self) -> BacktestConfig:

@@ -136,7 +136,7 @@ def run_backtest(
         CryptocastError: every job failed: the first failure, prefixed with its job name.
     """
     from cryptocast.evaluate.jobstore import JobStore, job_key, table_hash
-    from cryptocast.evaluate.pooled import pool_units, pooled_task, result_order
+    from cryptocast.evaluate.pooled import per_series, pool_units, pooled_task, result_order
     from cryptocast.evaluate.walkforward import job_config, job_folds
     from cryptocast.executor import Task, import_ray, make_executor, run_all
     from cryptocast.models.registry import is_trainable
@@ -160,6 +160,7 @@ def run_backtest(
         n_folds[(s, t)] = len(job_folds(tables[(s, t)], c))
     for s, t in dict.fromkeys((s, u.timeframe) for u in units for s in u.universe):
         tables[(s, t)] = load_feature_table(job_config(cfg, s, t, jobs[0][2]), data_dir)
+    jobs = per_series(cfg, jobs)  # backtest.pooled=only: the pooled models replace theirs
     unit_folds = sum(n_folds[key[:2]] for u in units for key in u.results)
     n_all = len(jobs) + len(units)
     if on_event:

@@ -124,7 +124,7 @@ def estimate_backtest(cfg: Config, data_dir: Path, executor: str = "local") -> P
     bad plan fails here with the same error, before anything trains.
     """
     from cryptocast.evaluate.backtest import _threads, validate
-    from cryptocast.evaluate.pooled import cut_rows, pool_units, pooled_folds
+    from cryptocast.evaluate.pooled import cut_rows, per_series, pool_units, pooled_folds
     from cryptocast.evaluate.walkforward import job_config, job_folds
     from cryptocast.features.table import feature_columns
     from cryptocast.models.registry import is_trainable
@@ -143,11 +143,14 @@ def estimate_backtest(cfg: Config, data_dir: Path, executor: str = "local") -> P
     tables, folds, probed = {}, {}, {}
     job_seconds: list[float] = []
     n_folds = refits = 0
+    run = set(per_series(cfg, jobs))  # backtest.pooled=only: the pooled models replace theirs
     for s, t, m in jobs:
         c = job_config(cfg, s, t, m)
         if (s, t) not in tables:
             tables[(s, t)] = load_feature_table(c, data_dir)
             folds[(s, t)] = job_folds(tables[(s, t)], c)
+        if (s, t, m) not in run:
+            continue
         n_folds += len(folds[(s, t)])
         if not is_trainable(m):
             job_seconds.append(0.0)

@@ -87,6 +87,16 @@ def pool_units(cfg: Config, jobs: list[tuple[str, str, str]], data_dir: Any) -> 
     return [PoolUnit(t, m, symbols, universe) for t in timeframes for m in models]
 
 
+def per_series(cfg: Config, jobs: list[tuple[str, str, str]]) -> list[tuple[str, str, str]]:
+    """The jobs still run one per series: all of them, unless ``backtest.pooled`` is ``"only"``;
+    then those of models that are not pooled (persistence, drift, the closed-form baselines)."""
+    from cryptocast.models.registry import is_poolable
+
+    if cfg.backtest.pooled != "only":
+        return jobs
+    return [j for j in jobs if not is_poolable(j[2])]
+
+
 def check_pooled_keys(cfg: Config) -> bool:
     """Whether ``cfg`` trains pooled models (``backtest.pooled``).
 
@@ -100,7 +110,7 @@ def check_pooled_keys(cfg: Config) -> bool:
             "train.universe lists training-only series of pooled models, but backtest.pooled "
             "is false; set backtest.pooled=true or drop train.universe"
         )
-    return cfg.backtest.pooled
+    return bool(cfg.backtest.pooled)
 
 
 def check_universe(cfg: Config, universe: Any, timeframes: list[str], data_dir: Any) -> None:
@@ -313,6 +323,6 @@ def result_order(jobs: list[tuple[str, str, str]], units: list[PoolUnit]) -> lis
         for key in u.results:
             pooled.setdefault(key[:2], []).append(key)
     out = []
-    for series in dict.fromkeys(j[:2] for j in jobs):
+    for series in dict.fromkeys([j[:2] for j in jobs] + [k[:2] for u in units for k in u.results]):
         out += [j for j in jobs if j[:2] == series] + pooled.get(series, [])
     return out

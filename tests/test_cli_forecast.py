@@ -295,3 +295,24 @@ def test_exchange_down_with_nothing_stored_is_an_exchange_error(
     assert res.exit_code == 4, res.output
     assert "binance BTC/USDT 1d: fetch from binance failed and no candles" in res.output
     assert not log_file(data_dir).exists()
+
+
+def test_every_score_headline_starts_with_the_utc_time():
+    """A cron log greps score lines by time: the price and the volatility headline both carry the
+    stamp; their quantile/calibration continuation lines are indented under them."""
+    import re
+    from types import SimpleNamespace
+
+    from cryptocast.cli.forecast_cmd import _score_lines
+
+    price = {"n": 3, "mae": 1.0, "persistence_mae": 1.1, "mape": 0.5, "persistence_mape": 0.6,
+             "directional_accuracy": 0.5, "n_quantile": 3, "coverage_90": 0.9,
+             "rw_ewma_coverage_90": 0.8, "crps": 0.01, "rw_ewma_crps": 0.011}  # fmt: skip
+    vol = {"n": 2, "qlike": 0.4, "persistence_qlike": 0.5, "rmse_vol": 0.1,
+           "persistence_rmse_vol": 0.12}  # fmt: skip
+    res = SimpleNamespace(series="BTC/USDT 1d", scored=1, live={"lstm": price, "har": vol})
+    lines = _score_lines(res)
+    stamp = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ   live ")
+    heads = [line for line in lines if not line.startswith("  ")]
+    assert len(heads) == 2 and all(stamp.match(line) for line in heads), lines
+    assert any("QLIKE 0.4 vs vol_persistence 0.5" in line for line in heads)

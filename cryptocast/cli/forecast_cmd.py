@@ -88,7 +88,8 @@ def _score_lines(res: Any) -> list[str]:
     for model, m in res.live.items():
         if "qlike" in m:
             out.append(
-                f"  live {model}: {m['n']} scored (+{res.scored} now)  QLIKE {m['qlike']:.4g} vs "
+                f"{stamp}   live {model}: {m['n']} scored (+{res.scored} now)  "
+                f"QLIKE {m['qlike']:.4g} vs "
                 f"vol_persistence {m['persistence_qlike']:.4g}  RMSE vol {m['rmse_vol']:.4g} vs "
                 f"{m['persistence_rmse_vol']:.4g}"
             )

@@ -106,6 +106,31 @@ def test_the_plan_counts_the_pooled_gbm_job_without_a_training_probe(tmp_path, m
     assert (plan.jobs, plan.folds, plan.refits, plan.seconds) == (5, 18, 0, 0.0)
 
 
+def test_the_plan_costs_a_combination_as_its_neural_members(tmp_path, monkeypatch):
+    from cryptocast.evaluate import estimate
+    from cryptocast.evaluate.estimate import estimate_backtest, trained_models
+
+    probed = []
+
+    def fixed(cfg, *args, **kwargs):  # one fixed rate: the plans are compared, not a timed probe
+        probed.append(cfg.model.name)
+        return 1e-4, 1e-5
+
+    monkeypatch.setattr(estimate, "probe_rates", fixed)
+    data_dir = store(tmp_path / "data", hourly_pool())
+    one = [*VOL, "backtest.symbols=[BTC/USDT]"]
+    gru = estimate_backtest(config(*one, "backtest.models=[gru]"), data_dir)
+    combo = estimate_backtest(
+        config(*one, "backtest.models=[vol_combo]", "model.members=[har, gru]"), data_dir
+    )
+    assert gru.seconds > 0 and combo.seconds == gru.seconds  # har is closed-form: free
+    assert combo.refits == gru.refits and probed == ["gru", "gru"]
+    free = estimate_backtest(config(*one, "backtest.models=[vol_combo]"), data_dir)
+    assert (free.seconds, free.refits) == (0.0, 0)  # har, ewma_vol, garch: nothing trained
+    cfg = config(*one, "model.name=vol_select", "model.members=[lstm, har, gru]")
+    assert trained_models(cfg) == ["lstm", "gru"]
+
+
 def test_no_pooled_gbm_fit_reads_a_window_whose_target_opens_after_the_cut(tmp_path):
     """Every row the pooled fits unscale (training and early-stopping rows, each series'), mapped
     to its own series: its target candle (row + H) opens at or before the fold's cut; the rows

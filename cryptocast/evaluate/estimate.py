@@ -2,7 +2,8 @@
 
 A walk-forward grid's time goes to its neural refits: each trains up to ``train.epochs`` epochs
 (``backtest.warm_epochs`` when it continues an earlier fit) over every ``train.window_stride``-th
-training window and scores its validation windows once per epoch; the naive baselines fit in
+training window and scores its validation windows once per epoch (a combination, ``vol_combo`` or
+``vol_select``, each of its neural members, cold, every refit); the naive baselines fit in
 closed form and are counted as free. A probe times a few training and scoring steps of each
 neural model at the config's sizes, batch and lookback, with the torch threads each job will get
 (the thread plan), on this machine; the estimate is windows x epochs x those rates, summed over
@@ -62,6 +63,26 @@ def human_duration(seconds: float) -> str:
         return f"{seconds / 60:.1f} min"
     hours, minutes = divmod(round(seconds / 60), 60)
     return f"{hours} h {minutes:02d} min"
+
+
+def trained_models(cfg: Config) -> list[str]:
+    """The models a job of ``cfg.model.name`` trains by gradient descent: itself, a combination's
+    neural members (``model.members``), or none (the closed-form baselines, ``gbm_vol``)."""
+    from cryptocast.models.registry import COMBINATIONS, is_trainable
+
+    name = cfg.model.name
+    if name in COMBINATIONS:
+        return [m for m in cfg.model.members if is_trainable(m)]
+    return [name] if is_trainable(name) else []
+
+
+def as_model(cfg: Config, name: str) -> Config:
+    """``cfg`` with ``model.name`` set to ``name`` (itself when it already is)."""
+    if cfg.model.name == name:
+        return cfg
+    c = cfg.model_copy(deep=True)
+    c.model.name = name
+    return c
 
 
 def probe_rates(cfg: Config, n_features: int, threads: int, steps: int = 3) -> tuple[float, float]:
@@ -152,23 +173,28 @@ def estimate_backtest(cfg: Config, data_dir: Path, executor: str = "local") -> P
         if (s, t, m) not in run:
             continue
         n_folds += len(folds[(s, t)])
-        if not is_trainable(m):
+        trained = trained_models(c)
+        if not trained:
             job_seconds.append(0.0)
             continue
         f, tr = c.features, c.train
-        key = (m, tr.batch_size, t)
-        if key not in probed:
-            probed[key] = probe_rates(c, len(feature_columns(tables[(s, t)])), threads)
-        t_train, t_score = probed[key]
-        seconds, first = 0.0, True
-        for fold in folds[(s, t)]:
-            if not fold.retrain and not first:
-                continue
-            epochs = bt.warm_epochs if c.backtest.warm_start and not first else tr.epochs
-            train_w = math.ceil(_windows(fold.train, f.lookback, f.horizon) / tr.window_stride)
-            val_w = _windows(fold.val, f.lookback, f.horizon)
-            seconds += epochs * (train_w * t_train + val_w * t_score)
-            refits, first = refits + 1, False
+        seconds = 0.0
+        for member in trained:  # a combination fits each neural member every refit, cold
+            key = (member, tr.batch_size, t)
+            if key not in probed:
+                probed[key] = probe_rates(
+                    as_model(c, member), len(feature_columns(tables[(s, t)])), threads
+                )
+            t_train, t_score = probed[key]
+            warm, first = c.backtest.warm_start and member == m, True
+            for fold in folds[(s, t)]:
+                if not fold.retrain and not first:
+                    continue
+                epochs = bt.warm_epochs if warm and not first else tr.epochs
+                train_w = math.ceil(_windows(fold.train, f.lookback, f.horizon) / tr.window_stride)
+                val_w = _windows(fold.val, f.lookback, f.horizon)
+                seconds += epochs * (train_w * t_train + val_w * t_score)
+                refits, first = refits + 1, False
         job_seconds.append(seconds)
     for u in units:  # backtest.pooled: one refit per fold over the whole pool
         c = job_config(cfg, u.symbols[0], u.timeframe, u.model)

@@ -22,7 +22,13 @@ Records, in the bench schema:
 - ``skill_rmse`` (vs persistence) and ``dm p vs persistence`` of every trained job per plan and seed;
 - per job, ``skill vs fast``: a plan's skill minus the per-series fast plan's (same seed), with the
   Diebold–Mariano p-value of the two forecasts' squared errors on the same origins;
-- with ``--seeds N`` (N > 1), ``skill seed spread`` per plan and job: mean, sd and range over seeds.
+- with ``--seeds N`` (N > 1; default 2), ``skill seed spread`` per plan and job: mean, sd and range
+  over seeds, against which the pooled models' skill is judged.
+
+``--extend`` keeps the seeds already in ``bench/results/paper_grid.json`` and runs only the missing
+ones (``--seeds 3`` after a two-seed run: seed 2 of the same plans), then recomputes the spreads
+over all of them: another seed costs one more pass, not a rerun of the others. Two seeds of the
+default plans take about 2.2 h on the 2-core machine.
 
 Features are built once before any timing (a persistence-only run). ``--quick`` (CI: ``make
 bench-quick``): BTC and ETH, both timeframes, from 2022-11 on, lstm 16x1 for one epoch + the
@@ -32,6 +38,7 @@ measurement.
 
 from __future__ import annotations
 
+import json
 import statistics
 import tempfile
 from pathlib import Path
@@ -40,7 +47,7 @@ import numpy as np
 
 from bench.bench_grid import END, QUICK, SYMBOLS, TIMEFRAMES, grid_pass, synthetic
 from bench.candles import candles_dir
-from bench.common import cli, config, record, write_results
+from bench.common import RESULTS_DIR, cli, config, record, write_results
 
 NAME = "paper_grid"
 # plan -> (config, overrides): the shipped configs as `cryptocast backtest -c` runs them
@@ -143,12 +150,35 @@ def _job(fold: dict) -> tuple:
     return fold["symbol"], fold["timeframe"], fold["model"]
 
 
-def run(quick: bool, plans: list[str], workers: int = 2, seeds: int = 1) -> list[dict]:
-    """Every plan over the whole grid (quick: a tiny slice), ``seeds`` times; see the module doc."""
+def prior_seeds(prior: list[dict]) -> tuple[list[dict], dict[tuple, list], int]:
+    """What an earlier run left to keep: its records of the seeds it timed (less the spreads,
+    recomputed), each job's skills by seed order, and the first seed it did not run."""
+    seeds = {r["params"]["seed"] for r in _by_figure(prior, "grid seconds")}
+    start = max(seeds) + 1 if seeds else 0
+    kept = [r for r in prior if r["figure"] != "skill seed spread"
+            and r["params"].get("seed", 0) < start]  # fmt: skip
+    skills: dict[tuple, list] = {}
+    for r in sorted(_by_figure(kept, "skill_rmse"), key=lambda r: r["params"]["seed"]):
+        p = r["params"]
+        skills.setdefault((p["plan"], p["symbol"], p["timeframe"], p["model"]), []).append(
+            r["value"]
+        )
+    return kept, skills, start
+
+
+def _by_figure(records: list[dict], figure: str) -> list[dict]:
+    return [r for r in records if r["figure"] == figure]
+
+
+def run(
+    quick: bool, plans: list[str], workers: int = 2, seeds: int = 1, prior: list[dict] | None = None
+) -> list[dict]:
+    """Every plan over the whole grid (quick: a tiny slice), ``seeds`` times; see the module doc.
+    ``prior``: an earlier run's records, whose seeds are kept and not rerun."""
     from cryptocast.training.threads import machine_load
 
+    records, skills, start = prior_seeds(prior or [])
     symbols = QUICK_SYMBOLS if quick else SYMBOLS
-    records: list[dict] = []
     with tempfile.TemporaryDirectory() as d:
         data_dir = Path(d)
         ref = candles_dir(data_dir / "ohlcv" / "binance", symbols, TIMEFRAMES, synthetic)
@@ -163,9 +193,8 @@ def run(quick: bool, plans: list[str], workers: int = 2, seeds: int = 1) -> list
         base = {"data": label, "workers": workers, "quick": quick, "end": END}
         load_before = machine_load()
         seconds: dict[str, float] = {}
-        skills: dict[tuple, list] = {}
         firsts: dict[int, dict[str, list]] = {}
-        for seed in range(seeds):
+        for seed in range(start, seeds):
             for plan in plans:
                 cfg = plan_config(plan, quick, workers, seed)
                 s, results, folds, summary = grid_pass(cfg, data_dir, f"{plan} seed {seed}")
@@ -228,11 +257,25 @@ if __name__ == "__main__":
     ap.add_argument("--plans", default=",".join(DEFAULT_PLANS),
                     help=f"comma list of {', '.join(PLANS)} (default: pooled,fast)")  # fmt: skip
     ap.add_argument("--workers", type=int, default=2, help="backtest.workers (default 2)")
-    ap.add_argument("--seeds", type=int, default=1, help="train.seed 0..N-1 of every plan")
+    ap.add_argument("--seeds", type=int, default=2,
+                    help="train.seed 0..N-1 of every plan (default 2: the seed spread)")  # fmt: skip
+    ap.add_argument("--extend", action="store_true",
+                    help="keep the seeds of the existing results file, run only the missing ones")  # fmt: skip
     a = ap.parse_args()
     plans = [p.strip() for p in a.plans.split(",") if p.strip()]
     unknown = [p for p in plans if p not in PLANS]
     if unknown:
         ap.error(f"unknown plan(s) {', '.join(unknown)}; choose from {', '.join(PLANS)}")
-    path = write_results(NAME, run(a.quick, plans, a.workers, a.seeds), a.quick)
+    prior = None
+    if a.extend:
+        old = RESULTS_DIR / (f"{NAME}.quick.json" if a.quick else f"{NAME}.json")
+        if not old.exists():
+            ap.error(f"--extend: no {old} to extend; run without --extend first")
+        prior = json.loads(old.read_text())["records"]
+        ran = sorted({r["params"]["plan"] for r in prior if r["figure"] == "grid seconds"})
+        if ran != sorted(plans):
+            ap.error(
+                f"--extend: {old.name} holds plans {','.join(ran)}; pass --plans {','.join(ran)}"
+            )
+    path = write_results(NAME, run(a.quick, plans, a.workers, a.seeds, prior), a.quick)
     print(f"results in {path}")

@@ -117,7 +117,9 @@ def main(argv: list[str] | None = None) -> int:
     outcomes = []
     chosen = args.only or [n for n in names if args.quick or n not in LONG]
     if not args.quick and not args.only:
-        print(f"(left out, about an hour each: {', '.join(sorted(LONG))}; make bench-grid, make bench-paper-grid)")
+        print(
+            f"(left out, about an hour each: {', '.join(sorted(LONG))}; make bench-grid, make bench-paper-grid)"
+        )
     for name in chosen:
         print(f"bench {name}{' --quick' if args.quick else ''} ...", flush=True)
         outcome = run_one(name, args.quick, timeout, results_dir)
@@ -131,9 +133,10 @@ def main(argv: list[str] | None = None) -> int:
     md = markdown_path(results_dir, args.quick)
     md.write_text(render(results_dir, args.quick))
     if not args.quick and results_dir == RESULTS_DIR:
-        from bench.tables import update_performance_doc
+        from bench.tables import update_performance_doc, update_readme
 
         update_performance_doc(results_dir=results_dir)
+        update_readme(results_dir=results_dir)
 
     failed = [o.name for o in outcomes if not o.ok]
     total = time.perf_counter() - t_all

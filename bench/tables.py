@@ -18,6 +18,7 @@ from bench.common import RESULTS_DIR
 from bench.tables_attention import attention_rows, attention_section
 from bench.tables_common import command, fmt, provenance, with_unit
 from bench.tables_grid import grid_section
+from bench.tables_paper_grid import paper_grid_section, readme_block
 
 # Summary-table rows per benchmark: (stage label, figure patterns shown). A benchmark not listed here
 # shows all its figures; figures not listed stay in the per-benchmark detail section.
@@ -40,6 +41,7 @@ SUMMARY: dict[str, tuple[str, list[str]]] = {
     "quantile": ("quantile vs point", ["quantile/point *"]),
     "darts": ("vs darts (live)", ["* ours vs darts*"]),
     "grid": ("walk-forward grid", ["grid seconds", "grid speed-up"]),
+    "paper_grid": ("the paper's whole grid", ["grid seconds", "grid speed-up"]),
     "threads": ("threads", ["threads * speed-up, new default over *"]),
     "grid_exec": (
         "executors / tune",
@@ -61,7 +63,8 @@ NOTES = {
 # Top-level record fields that, like params, tell apart records of one figure.
 DIMENSIONS = ("threads",)
 ORDER = [
-    "fetch", "store", "features", "train", "backtest", "darts", "grid", "threads", "grid_exec",
+    "fetch", "store", "features", "train", "backtest", "darts", "grid", "paper_grid", "threads",
+    "grid_exec",
     "forecast", "attention", "quantile",
 ]  # fmt: skip
 NOISE_NOTE = (
@@ -252,6 +255,8 @@ def render(
     for name in ordered:
         if name == "attention" and name in docs:
             lines += attention_section(docs[name], quick, results_dir)
+        elif name == "paper_grid" and name in docs:
+            lines += paper_grid_section(docs[name], quick) or _detail(name, docs[name], quick)
         elif is_grid(name) and name in docs:
             lines += grid_section(docs[name], quick, docs.get("train")) or _detail(
                 name, docs[name], quick
@@ -285,17 +290,38 @@ def performance_block(results_dir: Path = RESULTS_DIR) -> str:
     return body.strip() + "\n"
 
 
-def update_performance_doc(page: Path = PERFORMANCE_DOC, results_dir: Path = RESULTS_DIR) -> bool:
-    """Replace the text between the bench markers in ``page``; True if it changed."""
+def replace_block(page: Path, start: str, end: str, body: str) -> bool:
+    """Replace the text between the ``start`` and ``end`` markers in ``page``; True if it
+    changed (False, untouched, without both markers)."""
     text = page.read_text()
-    if DOC_START not in text or DOC_END not in text:
+    if start not in text or end not in text:
         return False
-    head, rest = text.split(DOC_START, 1)
-    _, tail = rest.split(DOC_END, 1)
-    new = f"{head}{DOC_START}\n{performance_block(results_dir)}{DOC_END}{tail}"
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
+    new = f"{head}{start}\n{body}{end}{tail}"
     if new != text:
         page.write_text(new)
     return new != text
+
+
+def update_performance_doc(page: Path = PERFORMANCE_DOC, results_dir: Path = RESULTS_DIR) -> bool:
+    """Replace the text between the bench markers in ``page``; True if it changed."""
+    return replace_block(page, DOC_START, DOC_END, performance_block(results_dir))
+
+
+GRID_START, GRID_END = "<!-- paper-grid:start -->", "<!-- paper-grid:end -->"
+README = RESULTS_DIR.parent.parent / "README.md"
+
+
+def readme_grid_block(results_dir: Path = RESULTS_DIR) -> str:
+    """The README's paper-grid block, from ``paper_grid.json`` (empty before it ran)."""
+    doc = load_results(results_dir, False).get("paper_grid")
+    return readme_block(doc) if doc else ""
+
+
+def update_readme(page: Path = README, results_dir: Path = RESULTS_DIR) -> bool:
+    """Replace the paper-grid block of the README; True if it changed."""
+    return replace_block(page, GRID_START, GRID_END, readme_grid_block(results_dir))
 
 
 if __name__ == "__main__":
@@ -307,3 +333,5 @@ if __name__ == "__main__":
     print(path)
     if not args.quick and update_performance_doc():
         print(f"{PERFORMANCE_DOC.relative_to(RESULTS_DIR.parent.parent)} updated")
+    if not args.quick and update_readme():
+        print("README.md's paper-grid block updated")

@@ -25,6 +25,15 @@ def fmt(value: Any) -> str:
     return str(value)
 
 
+def duration(seconds: float | None, hour_digits: int = 1) -> str:
+    """``42 s``, ``3.5 min``, ``1.2 h`` (``–`` for None)."""
+    if seconds is None:
+        return "–"
+    if seconds >= 3600:
+        return f"{seconds / 3600:.{hour_digits}f} h"
+    return f"{seconds / 60:.1f} min" if seconds >= 90 else f"{seconds:.0f} s"
+
+
 def with_unit(value: Any, unit: str) -> str:
     """A value with its unit: ``30,279 candles/s``, ``L = 1,024``, ``3.66×``."""
     if unit == "L":

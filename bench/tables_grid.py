@@ -11,7 +11,7 @@ from __future__ import annotations
 import statistics
 from typing import Any
 
-from bench.tables_common import command, fmt, provenance
+from bench.tables_common import command, duration, fmt, provenance
 
 FOLDS_PER_YEAR = 12  # the grid's 30-day folds over 2022-07-01 .. 2023-06-30
 COINS = 3  # BTC, ETH, LTC
@@ -33,14 +33,6 @@ def _by(records: list[dict], figure: str) -> list[dict]:
 
 def _passes(records: list[dict]) -> list[str]:
     return list(dict.fromkeys(r["params"]["pass"] for r in _by(records, "grid seconds")))
-
-
-def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "–"
-    if seconds >= 3600:
-        return f"{seconds / 3600:.1f} h"
-    return f"{seconds / 60:.1f} min" if seconds >= 90 else f"{seconds:.0f} s"
 
 
 def pass_table(records: list[dict]) -> list[str]:
@@ -78,7 +70,7 @@ def refit_table(records: list[dict]) -> list[str]:
             jobs.append(None if first is None or later is None
                         else first + (FOLDS_PER_YEAR - 1) * later)  # fmt: skip
         lines.append(f"| {tf} | {model} | " + " | ".join(vals) + " | "
-                     + " | ".join(_duration(j) for j in jobs) + " |")  # fmt: skip
+                     + " | ".join(duration(j) for j in jobs) + " |")  # fmt: skip
     return lines
 
 

@@ -157,6 +157,17 @@ def test_performance_page_block_is_generated_from_the_json_files() -> None:
         assert (PERFORMANCE_DOC.parent / target).exists(), f"broken link {target}"
 
 
+def test_readme_grid_block_is_generated_from_the_json_files() -> None:
+    from bench.tables import GRID_END, GRID_START, README, readme_grid_block
+
+    if changed := _uncommitted_results():
+        pytest.skip(f"uncommitted results {changed}; python -m bench.tables, then commit both")
+    block = README.read_text().split(GRID_START, 1)[1].split(GRID_END, 1)[0]
+    assert block.strip() == readme_grid_block(RESULTS).strip(), (
+        "README.md's paper-grid block is stale or hand-edited; regenerate: python -m bench.tables"
+    )
+
+
 def test_render_lists_missing_benchmarks_and_attention_tables(tmp_path: Path) -> None:
     (tmp_path / "attention.json").write_text(json.dumps(_attention_doc()))
     md = render(tmp_path, quick=False, names=["fetch", "attention"])

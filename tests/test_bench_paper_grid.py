@@ -151,7 +151,8 @@ def test_over_two_seeds_the_table_shows_spreads_and_the_aim_counts_the_seed_spre
     assert "| BTC/USDT | 1d | lstm | -0.0100 ± 0.0141 (0.030–0.030) |" in section
     # a pooled model further below than 2 sd of the per-series seeds fails the aim
     worse = _second_seed(_skill_doc(), {"fast": 0.002, "pooled": 0.0})
-    assert "(the aim, every job: not met)" in verdict(skill_rows(worse["records"]))
+    text = verdict(skill_rows(worse["records"]))
+    assert "(the aim, every job: not met), below on BTC 1d gru" in text
 
 
 def test_extend_keeps_the_earlier_seeds_and_starts_after_them():

@@ -29,14 +29,17 @@ GOLDEN = REPO / "tests" / "golden" / "golden.json"
 SHARED = Path(
     os.environ.get("CRYPTOCAST_SHARED_DATA", REPO.parent / "shared" / "data" / "ohlcv" / "binance")
 )
-# The CPU's vector width changes float results (ATen's kernels, oneDNN's RNNs and MKL each pick a
-# code path by what the CPU offers: an AVX-512 machine and an AVX2 one disagree in the last bits,
-# and after two epochs of training in the digest). Every run pins all three to their baseline
-# x86-64 path, so the digests are the same on every machine with the same package versions.
+# The CPU changes float results (ATen's kernels, oneDNN's RNNs and MKL each pick a code path by
+# what the CPU offers: an AVX-512 machine and an AVX2 one disagree in the last bits, and after two
+# epochs of training in the digest; numpy's and scipy's OpenBLAS pick a kernel per CPU model, so
+# an Intel AVX-512 machine (SkylakeX) and an AMD one (Haswell) disagree on HAR's least squares and
+# the metrics' BLAS calls). Every run pins all four to a path every x86-64-v2 CPU runs (numpy 2.4's
+# own baseline), so the digests are the same on every machine with the same package versions.
 PORTABLE_KERNELS = {
     "ATEN_CPU_CAPABILITY": "default",
     "ONEDNN_MAX_CPU_ISA": "SSE41",
     "MKL_CBWR": "COMPATIBLE",
+    "OPENBLAS_CORETYPE": "Nehalem",
 }
 # small networks, one thread: identical floats on every run of the same build
 _COMMON = [

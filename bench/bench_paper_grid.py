@@ -22,13 +22,13 @@ Records, in the bench schema:
 - ``skill_rmse`` (vs persistence) and ``dm p vs persistence`` of every trained job per plan and seed;
 - per job, ``skill vs fast``: a plan's skill minus the per-series fast plan's (same seed), with the
   Diebold–Mariano p-value of the two forecasts' squared errors on the same origins;
-- with ``--seeds N`` (N > 1; default 2), ``skill seed spread`` per plan and job: mean, sd and range
+- with ``--seeds N`` (N > 1; default 3), ``skill seed spread`` per plan and job: mean, sd and range
   over seeds, against which the pooled models' skill is judged.
 
 ``--extend`` keeps the seeds already in ``bench/results/paper_grid.json`` and runs only the missing
-ones (``--seeds 3`` after a two-seed run: seed 2 of the same plans), then recomputes the spreads
-over all of them: another seed costs one more pass, not a rerun of the others. Two seeds of the
-default plans take about 2.2 h on the 2-core machine.
+ones (``--seeds 4`` after a three-seed run: seed 3 of the same plans), then recomputes the spreads
+over all of them: another seed costs one more pass, not a rerun of the others. Three seeds of the
+default plans take about 3.2 h on the 2-core machine.
 
 Features are built once before any timing (a persistence-only run). ``--quick`` (CI: ``make
 bench-quick``): BTC and ETH, both timeframes, from 2022-11 on, lstm 16x1 for one epoch + the
@@ -257,8 +257,8 @@ if __name__ == "__main__":
     ap.add_argument("--plans", default=",".join(DEFAULT_PLANS),
                     help=f"comma list of {', '.join(PLANS)} (default: pooled,fast)")  # fmt: skip
     ap.add_argument("--workers", type=int, default=2, help="backtest.workers (default 2)")
-    ap.add_argument("--seeds", type=int, default=2,
-                    help="train.seed 0..N-1 of every plan (default 2: the seed spread)")  # fmt: skip
+    ap.add_argument("--seeds", type=int, default=3,
+                    help="train.seed 0..N-1 of every plan (default 3: the seed spread)")  # fmt: skip
     ap.add_argument("--extend", action="store_true",
                     help="keep the seeds of the existing results file, run only the missing ones")  # fmt: skip
     a = ap.parse_args()

@@ -47,7 +47,8 @@ import numpy as np
 
 from bench.bench_grid import END, QUICK, SYMBOLS, TIMEFRAMES, grid_pass, synthetic
 from bench.candles import candles_dir
-from bench.common import RESULTS_DIR, cli, config, record, write_results
+from bench.common import RESULTS_DIR, cli, config, record, results_path, write_results
+from bench.tables_common import by_figure
 
 NAME = "paper_grid"
 # plan -> (config, overrides): the shipped configs as `cryptocast backtest -c` runs them
@@ -153,21 +154,17 @@ def _job(fold: dict) -> tuple:
 def prior_seeds(prior: list[dict]) -> tuple[list[dict], dict[tuple, list], int]:
     """What an earlier run left to keep: its records of the seeds it timed (less the spreads,
     recomputed), each job's skills by seed order, and the first seed it did not run."""
-    seeds = {r["params"]["seed"] for r in _by_figure(prior, "grid seconds")}
+    seeds = {r["params"]["seed"] for r in by_figure(prior, "grid seconds")}
     start = max(seeds) + 1 if seeds else 0
     kept = [r for r in prior if r["figure"] != "skill seed spread"
             and r["params"].get("seed", 0) < start]  # fmt: skip
     skills: dict[tuple, list] = {}
-    for r in sorted(_by_figure(kept, "skill_rmse"), key=lambda r: r["params"]["seed"]):
+    for r in sorted(by_figure(kept, "skill_rmse"), key=lambda r: r["params"]["seed"]):
         p = r["params"]
         skills.setdefault((p["plan"], p["symbol"], p["timeframe"], p["model"]), []).append(
             r["value"]
         )
     return kept, skills, start
-
-
-def _by_figure(records: list[dict], figure: str) -> list[dict]:
-    return [r for r in records if r["figure"] == figure]
 
 
 def run(
@@ -268,11 +265,11 @@ if __name__ == "__main__":
         ap.error(f"unknown plan(s) {', '.join(unknown)}; choose from {', '.join(PLANS)}")
     prior = None
     if a.extend:
-        old = RESULTS_DIR / (f"{NAME}.quick.json" if a.quick else f"{NAME}.json")
+        old = results_path(RESULTS_DIR, NAME, a.quick)
         if not old.exists():
             ap.error(f"--extend: no {old} to extend; run without --extend first")
         prior = json.loads(old.read_text())["records"]
-        ran = sorted({r["params"]["plan"] for r in prior if r["figure"] == "grid seconds"})
+        ran = sorted({r["params"]["plan"] for r in by_figure(prior, "grid seconds")})
         if ran != sorted(plans):
             ap.error(
                 f"--extend: {old.name} holds plans {','.join(ran)}; pass --plans {','.join(ran)}"

@@ -77,10 +77,15 @@ def machine_info() -> dict[str, Any]:
     return info
 
 
+def results_path(results_dir: Path, name: str, quick: bool) -> Path:
+    """``{results_dir}/{name}.json``, or ``{name}.quick.json`` in quick mode."""
+    return Path(results_dir) / (f"{name}.quick.json" if quick else f"{name}.json")
+
+
 def write_results(name: str, records: list[dict[str, Any]], quick: bool) -> Path:
     """Write ``bench/results/{name}.json`` (or ``{name}.quick.json`` in quick mode) atomically."""
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    path = RESULTS_DIR / (f"{name}.quick.json" if quick else f"{name}.json")
+    path = results_path(RESULTS_DIR, name, quick)
     doc = {
         "benchmark": name,
         "quick": quick,

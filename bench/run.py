@@ -25,7 +25,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.common import REPO, RESULTS_DIR
+from bench.common import REPO, RESULTS_DIR, results_path
 
 BENCH_DIR = Path(__file__).resolve().parent
 DEFAULT_TIMEOUT = {True: 90.0, False: 600.0}  # seconds per benchmark: quick, full
@@ -48,10 +48,6 @@ class Outcome:
 def discover(bench_dir: Path = BENCH_DIR) -> list[str]:
     """Names of the benchmarks in ``bench_dir`` (``bench_fetch.py`` -> ``fetch``), sorted."""
     return sorted(p.stem.removeprefix("bench_") for p in Path(bench_dir).glob("bench_*.py"))
-
-
-def results_path(results_dir: Path, name: str, quick: bool) -> Path:
-    return Path(results_dir) / (f"{name}.quick.json" if quick else f"{name}.json")
 
 
 def run_one(name: str, quick: bool, timeout: float, results_dir: Path) -> Outcome:

@@ -25,6 +25,12 @@ def fmt(value: Any) -> str:
     return str(value)
 
 
+def by_figure(records: list[dict], figure: str, **match: Any) -> list[dict]:
+    """The records of ``figure`` whose params hold every ``match`` item."""
+    return [r for r in records if r["figure"] == figure
+            and all(r["params"].get(k) == v for k, v in match.items())]  # fmt: skip
+
+
 def duration(seconds: float | None, hour_digits: int = 1) -> str:
     """``42 s``, ``3.5 min``, ``1.2 h`` (``–`` for None)."""
     if seconds is None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import statistics
 from typing import Any
 
-from bench.tables_common import command, duration, fmt, provenance
+from bench.tables_common import by_figure, command, duration, fmt, provenance
 
 FOLDS_PER_YEAR = 12  # the grid's 30-day folds over 2022-07-01 .. 2023-06-30
 COINS = 3  # BTC, ETH, LTC
@@ -27,21 +27,17 @@ def _fmt(value: Any, digits: int = 3) -> str:
     return fmt(value) if not isinstance(value, float) else f"{value:.{digits}g}"
 
 
-def _by(records: list[dict], figure: str) -> list[dict]:
-    return [r for r in records if r["figure"] == figure]
-
-
 def _passes(records: list[dict]) -> list[str]:
-    return list(dict.fromkeys(r["params"]["pass"] for r in _by(records, "grid seconds")))
+    return list(dict.fromkeys(r["params"]["pass"] for r in by_figure(records, "grid seconds")))
 
 
 def pass_table(records: list[dict]) -> list[str]:
-    speed = {r["params"]["pass"]: r["value"] for r in _by(records, "grid speed-up")}
+    speed = {r["params"]["pass"]: r["value"] for r in by_figure(records, "grid speed-up")}
     lines = [
         "| pass | wall seconds | speed-up over cold | folds walked |",
         "| --- | ---: | ---: | ---: |",
     ]
-    for r in _by(records, "grid seconds"):
+    for r in by_figure(records, "grid seconds"):
         p = r["params"]
         s = speed.get(p["pass"])
         lines.append(f"| {p['pass']} | {_fmt(r['value'], 4)} | "
@@ -52,7 +48,7 @@ def pass_table(records: list[dict]) -> list[str]:
 def refit_table(records: list[dict]) -> list[str]:
     """Seconds per refit (seed 0) and the implied cost of one 12-fold job per pass."""
     cells: dict[tuple[str, str], dict[str, float]] = {}
-    for r in _by(records, "seconds per refit"):
+    for r in by_figure(records, "seconds per refit"):
         p = r["params"]
         if p.get("seed", 0) != 0 or p["model"] in ("persistence", "drift"):
             continue
@@ -77,7 +73,7 @@ def refit_table(records: list[dict]) -> list[str]:
 def job_costs(records: list[dict]) -> dict[tuple[str, str, str], float]:
     """(pass, timeframe, model) -> seconds of one job's 12-fold year at the measured rates."""
     rate: dict[tuple[str, str, str, str], float] = {}
-    for r in _by(records, "seconds per refit"):
+    for r in by_figure(records, "seconds per refit"):
         p = r["params"]
         if p.get("seed", 0) == 0:
             rate[(p["pass"], p["timeframe"], p["model"], p["refit"])] = r["value"]
@@ -153,7 +149,7 @@ def skill_table(records: list[dict]) -> list[str]:
     """Each trained job's skill per pass, beside the cold passes' seed mean and spread."""
     cold: dict[tuple, list[float]] = {}
     other: dict[tuple, dict[str, float]] = {}
-    for r in _by(records, "skill_rmse"):
+    for r in by_figure(records, "skill_rmse"):
         p = r["params"]
         if p["model"] in ("persistence", "drift") or r["value"] is None:
             continue
@@ -164,7 +160,7 @@ def skill_table(records: list[dict]) -> list[str]:
             other.setdefault(key, {})[p["pass"]] = r["value"]
     verdict = {(r["params"]["pass"], r["params"]["symbol"], r["params"]["timeframe"],
                 r["params"]["model"]): r["params"].get("within_2sd")
-               for r in _by(records, "skill vs cold seeds")}  # fmt: skip
+               for r in by_figure(records, "skill vs cold seeds")}  # fmt: skip
     passes = [p for p in _passes(records) if p != "cold"]
     lines = [
         "| series | model | cold: mean ± sd (seeds) | " + " | ".join(passes) + " |",
@@ -187,7 +183,7 @@ def skill_table(records: list[dict]) -> list[str]:
 
 def grid_section(doc: dict, quick: bool, train_doc: dict | None = None) -> list[str]:
     records = doc["records"]
-    if not _by(records, "grid seconds"):
+    if not by_figure(records, "grid seconds"):
         return []
     first = records[0]["params"]
     slices = "; ".join(

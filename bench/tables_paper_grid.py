@@ -12,7 +12,7 @@ from __future__ import annotations
 import statistics
 from typing import Any
 
-from bench.tables_common import command, duration, provenance
+from bench.tables_common import by_figure, command, duration, provenance
 
 PLAN_TEXT = {
     "pooled": "pooled + fast (`configs/grid_pooled.yaml`)",
@@ -22,23 +22,20 @@ PLAN_TEXT = {
 ALPHA = 0.05
 
 
-def _by(records: list[dict], figure: str, **match: Any) -> list[dict]:
-    return [r for r in records if r["figure"] == figure
-            and all(r["params"].get(k) == v for k, v in match.items())]  # fmt: skip
-
-
 def _num(v: Any, fmt: str = "+.4f") -> str:
     return "–" if v is None else format(v, fmt)
 
 
 def plan_table(records: list[dict]) -> list[str]:
     """Wall time per plan (every seed) and its speed-up (seed 0) over the per-series fast plan."""
-    speed = {r["params"]["plan"]: r["value"] for r in _by(records, "grid speed-up", over="fast")}
-    seeds = sorted({r["params"]["seed"] for r in _by(records, "grid seconds")})
+    speed = {
+        r["params"]["plan"]: r["value"] for r in by_figure(records, "grid speed-up", over="fast")
+    }
+    seeds = sorted({r["params"]["seed"] for r in by_figure(records, "grid seconds")})
     label = "wall time" if len(seeds) == 1 else f"wall time (seed {' / '.join(map(str, seeds))})"
     lines = [f"| plan | {label} | over per-series fast | jobs | folds |",
              "| --- | ---: | ---: | ---: | ---: |"]  # fmt: skip
-    for r in _by(records, "grid seconds", seed=0):
+    for r in by_figure(records, "grid seconds", seed=0):
         p = r["params"]
         s = speed.get(p["plan"], 1.0 if p["plan"] == "fast" else None)
         walls = [duration(v, 2) for v in _seeds(records, "grid seconds", plan=p["plan"])]
@@ -49,9 +46,9 @@ def plan_table(records: list[dict]) -> list[str]:
 
 def cost_table(records: list[dict]) -> list[str]:
     """Training seconds (refits) per timeframe and model, one column per plan."""
-    plans = list(dict.fromkeys(r["params"]["plan"] for r in _by(records, "training seconds")))
+    plans = list(dict.fromkeys(r["params"]["plan"] for r in by_figure(records, "training seconds")))
     cells: dict[tuple, dict[str, str]] = {}
-    for r in _by(records, "training seconds"):
+    for r in by_figure(records, "training seconds"):
         p = r["params"]
         cells.setdefault((p["timeframe"], p["model"]), {})[p["plan"]] = (
             f"{duration(r['value'], 2)} ({p['refits']})"
@@ -65,7 +62,7 @@ def cost_table(records: list[dict]) -> list[str]:
 
 def _seeds(records: list[dict], figure: str, **match: Any) -> list[float]:
     """A job's values of ``figure`` over seeds, in seed order."""
-    rows = sorted(_by(records, figure, **match), key=lambda r: r["params"].get("seed", 0))
+    rows = sorted(by_figure(records, figure, **match), key=lambda r: r["params"].get("seed", 0))
     return [r["value"] for r in rows if r["value"] is not None]
 
 
@@ -73,7 +70,7 @@ def skill_rows(records: list[dict], plan: str = "pooled") -> list[dict]:
     """Per job: the per-series fast plan's and ``plan``'s skill over seeds (mean, sd), their DM
     p-values vs persistence over seeds, and the DM p of ``plan`` against per-series per seed."""
     out = []
-    for r in _by(records, "skill vs fast", plan=plan, seed=0):
+    for r in by_figure(records, "skill vs fast", plan=plan, seed=0):
         p = r["params"]
         key = {k: p[k] for k in ("symbol", "timeframe", "model")}
         fast, mine = (
@@ -85,10 +82,16 @@ def skill_rows(records: list[dict], plan: str = "pooled") -> list[dict]:
                     "plan_p": _seeds(records, "dm p vs persistence", plan=plan, **key),
                     "delta": statistics.fmean(mine) - statistics.fmean(fast),
                     "dm_p": [v["params"]["dm_p"] for v in sorted(
-                        _by(records, "skill vs fast", plan=plan, **key),
+                        by_figure(records, "skill vs fast", plan=plan, **key),
                         key=lambda v: v["params"]["seed"])],
                     "sd": statistics.stdev(fast) if len(fast) > 1 else None})  # fmt: skip
     return out
+
+
+def _holds(row: dict) -> bool:
+    """The aim for one job: pooled skill at or above per-series, or below by at most 2 sd of the
+    per-series seeds."""
+    return row["delta"] >= 0 or (row["sd"] is not None and -row["delta"] <= 2 * row["sd"])
 
 
 def verdict(rows: list[dict]) -> str:
@@ -105,13 +108,12 @@ def verdict(rows: list[dict]) -> str:
             f"{f' (means over {seeds} seeds)' if seeds > 1 else ''}; significantly worse "
             f"(DM p < {ALPHA}{every}) on {worse}, significantly better on {better}")  # fmt: skip
     if any(r["sd"] for r in rows):
-        held = sum(r["delta"] >= 0 or (r["sd"] is not None and -r["delta"] <= 2 * r["sd"])
-                   for r in rows)  # fmt: skip
+        short = [f"{r['symbol'].split('/')[0]} {r['timeframe']} {r['model']}" for r in rows
+                 if not _holds(r)]  # fmt: skip
+        held = n - len(short)
         aim = "met" if held == n else "not met"
         text += (f"; at or above per-series or within 2 sd of its seeds on {held} of {n} "
                  f"(the aim, every job: {aim})")  # fmt: skip
-        short = [f"{r['symbol'].split('/')[0]} {r['timeframe']} {r['model']}" for r in rows
-                 if r["delta"] < 0 and (r["sd"] is None or -r["delta"] > 2 * r["sd"])]  # fmt: skip
         if short:
             text += f", below on {', '.join(short)}"
     return text
@@ -142,7 +144,7 @@ def skill_table(rows: list[dict]) -> list[str]:
 
 def paper_grid_section(doc: dict, quick: bool) -> list[str]:
     recs = doc["records"]
-    if not _by(recs, "grid seconds"):
+    if not by_figure(recs, "grid seconds"):
         return []
     lines = ["### paper_grid", "", f"{command('paper_grid', quick)} — {provenance(doc)}", ""]
     lines += plan_table(recs) + [""]
@@ -165,7 +167,7 @@ def _beats(records: list[dict], plan: str) -> str:
     """``12 of 24 jobs beat persistence (3 significantly), 2 significantly worse``: seed means,
     significant when DM p < 0.05 on every seed."""
     keys = {(r["params"]["symbol"], r["params"]["timeframe"], r["params"]["model"])
-            for r in _by(records, "skill_rmse", plan=plan)}  # fmt: skip
+            for r in by_figure(records, "skill_rmse", plan=plan)}  # fmt: skip
     up = sig_up = sig_down = 0
     for sym, tf, model in keys:
         key = {"plan": plan, "symbol": sym, "timeframe": tf, "model": model}
@@ -177,7 +179,7 @@ def _beats(records: list[dict], plan: str) -> str:
         up += mean > 0
         sig_up += mean > 0 and sig
         sig_down += mean < 0 and sig
-    seeds = len({r["params"]["seed"] for r in _by(records, "skill_rmse", plan=plan)})
+    seeds = len({r["params"]["seed"] for r in by_figure(records, "skill_rmse", plan=plan)})
     how = f"mean over {seeds} seeds; " if seeds > 1 else ""
     every = " on every seed" if seeds > 1 else ""
     return (f"{up} of {len(keys)} jobs beat persistence ({how}{sig_up} with DM p < {ALPHA}"
@@ -187,9 +189,9 @@ def _beats(records: list[dict], plan: str) -> str:
 def readme_block(doc: dict) -> str:
     """The README's grid block: each plan's wall time, and how its skill compares, in short."""
     recs = doc["records"]
-    if not _by(recs, "grid seconds"):
+    if not by_figure(recs, "grid seconds"):
         return ""
-    plans = [r["params"]["plan"] for r in _by(recs, "grid seconds", seed=0)]
+    plans = [r["params"]["plan"] for r in by_figure(recs, "grid seconds", seed=0)]
     lines = [f"Measured end to end by `make bench-paper-grid` ({provenance(doc)}; "
              "[bench/results/paper_grid.json](bench/results/paper_grid.json), every job in "
              "[bench/RESULTS.md](bench/RESULTS.md#paper_grid)), `--workers 2` on the 2-core "

@@ -176,7 +176,7 @@ def _tune_process(tmp_path: Path, data: Path, n: int, log: Path) -> subprocess.P
     sets = [a for s in TUNE for a in ("--set", s)]
     cmd = [sys.executable, "-m", "cryptocast", "tune", "--config", str(TINY_CONFIG), *sets,
            "--set", f"output.runs_dir={tmp_path / 'runs'}", "--set", "tune.pruner=none",
-           "--set", "train.epochs=20",
+           "--set", "train.epochs=100",
            "--data-dir", str(data), "--study-name", "shared", "--trials", str(n)]  # fmt: skip
     env = {**os.environ, "COLUMNS": "200", "OMP_NUM_THREADS": "1"}
     return subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
@@ -184,8 +184,9 @@ def _tune_process(tmp_path: Path, data: Path, n: int, log: Path) -> subprocess.P
 
 def test_two_concurrent_processes_on_one_study_each_run_their_trials(tmp_path, data):
     """The second process starts once the first has finished a trial: it must not count that
-    trial (of a run still going) as its own, so the study ends with both runs' trials. (20
-    epochs: a trial takes seconds, so the first run is still going when the second starts.)"""
+    trial (of a run still going) as its own, so the study ends with both runs' trials. (100
+    epochs: a trial takes seconds, so the first run is still going when the second has read the
+    study; at 20 a quiet machine finished all ten trials before the second process had started.)"""
     storage = f"sqlite:///{tmp_path / 'runs' / 'tune' / 'shared' / 'study.db'}"
     first = _tune_process(tmp_path, data, 10, tmp_path / "a.log")
     try:
